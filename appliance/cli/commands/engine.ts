@@ -1,0 +1,102 @@
+/* The content engine offline: scan, train, learn. */
+import fs from 'node:fs'
+import path from 'node:path'
+import { type BayesModel, emptyModel, serialise, train } from '../../engine/bayes'
+import { scanMessage } from '../../engine/engine'
+import { DEFAULT_MODEL_PATH, loadActiveModel, loadDefaultModel, saveModel } from '../../engine/models'
+import { listMessageFiles, tokensOfFile, trainDefaultModel, trainOnFiles } from '../../engine/training'
+import { databasePath, loadSettings } from '../../config'
+import { type Command, UsageError } from '../command'
+import { appliance } from '../context'
+
+function activeModel(useDefault: boolean): BayesModel {
+  // Scanning must work on a machine that never ran the appliance: no database, no model row.
+  if (useDefault || !fs.existsSync(databasePath(loadSettings().dataDir))) return loadDefaultModel().model
+  return loadActiveModel(appliance().db).model
+}
+
+function list(v: unknown): string[] {
+  if (v === undefined) return []
+  return Array.isArray(v) ? v.map(String) : [String(v)]
+}
+
+export const engineCommands: Command[] = [
+  {
+    path: ['scan'],
+    usage: 'FILE_OR_DIR... [--json] [--default-model]',
+    summary: 'Classify raw messages offline with the same engine as the SMTP path; prints one JSON line per message: {"file","verdict","score","symbols"}.',
+    options: {
+      json: { type: 'boolean', description: 'JSON lines (the only output format; accepted for uniformity)' },
+      'default-model': { type: 'boolean', description: 'use the shipped model, not the newest trained one' },
+    },
+    async run({ args, opts, out, err }) {
+      if (!args.length) throw new UsageError('name at least one file or directory')
+      const model = activeModel(!!opts['default-model'])
+      let failed = 0
+      for (const target of args) {
+        for (const file of listMessageFiles(target)) {
+          try {
+            const r = await scanMessage(fs.readFileSync(file), { model })
+            out(JSON.stringify({ file, verdict: r.verdict, score: r.score, symbols: r.symbols }))
+          } catch (e) {
+            failed++
+            err(`${file}: ${(e as Error).message}`)
+          }
+        }
+      }
+      return failed ? 1 : 0
+    },
+  },
+  {
+    path: ['train'],
+    usage: '--ham DIR --spam DIR [--ham DIR ...] | --default-model [--corpus DIR]',
+    summary:
+      'Train the statistical classifier from folders of raw messages and store it as the new model version (the running appliance picks it up within seconds). --default-model rebuilds the model that ships with Moat.',
+    options: {
+      ham: { type: 'string', multiple: true, description: 'folder (or file) of ham' },
+      spam: { type: 'string', multiple: true, description: 'folder (or file) of spam' },
+      'default-model': { type: 'boolean', description: `write ${path.relative(process.cwd(), DEFAULT_MODEL_PATH)} from the shared corpus` },
+      corpus: { type: 'string', description: 'corpus folder with manifest.csv (default ../shared/corpus)' },
+    },
+    async run({ opts, out }) {
+      if (opts['default-model']) {
+        const corpus = path.resolve(String(opts.corpus ?? path.join(__dirname, '../../../../../shared/corpus')))
+        const model = await trainDefaultModel(corpus)
+        fs.writeFileSync(DEFAULT_MODEL_PATH, serialise(model))
+        out(`default model written: ${model.ham} ham, ${model.spam} spam, ${model.tokens.size} tokens`)
+        return
+      }
+      const ham = list(opts.ham).flatMap(listMessageFiles)
+      const spam = list(opts.spam).flatMap(listMessageFiles)
+      if (!ham.length || !spam.length) throw new UsageError('train wants at least one ham and one spam message')
+      const model = await trainOnFiles(emptyModel(), [
+        ...ham.map((file) => ({ file, spam: false })),
+        ...spam.map((file) => ({ file, spam: true })),
+      ])
+      const id = saveModel(appliance().db, model, `moat train: ${ham.length} ham, ${spam.length} spam`)
+      out(`model ${id} trained on ${ham.length} ham and ${spam.length} spam (${model.tokens.size} tokens)`)
+    },
+  },
+  {
+    path: ['learn'],
+    usage: '--spam FILE | --ham FILE',
+    summary: 'Teach the classifier one message (what "report spam" and "not spam" do) as a new model version.',
+    options: {
+      spam: { type: 'string', multiple: true, description: 'a message that is spam' },
+      ham: { type: 'string', multiple: true, description: 'a message that is not spam' },
+    },
+    async run({ opts, out }) {
+      const spam = list(opts.spam)
+      const ham = list(opts.ham)
+      if (!spam.length && !ham.length) throw new UsageError('learn wants --spam FILE or --ham FILE')
+      const db = appliance().db
+      const model = loadActiveModel(db).model
+      for (const f of spam) train(model, await tokensOfFile(f), true)
+      for (const f of ham) train(model, await tokensOfFile(f), false)
+      const id = saveModel(db, model, `moat learn: ${spam.length} spam, ${ham.length} ham`)
+      // Keep a few versions to roll back to, not every single report.
+      db.prepare(`DELETE FROM classifier_models WHERE kind = 'bayes' AND id NOT IN (SELECT id FROM classifier_models WHERE kind = 'bayes' ORDER BY id DESC LIMIT 5)`).run()
+      out(`model ${id}: learned ${spam.length} spam and ${ham.length} ham`)
+    },
+  },
+]

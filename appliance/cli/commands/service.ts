@@ -1,0 +1,31 @@
+/* Running the appliance and its jobs. */
+import { loadSettings, spoolDir } from '../../config'
+import { runJob } from '../../jobs/scheduler'
+import { runSupervisor } from '../../service'
+import { Spool } from '../../services/spool'
+import { type Command, UsageError } from '../command'
+import { appliance } from '../context'
+
+export const serviceCommands: Command[] = [
+  {
+    path: ['start'],
+    usage: '',
+    summary:
+      'Run the appliance in the foreground: SMTP (MOAT_LISTEN:MOAT_SMTP_PORT, default 127.0.0.1:2525) and web (MOAT_WEB_PORT, default 8080), data in MOAT_DATA_DIR (default ./var).',
+    run: () => runSupervisor({ smtp: true, web: true }),
+  },
+  { path: ['smtp'], usage: '', summary: 'Run only the SMTP service (for a systemd unit).', run: () => runSupervisor({ smtp: true, web: false }) },
+  { path: ['web'], usage: '', summary: 'Run only the web service and the job scheduler (for a systemd unit).', run: () => runSupervisor({ smtp: false, web: true }) },
+  {
+    path: ['jobs', 'run'],
+    usage: 'NAME [--json]',
+    summary: 'Run a periodic job now (retention).',
+    options: { json: { type: 'boolean', description: 'print JSON' } },
+    async run({ args, out }) {
+      if (!args[0]) throw new UsageError('name a job: retention')
+      const { db } = appliance()
+      const result = await runJob(args[0], { db, spool: new Spool(spoolDir(loadSettings().dataDir)), log: out })
+      out(JSON.stringify(result))
+    },
+  },
+]

@@ -1,0 +1,256 @@
+/* Provisioning commands: organisations, domains, users, aliases. */
+import fs from 'node:fs'
+import { parse } from 'csv-parse/sync'
+import { type Command, printTable, UsageError, isoTime } from '../command'
+import { appliance } from '../context'
+import type { UserImportRow } from '../../services/tenants'
+
+const json = { type: 'boolean', description: 'print JSON' } as const
+
+function onOff(value: string | undefined, what: string): boolean {
+  if (value === 'on') return true
+  if (value === 'off') return false
+  throw new UsageError(`${what} wants "on" or "off"`)
+}
+
+function need(args: string[], n: number, what: string): void {
+  if (args.length < n) throw new UsageError(`missing ${what}`)
+}
+
+function numberOpt(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} wants a number`)
+  return n
+}
+
+export const tenantCommands: Command[] = [
+  {
+    path: ['org', 'add'],
+    usage: 'NAME',
+    summary: 'Create an organisation (a customer of the MSP).',
+    run({ args, out }) {
+      need(args, 1, 'organisation name')
+      const org = appliance().tenants.addOrg(args[0])
+      out(`organisation ${org.name} created (id ${org.id})`)
+    },
+  },
+  {
+    path: ['org', 'list'],
+    usage: '[--json]',
+    summary: 'List organisations with their policy.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = appliance().tenants.listOrgs()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((o) => ({ ...o, created_at: isoTime(o.created_at) })), [
+        'id', 'name', 'spam_threshold', 'surespam_threshold', 'max_message_bytes', 'archive_retention_days', 'quarantine_retention_days',
+      ])
+    },
+  },
+  {
+    path: ['org', 'remove'],
+    usage: 'NAME',
+    summary: 'Delete an organisation with all its domains, users, quarantine and archive.',
+    run({ args, out }) {
+      need(args, 1, 'organisation name')
+      appliance().tenants.removeOrg(args[0])
+      out(`organisation ${args[0]} removed`)
+    },
+  },
+  {
+    path: ['org', 'policy'],
+    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--json]',
+    summary: "Show or change an organisation's thresholds, size limit and retention.",
+    options: {
+      spam: { type: 'string', description: 'score at which mail is spam' },
+      surespam: { type: 'string', description: 'score at which mail is surespam' },
+      'max-size': { type: 'string', description: 'largest message accepted, in bytes' },
+      'archive-days': { type: 'string', description: 'LiveArchive retention in days' },
+      'quarantine-days': { type: 'string', description: 'quarantine retention in days' },
+      json,
+    },
+    run({ args, opts, out }) {
+      need(args, 1, 'organisation name')
+      const t = appliance().tenants
+      const policy = {
+        spam_threshold: numberOpt(opts.spam, 'spam'),
+        surespam_threshold: numberOpt(opts.surespam, 'surespam'),
+        max_message_bytes: numberOpt(opts['max-size'], 'max-size'),
+        archive_retention_days: numberOpt(opts['archive-days'], 'archive-days'),
+        quarantine_retention_days: numberOpt(opts['quarantine-days'], 'quarantine-days'),
+      }
+      const changes = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined))
+      const org = Object.keys(changes).length ? t.setPolicy(args[0], changes) : t.requireOrg(args[0])
+      if (opts.json) return out(JSON.stringify(org))
+      for (const [k, v] of Object.entries(org)) out(`${k}: ${v ?? ''}`)
+    },
+  },
+  {
+    path: ['domain', 'add'],
+    usage: 'DOMAIN --org ORG --deliver-to HOST[:PORT] [--tag-mode] [--catch-all]',
+    summary: "Accept mail for DOMAIN and deliver clean mail to the customer's server.",
+    options: {
+      org: { type: 'string', description: 'organisation the domain belongs to' },
+      'deliver-to': { type: 'string', description: "customer's mail server, host[:port] (port 25 by default)" },
+      'tag-mode': { type: 'boolean', description: 'deliver spam with X-Moat-* headers instead of quarantining' },
+      'catch-all': { type: 'boolean', description: 'accept every local part, not only provisioned users' },
+    },
+    run({ args, opts, out }) {
+      need(args, 1, 'domain')
+      if (!opts.org) throw new UsageError('--org is required')
+      if (!opts['deliver-to']) throw new UsageError('--deliver-to is required')
+      const d = appliance().tenants.addDomain(args[0], {
+        org: String(opts.org), deliverTo: String(opts['deliver-to']), tagMode: !!opts['tag-mode'], catchAll: !!opts['catch-all'],
+      })
+      out(`domain ${d.name} added to ${opts.org}, delivering to ${d.deliver_host}:${d.deliver_port}`)
+    },
+  },
+  {
+    path: ['domain', 'list'],
+    usage: '[--json]',
+    summary: 'List domains.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = appliance().tenants.listDomains()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((d) => ({ ...d, deliver_to: `${d.deliver_host}:${d.deliver_port}`, tag_mode: d.tag_mode ? 'on' : 'off', catch_all: d.catch_all ? 'on' : 'off' })), [
+        'name', 'org', 'deliver_to', 'tag_mode', 'catch_all',
+      ])
+    },
+  },
+  {
+    path: ['domain', 'remove'],
+    usage: 'DOMAIN',
+    summary: 'Stop accepting mail for DOMAIN (its users and aliases go too).',
+    run({ args, out }) {
+      need(args, 1, 'domain')
+      appliance().tenants.removeDomain(args[0])
+      out(`domain ${args[0]} removed`)
+    },
+  },
+  {
+    path: ['domain', 'catch-all'],
+    usage: 'DOMAIN on|off',
+    summary: 'Accept mail for every local part of DOMAIN (on) or only for provisioned users and aliases (off).',
+    run({ args, out }) {
+      need(args, 2, 'domain and on|off')
+      const d = appliance().tenants.setCatchAll(args[0], onOff(args[1], 'catch-all'))
+      out(`catch-all for ${d.name} is ${d.catch_all ? 'on' : 'off'}`)
+    },
+  },
+  {
+    path: ['domain', 'tag-mode'],
+    usage: 'DOMAIN on|off',
+    summary: 'Deliver spam for DOMAIN with X-Moat-* headers (on) or quarantine it (off).',
+    run({ args, out }) {
+      need(args, 2, 'domain and on|off')
+      const d = appliance().tenants.setTagMode(args[0], onOff(args[1], 'tag-mode'))
+      out(`tag mode for ${d.name} is ${d.tag_mode ? 'on' : 'off'}`)
+    },
+  },
+  {
+    path: ['user', 'add'],
+    usage: 'EMAIL [--name "Display Name"] [--role user|org_admin]',
+    summary: "Provision a mailbox; the organisation follows from the address' domain.",
+    options: {
+      name: { type: 'string', description: 'display name' },
+      role: { type: 'string', description: 'user (default) or org_admin' },
+    },
+    run({ args, opts, out }) {
+      need(args, 1, 'e-mail address')
+      const role = (opts.role as string | undefined) ?? 'user'
+      if (role !== 'user' && role !== 'org_admin') throw new UsageError('--role is user or org_admin')
+      const u = appliance().tenants.addUser(args[0], { displayName: opts.name as string | undefined, role })
+      out(`user ${u.email} added`)
+    },
+  },
+  {
+    path: ['user', 'list'],
+    usage: '[--org ORG] [--json]',
+    summary: 'List users.',
+    options: { org: { type: 'string', description: 'only this organisation' }, json },
+    run({ opts, out }) {
+      const rows = appliance().tenants.listUsers(opts.org as string | undefined)
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows as unknown as Record<string, unknown>[], ['email', 'display_name', 'role', 'org'])
+    },
+  },
+  {
+    path: ['user', 'remove'],
+    usage: 'EMAIL',
+    summary: 'Remove a mailbox (mail to it is then rejected, unless the domain is catch-all).',
+    run({ args, out }) {
+      need(args, 1, 'e-mail address')
+      appliance().tenants.removeUser(args[0])
+      out(`user ${args[0]} removed`)
+    },
+  },
+  {
+    path: ['user', 'import'],
+    usage: 'FILE.csv [--json]',
+    summary:
+      'Bulk-provision users from CSV: a header row with "email" (and optionally "display_name", "role"), or one address per line. Existing users are skipped; rows with errors are reported and the rest imported.',
+    options: { json },
+    run({ args, opts, out, err }) {
+      need(args, 1, 'CSV file')
+      const text = fs.readFileSync(args[0], 'utf8')
+      const firstLine = text.slice(0, text.indexOf('\n') >>> 0).toLowerCase()
+      const hasHeader = /(^|,)\s*"?email"?\s*(,|$)/.test(firstLine)
+      const records = parse(text, { columns: hasHeader ? (h: string[]) => h.map((c) => c.trim().toLowerCase()) : false, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true }) as (Record<string, string> | string[])[]
+      const offset = hasHeader ? 2 : 1
+      const rows = records.map((r, i): UserImportRow & { line: number } =>
+        Array.isArray(r)
+          ? { line: i + offset, email: r[0] ?? '', display_name: r[1], role: (r[2] || undefined) as UserImportRow['role'] }
+          : { line: i + offset, email: r.email ?? '', display_name: r.display_name ?? r.name, role: (r.role || undefined) as UserImportRow['role'] },
+      )
+      const tty = process.stderr.isTTY && !opts.json
+      const started = Date.now()
+      const progress = (done: number) => {
+        if (!tty) return
+        const width = 30
+        const filled = Math.round((done / Math.max(1, rows.length)) * width)
+        process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${rows.length}`)
+      }
+      const result = appliance().tenants.importUsers(rows, progress)
+      if (tty) process.stderr.write('\n')
+      const seconds = (Date.now() - started) / 1000
+      if (opts.json) return out(JSON.stringify({ ...result, seconds }))
+      out(`${result.created} users created, ${result.skipped} existed already, ${result.errors.length} rows with errors (${seconds.toFixed(2)} s)`)
+      for (const e of result.errors.slice(0, 50)) err(`line ${e.line}: ${e.message}`)
+      if (result.errors.length > 50) err(`... and ${result.errors.length - 50} more`)
+      return result.errors.length ? 1 : 0
+    },
+  },
+  {
+    path: ['alias', 'add'],
+    usage: 'ALIAS TARGET_USER',
+    summary: "Accept mail for ALIAS and treat it as the user's (same organisation only).",
+    run({ args, out }) {
+      need(args, 2, 'alias and target user')
+      const a = appliance().tenants.addAlias(args[0], args[1])
+      out(`alias ${a.address} -> ${a.target} added`)
+    },
+  },
+  {
+    path: ['alias', 'list'],
+    usage: '[--json]',
+    summary: 'List aliases.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = appliance().tenants.listAliases()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows as unknown as Record<string, unknown>[], ['address', 'target'])
+    },
+  },
+  {
+    path: ['alias', 'remove'],
+    usage: 'ALIAS',
+    summary: 'Remove an alias.',
+    run({ args, out }) {
+      need(args, 1, 'alias')
+      appliance().tenants.removeAlias(args[0])
+      out(`alias ${args[0]} removed`)
+    },
+  },
+]

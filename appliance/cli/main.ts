@@ -1,0 +1,87 @@
+/*
+ * `moat`: the appliance's command line. Finds the longest command path that matches the
+ * words given, parses the rest with that command's option table, and turns the errors an
+ * operator can fix into one clear line and exit code 2 (usage) or 1 (refused).
+ */
+import { type Command, helpText, parseCommandArgs, UsageError } from './command'
+import { engineCommands } from './commands/engine'
+import { mailCommands } from './commands/mail'
+import { serviceCommands } from './commands/service'
+import { tenantCommands } from './commands/tenants'
+import { TenantError } from '../services/tenants'
+import { QuarantineError } from '../services/quarantine'
+import { ArchiveQueryError } from '../services/archive'
+
+export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...mailCommands, ...engineCommands]
+
+function overview(): string {
+  const lines = ['usage: moat COMMAND [ARGS] [--help]', '', 'commands:']
+  for (const c of COMMANDS) lines.push(`  ${c.path.join(' ').padEnd(20)} ${c.summary.split('. ')[0].replace(/\.$/, '')}`)
+  return lines.join('\n')
+}
+
+function find(argv: string[]): { cmd: Command; rest: string[] } | null {
+  let best: Command | null = null
+  for (const c of COMMANDS) {
+    if (c.path.every((w, i) => argv[i] === w) && (!best || c.path.length > best.path.length)) best = c
+  }
+  return best ? { cmd: best, rest: argv.slice(best.path.length) } : null
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const out = (l: string) => process.stdout.write(`${l}\n`)
+  const err = (l: string) => process.stderr.write(`${l}\n`)
+  if (!argv.length || argv[0] === '--help' || argv[0] === 'help' || argv[0] === '-h') {
+    out(overview())
+    return argv.length ? 0 : 2
+  }
+  const found = find(argv)
+  if (!found) {
+    const group = COMMANDS.filter((c) => c.path[0] === argv[0])
+    if (group.length) {
+      const lines = [`moat ${argv[0]}: choose one of:`, ...group.map((c) => `  moat ${c.path.join(' ')} ${c.usage}`.trimEnd())]
+      ;(argv.includes('--help') ? out : err)(lines.join('\n'))
+      return argv.includes('--help') ? 0 : 2
+    }
+    err(`moat: unknown command "${argv[0]}"; see moat --help`)
+    return 2
+  }
+  const { cmd, rest } = found
+  try {
+    const { args, opts } = parseCommandArgs(cmd, rest)
+    if (opts.help) {
+      out(helpText(cmd))
+      return 0
+    }
+    const code = await cmd.run({ args, opts, out, err })
+    return typeof code === 'number' ? code : 0
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`moat ${cmd.path.join(' ')}: ${e.message}`)
+      err(`usage: moat ${cmd.path.join(' ')} ${cmd.usage}`)
+      return 2
+    }
+    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError) {
+      err(`moat ${cmd.path.join(' ')}: ${e.message}`)
+      return 1
+    }
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'EACCES') {
+      err(`moat ${cmd.path.join(' ')}: ${(e as Error).message}`)
+      return 1
+    }
+    throw e
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (e) => {
+      process.stderr.write(`moat: ${(e as Error).stack || e}\n`)
+      process.exitCode = 1
+    },
+  )
+}

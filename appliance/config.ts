@@ -1,0 +1,58 @@
+/*
+ * Runtime settings of one appliance process, read once from the environment.
+ *
+ * Dev mode (the default) listens on loopback only and keeps everything under ./var, so
+ * `npm start` needs no root. The image sets MOAT_DATA_DIR=/var/lib/moat and real ports.
+ * Every setting has one name, used the same in docs, env and code.
+ */
+import path from 'node:path'
+
+export interface Settings {
+  /** Root of all state: SQLite files, spool, Haraka's queue and rendered config. */
+  dataDir: string
+  /** Address SMTP and web listen on. */
+  listen: string
+  smtpPort: number
+  webPort: number
+  /** Hard cap Haraka enforces while reading DATA; organisations may set lower limits. */
+  maxMessageBytes: number
+  /** host:port of a DNS server to use instead of the system resolver (tests). */
+  dnsServer: string | null
+  /** Haraka log level: error, warn, notice, info, debug. */
+  logLevel: string
+}
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Error(`${name} must be a TCP port number (0-65535), got "${raw}"`)
+  }
+  return n
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const maxRaw = env.MOAT_MAX_MESSAGE_BYTES
+  const maxMessageBytes = maxRaw ? Number(maxRaw) : 50 * 1024 * 1024
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024) {
+    throw new Error(`MOAT_MAX_MESSAGE_BYTES must be a whole number of bytes >= 1024, got "${maxRaw}"`)
+  }
+  return {
+    dataDir: path.resolve(env.MOAT_DATA_DIR || 'var'),
+    listen: env.MOAT_LISTEN || '127.0.0.1',
+    smtpPort: port('MOAT_SMTP_PORT', 2525),
+    webPort: port('MOAT_WEB_PORT', 8080),
+    maxMessageBytes,
+    dnsServer: env.MOAT_DNS_SERVER || null,
+    logLevel: env.MOAT_LOG_LEVEL || 'notice',
+  }
+}
+
+export function databasePath(dataDir: string): string {
+  return path.join(dataDir, 'moat.db')
+}
+
+export function spoolDir(dataDir: string): string {
+  return path.join(dataDir, 'spool')
+}

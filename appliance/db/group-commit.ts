@@ -1,0 +1,52 @@
+/*
+ * Group commit for better-sqlite3. Each durable commit (synchronous=FULL) blocks the event
+ * loop for an fsync; running every write queued during one tick in a single transaction
+ * makes that one fsync per batch instead of one per message, without weakening durability.
+ *
+ * Failure: if the batch's transaction fails (disk full, I/O error), every job in it is
+ * rejected and nothing of it is kept; callers answer 4xx.
+ */
+import type { Db } from './database'
+
+interface Job<T> {
+  run: () => T
+  resolve: (value: T) => void
+  reject: (err: unknown) => void
+}
+
+export class GroupCommitter {
+  private queue: Job<unknown>[] = []
+  private scheduled = false
+
+  constructor(private readonly db: Db, private readonly maxBatch = 256) {}
+
+  /** Runs `fn` inside the next batch transaction; resolves after that commit. */
+  submit<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run: fn, resolve, reject } as Job<unknown>)
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    this.scheduled = false
+    const batch = this.queue.splice(0, this.maxBatch)
+    if (this.queue.length) {
+      this.scheduled = true
+      setImmediate(() => this.flush())
+    }
+    const results: unknown[] = []
+    try {
+      this.db.transaction(() => {
+        for (const job of batch) results.push(job.run())
+      }).immediate()
+    } catch (err) {
+      for (const job of batch) job.reject(err)
+      return
+    }
+    batch.forEach((job, i) => job.resolve(results[i]))
+  }
+}

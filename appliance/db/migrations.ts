@@ -1,0 +1,149 @@
+/*
+ * The schema, as one append-only list of steps. Step N brings the database to
+ * `PRAGMA user_version = N`. Never edit or reorder a step that has shipped: add one.
+ *
+ * Conventions: INTEGER PRIMARY KEY ids, `*_at` columns are Unix milliseconds, every row that
+ * belongs to a tenant carries `org_id`, enum-like columns have a CHECK.
+ */
+export const migrations: readonly string[] = [
+  // 1: tenants, mail, quarantine, archive, delivery outbox, classifier models
+  `
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE msps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO msps (id, name, created_at) VALUES (1, 'local', CAST(unixepoch('subsec') * 1000 AS INTEGER));
+
+  CREATE TABLE organisations (
+    id INTEGER PRIMARY KEY,
+    msp_id INTEGER NOT NULL REFERENCES msps(id),
+    name TEXT NOT NULL UNIQUE,
+    spam_threshold REAL NOT NULL DEFAULT 5.0,
+    surespam_threshold REAL NOT NULL DEFAULT 10.0,
+    max_message_bytes INTEGER NOT NULL DEFAULT 52428800,
+    archive_retention_days INTEGER NOT NULL DEFAULT 365 CHECK (archive_retention_days > 0),
+    quarantine_retention_days INTEGER NOT NULL DEFAULT 30 CHECK (quarantine_retention_days > 0),
+    suspended_at INTEGER,
+    created_at INTEGER NOT NULL,
+    CHECK (surespam_threshold >= spam_threshold)
+  ) STRICT;
+
+  CREATE TABLE domains (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL UNIQUE,
+    deliver_host TEXT NOT NULL,
+    deliver_port INTEGER NOT NULL DEFAULT 25 CHECK (deliver_port BETWEEN 1 AND 65535),
+    tag_mode INTEGER NOT NULL DEFAULT 0 CHECK (tag_mode IN (0, 1)),
+    catch_all INTEGER NOT NULL DEFAULT 0 CHECK (catch_all IN (0, 1)),
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX domains_org ON domains(org_id);
+
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    email TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'org_admin')),
+    password_hash TEXT,
+    digest_enabled INTEGER NOT NULL DEFAULT 0 CHECK (digest_enabled IN (0, 1)),
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX users_org ON users(org_id);
+  CREATE INDEX users_domain ON users(domain_id);
+
+  CREATE TABLE aliases (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    address TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX aliases_user ON aliases(user_id);
+
+  -- One row per organisation a message was accepted for; the raw bytes live in spool_path,
+  -- shared by the rows of one SMTP transaction.
+  CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    received_at INTEGER NOT NULL,
+    queue_id TEXT NOT NULL,
+    client_ip TEXT,
+    helo TEXT,
+    mail_from TEXT NOT NULL,
+    rcpt_to TEXT NOT NULL,
+    from_header TEXT,
+    subject TEXT,
+    message_id_header TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    spool_path TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('clean', 'spam', 'surespam')),
+    score REAL NOT NULL,
+    symbols TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX messages_org_received ON messages(org_id, received_at);
+  CREATE INDEX messages_spool ON messages(spool_path);
+
+  -- LiveArchive full-text index; rowid = messages.id. Contentless: the text is derived from
+  -- the spool file, so it is not stored twice.
+  CREATE VIRTUAL TABLE archive_fts USING fts5(
+    sender, recipients, subject, body,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+  );
+
+  CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    rcpt TEXT NOT NULL,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'surespam')),
+    created_at INTEGER NOT NULL,
+    released_at INTEGER
+  ) STRICT;
+  CREATE INDEX quarantine_org_created ON quarantine(org_id, created_at);
+  CREATE INDEX quarantine_rcpt ON quarantine(rcpt);
+  CREATE INDEX quarantine_message ON quarantine(message_id);
+
+  -- The delivery outbox: one row per recipient to hand to Haraka's outbound queue. 'pending'
+  -- rows are (re)handed by the SMTP process; this is also how a crash between our commit and
+  -- Haraka's queue file is recovered.
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    rcpt TEXT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('clean', 'tagged', 'released')),
+    state TEXT NOT NULL DEFAULT 'pending'
+      CHECK (state IN ('pending', 'queued', 'deferred', 'delivered', 'bounced')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_response TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX deliveries_pending ON deliveries(state) WHERE state = 'pending';
+  CREATE INDEX deliveries_message ON deliveries(message_id);
+
+  CREATE TABLE classifier_models (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('bayes')),
+    description TEXT NOT NULL,
+    ham_messages INTEGER NOT NULL,
+    spam_messages INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+]

@@ -1,0 +1,51 @@
+/*
+ * The content engine as one function, shared by the SMTP plugins and `moat scan`: the
+ * content filters in their order, then the scorer. The Haraka plugins call the same filter
+ * functions one hook at a time; this is the offline path through them.
+ */
+import type { BayesModel } from './bayes'
+import { bayesSymbols } from './filters/bayes'
+import { rawChecks, sanityChecks } from './filters/sanity'
+import { type ParsedMessage, parseMessage } from './message'
+import { type ScoredSymbol, type Symbol, type Thresholds, type Verdict, DEFAULT_THRESHOLDS, score, verdictFor } from './symbols'
+
+export interface EngineContext {
+  model: BayesModel
+  now?: number
+}
+
+export interface ContentFilter {
+  /** The plugin that runs this filter in Haraka; symbols are recorded under this name. */
+  name: string
+  check(raw: Buffer, msg: ParsedMessage, ctx: EngineContext): Symbol[]
+}
+
+export const CONTENT_FILTERS: readonly ContentFilter[] = [
+  { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now)] },
+  { name: 'moat-bayes', check: (_raw, msg, ctx) => bayesSymbols(ctx.model, msg) },
+]
+
+export function contentFilter(name: string): ContentFilter {
+  const f = CONTENT_FILTERS.find((c) => c.name === name)
+  if (!f) throw new Error(`no content filter named ${name}`)
+  return f
+}
+
+export interface ScanResult {
+  verdict: Verdict
+  score: number
+  symbols: ScoredSymbol[]
+  parsed: ParsedMessage
+}
+
+export async function scanMessage(
+  raw: Buffer,
+  ctx: EngineContext,
+  thresholds: Thresholds = DEFAULT_THRESHOLDS,
+): Promise<ScanResult> {
+  const parsed = await parseMessage(raw)
+  const symbols: Symbol[] = []
+  for (const f of CONTENT_FILTERS) symbols.push(...f.check(raw, parsed, ctx))
+  const s = score(symbols)
+  return { verdict: verdictFor(s.score, thresholds), score: s.score, symbols: s.symbols, parsed }
+}

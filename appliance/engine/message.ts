@@ -1,0 +1,116 @@
+/*
+ * One parse of a raw message into what the filters look at. MIME decoding is postal-mime's
+ * (a maintained, dependency-free parser); this module only shapes its output.
+ *
+ * Trusts nothing: the input is hostile mail. A message the parser cannot read is not an error
+ * for the caller: it comes back with `parseError` set, so the mail is still scored and kept.
+ */
+import PostalMime from 'postal-mime'
+import { htmlLinks, htmlToText } from './html-text'
+
+export interface ParsedMessage {
+  /** Header name (lower case) to its decoded values, in message order. */
+  headers: Map<string, string[]>
+  from: { name: string; address: string } | null
+  replyTo: string[]
+  to: string[]
+  subject: string
+  date: string | null
+  messageId: string | null
+  text: string
+  html: string
+  links: { href: string; text: string }[]
+  urls: string[]
+  attachments: { filename: string | null; mimeType: string; size: number }[]
+  parseError: string | null
+  /** Headers of other filters that must never influence our verdict were present. */
+  rawSize: number
+}
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[]{2,2000}/gi
+// Spam-filter verdicts added by other systems upstream: the appliance sees mail before any
+// such header could be trusted, so they are dropped before anything reads the headers.
+const FOREIGN_VERDICT = /^(x-spam-|x-microsoft-antispam|x-ms-exchange-organization-scl|x-forefront-antispam|x-foff-|x-spam-checked-in-group|x-moat-)/
+
+function flattenAddresses(list: PostalMime.Address[] | undefined): string[] {
+  const out: string[] = []
+  for (const a of list ?? []) {
+    if (a.group) for (const m of a.group) out.push(m.address.toLowerCase())
+    else if (a.address) out.push(a.address.toLowerCase())
+  }
+  return out
+}
+
+function attachmentSize(content: ArrayBuffer | Uint8Array | string): number {
+  if (typeof content === 'string') return content.length
+  return content.byteLength
+}
+
+export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
+  const msg: ParsedMessage = {
+    headers: new Map(),
+    from: null,
+    replyTo: [],
+    to: [],
+    subject: '',
+    date: null,
+    messageId: null,
+    text: '',
+    html: '',
+    links: [],
+    urls: [],
+    attachments: [],
+    parseError: null,
+    rawSize: raw.length,
+  }
+  let email: PostalMime.Email
+  try {
+    email = await PostalMime.parse(raw, { attachmentEncoding: 'arraybuffer', maxNestingDepth: 64 })
+  } catch (err) {
+    msg.parseError = (err as Error).message || String(err)
+    // Fall back to the undecoded text so the words still count.
+    msg.text = raw.toString('latin1').slice(0, 200_000)
+    return msg
+  }
+  for (const h of email.headers) {
+    if (FOREIGN_VERDICT.test(h.key)) continue
+    const list = msg.headers.get(h.key)
+    if (list) list.push(h.value)
+    else msg.headers.set(h.key, [h.value])
+  }
+  if (email.from && !email.from.group && email.from.address) {
+    msg.from = { name: email.from.name || '', address: email.from.address.toLowerCase() }
+  }
+  msg.replyTo = flattenAddresses(email.replyTo)
+  msg.to = flattenAddresses(email.to).concat(flattenAddresses(email.cc))
+  msg.subject = email.subject ?? ''
+  msg.date = email.date ?? null
+  msg.messageId = email.messageId ?? null
+  msg.html = email.html ?? ''
+  const htmlText = msg.html ? htmlToText(msg.html) : ''
+  msg.text = email.text ? email.text : htmlText
+  msg.links = msg.html ? htmlLinks(msg.html) : []
+  const urls = new Set<string>()
+  for (const l of msg.links) if (/^https?:/i.test(l.href)) urls.add(l.href)
+  for (const m of msg.text.matchAll(URL_RE)) {
+    urls.add(m[0])
+    if (urls.size >= 500) break
+  }
+  msg.urls = [...urls]
+  msg.attachments = email.attachments.map((a) => ({
+    filename: a.filename,
+    mimeType: (a.mimeType || 'application/octet-stream').toLowerCase(),
+    size: attachmentSize(a.content),
+  }))
+  return msg
+}
+
+export function firstHeader(msg: ParsedMessage, name: string): string | undefined {
+  return msg.headers.get(name)?.[0]
+}
+
+/** Host part of a URL, lower case, without credentials or port; null if unparseable. */
+export function urlHost(url: string): string | null {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]+\]|[^:/?#]+)/i.exec(url)
+  return m ? m[1].toLowerCase().replace(/\.$/, '') : null
+}

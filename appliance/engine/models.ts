@@ -1,0 +1,44 @@
+/*
+ * Where the classifier model comes from: the newest trained model in the database, or the
+ * default model that ships with Moat (trained on the public SpamAssassin and foff-milter
+ * mail only), so a fresh install classifies from its first message.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import type { Db } from '../db/database'
+import { type BayesModel, deserialise, serialise } from './bayes'
+
+export const DEFAULT_MODEL_PATH = path.resolve(__dirname, '../../../appliance/models/default-bayes.json.gz')
+
+export interface StoredModel {
+  id: number | null
+  description: string
+  model: BayesModel
+}
+
+export function loadDefaultModel(): StoredModel {
+  return { id: null, description: 'default model shipped with Moat', model: deserialise(fs.readFileSync(DEFAULT_MODEL_PATH)) }
+}
+
+export function latestModelId(db: Db): number | null {
+  const row = db.prepare(`SELECT max(id) AS id FROM classifier_models WHERE kind = 'bayes'`).get() as { id: number | null }
+  return row.id
+}
+
+export function loadActiveModel(db: Db): StoredModel {
+  const row = db
+    .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'bayes' ORDER BY id DESC LIMIT 1`)
+    .get() as { id: number; description: string; data: Buffer } | undefined
+  if (!row) return loadDefaultModel()
+  return { id: row.id, description: row.description, model: deserialise(row.data) }
+}
+
+export function saveModel(db: Db, model: BayesModel, description: string): number {
+  const info = db
+    .prepare(
+      `INSERT INTO classifier_models (kind, description, ham_messages, spam_messages, data, created_at)
+       VALUES ('bayes', ?, ?, ?, ?, ?)`,
+    )
+    .run(description, model.ham, model.spam, serialise(model), Date.now())
+  return Number(info.lastInsertRowid)
+}

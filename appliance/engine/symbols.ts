@@ -1,0 +1,55 @@
+/*
+ * The contract between filters and the scorer: a filter decides *whether* a named symbol
+ * fires; the weights table alone decides how much it counts.
+ */
+import weightsTable from './weights.json'
+
+export interface Symbol {
+  name: string
+  /** Short, human-readable evidence ("reply-to example.net != from example.com"). */
+  detail?: string
+}
+
+export interface ScoredSymbol extends Symbol {
+  weight: number
+}
+
+export type Verdict = 'clean' | 'spam' | 'surespam'
+
+export interface Thresholds {
+  spam: number
+  surespam: number
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = { spam: 5, surespam: 10 }
+
+const WEIGHTS: Readonly<Record<string, number>> = weightsTable.weights
+
+export function weightOf(name: string): number {
+  return WEIGHTS[name] ?? 0
+}
+
+export function knownSymbols(): string[] {
+  return Object.keys(WEIGHTS)
+}
+
+export function score(symbols: Symbol[]): { score: number; symbols: ScoredSymbol[] } {
+  const seen = new Set<string>()
+  const scored: ScoredSymbol[] = []
+  let total = 0
+  for (const s of symbols) {
+    // One symbol counts once, however many filters or parts raised it.
+    if (seen.has(s.name)) continue
+    seen.add(s.name)
+    const weight = weightOf(s.name)
+    total += weight
+    scored.push({ ...s, weight })
+  }
+  return { score: Math.round(total * 100) / 100, symbols: scored }
+}
+
+export function verdictFor(total: number, t: Thresholds): Verdict {
+  if (total >= t.surespam) return 'surespam'
+  if (total >= t.spam) return 'spam'
+  return 'clean'
+}

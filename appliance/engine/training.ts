@@ -1,0 +1,63 @@
+/*
+ * Training the classifier from folders of raw messages, and the shipped default model.
+ * The default is trained only on mail whose licence allows shipping a model derived from
+ * it (the SpamAssassin public corpus and foff-milter's); see shared/corpus/README.md.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { type BayesModel, emptyModel, prune, train } from './bayes'
+import { parseMessage } from './message'
+import { tokenize } from './tokenize'
+
+export const SHIPPABLE_SOURCES = ['sa-easy_ham', 'sa-easy_ham_2', 'sa-hard_ham', 'sa-spam', 'sa-spam_2', 'foff-milter']
+
+export function listMessageFiles(target: string): string[] {
+  const st = fs.statSync(target)
+  if (st.isFile()) return [target]
+  const out: string[] = []
+  for (const entry of fs.readdirSync(target, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue
+    const full = path.join(target, entry.name)
+    if (entry.isDirectory()) out.push(...listMessageFiles(full))
+    else if (entry.isFile()) out.push(full)
+  }
+  return out.sort()
+}
+
+export async function tokensOfFile(file: string): Promise<Set<string>> {
+  return tokenize(await parseMessage(fs.readFileSync(file)))
+}
+
+export async function trainOnFiles(model: BayesModel, files: { file: string; spam: boolean }[]): Promise<BayesModel> {
+  for (const f of files) train(model, await tokensOfFile(f.file), f.spam)
+  return model
+}
+
+export interface ManifestRow {
+  path: string
+  label: 'ham' | 'spam'
+  source: string
+  sha256: string
+}
+
+export function readManifest(corpusDir: string): ManifestRow[] {
+  const lines = fs.readFileSync(path.join(corpusDir, 'manifest.csv'), 'utf8').split('\n')
+  const head = lines[0].split(',')
+  const idx = (name: string) => head.indexOf(name)
+  return lines
+    .slice(1)
+    .filter(Boolean)
+    .map((l) => {
+      const c = l.split(',')
+      return { path: c[idx('path')], label: c[idx('label')] as 'ham' | 'spam', source: c[idx('source')], sha256: c[idx('sha256')] }
+    })
+}
+
+export async function trainDefaultModel(corpusDir: string): Promise<BayesModel> {
+  const rows = readManifest(corpusDir).filter((r) => SHIPPABLE_SOURCES.includes(r.source))
+  const model = await trainOnFiles(
+    emptyModel(),
+    rows.map((r) => ({ file: path.join(corpusDir, r.path), spam: r.label === 'spam' })),
+  )
+  return prune(model, 2)
+}

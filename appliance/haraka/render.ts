@@ -1,0 +1,82 @@
+/*
+ * Renders the runtime Haraka root (DATA_DIR/haraka) from the templates beside this file and
+ * the settings. Moat's own settings are the single source of truth; Haraka's files are
+ * derived from them and rewritten only when their content changes (haraka-config would
+ * otherwise see a change and reload).
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { Settings } from '../config'
+
+const TEMPLATE_DIR = path.resolve(__dirname, '../../../appliance/haraka/config')
+const PLUGIN_DIR = path.resolve(__dirname, '../../../plugins')
+
+function writeIfChanged(file: string, content: string): void {
+  try {
+    if (fs.readFileSync(file, 'utf8') === content) return
+  } catch {
+    // missing: write it
+  }
+  const tmp = `${file}.tmp`
+  fs.writeFileSync(tmp, content)
+  fs.renameSync(tmp, file)
+}
+
+function linkTo(target: string, link: string): void {
+  let current: string | null = null
+  try {
+    current = fs.readlinkSync(link)
+  } catch {
+    current = null
+  }
+  if (current === target) return
+  fs.rmSync(link, { force: true, recursive: true })
+  fs.symlinkSync(target, link)
+}
+
+function listenAddress(settings: Settings): string {
+  const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
+  return `${host}:${settings.smtpPort}`
+}
+
+export function renderHarakaRoot(settings: Settings): string {
+  const root = path.join(settings.dataDir, 'haraka')
+  const configDir = path.join(root, 'config')
+  fs.mkdirSync(configDir, { recursive: true })
+  fs.mkdirSync(path.join(root, 'queue'), { recursive: true })
+  const values: Record<string, string> = {
+    listen: listenAddress(settings),
+    maxMessageBytes: String(settings.maxMessageBytes),
+    logLevel: settings.logLevel,
+  }
+  for (const name of fs.readdirSync(TEMPLATE_DIR)) {
+    const text = fs.readFileSync(path.join(TEMPLATE_DIR, name), 'utf8')
+    writeIfChanged(
+      path.join(configDir, name),
+      text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+        if (!(key in values)) throw new Error(`template ${name} uses unknown setting ${key}`)
+        return values[key]
+      }),
+    )
+  }
+  writeIfChanged(path.join(configDir, 'me'), `${process.env.MOAT_HOSTNAME || os.hostname()}\n`)
+  // Haraka finds folder plugins under its root and resolves their package.json "main"
+  // relative to that folder, so each gets a small folder here pointing at our build, with
+  // its default config linked from the source tree.
+  const pluginsRoot = path.join(root, 'plugins')
+  fs.mkdirSync(pluginsRoot, { recursive: true })
+  for (const name of fs.readdirSync(PLUGIN_DIR)) {
+    const src = path.join(PLUGIN_DIR, name)
+    if (!fs.existsSync(path.join(src, 'package.json'))) continue
+    const dest = path.join(pluginsRoot, name)
+    fs.mkdirSync(dest, { recursive: true })
+    const pkg = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'))
+    writeIfChanged(
+      path.join(dest, 'package.json'),
+      `${JSON.stringify({ name, private: true, main: path.resolve(src, pkg.main) }, null, 2)}\n`,
+    )
+    linkTo(path.join(src, 'config'), path.join(dest, 'config'))
+  }
+  return root
+}

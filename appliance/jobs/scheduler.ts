@@ -1,0 +1,38 @@
+/*
+ * Runs the appliance's periodic jobs with node-cron. Each job runs on its own: one that
+ * fails is logged and does not stop the others or the next run.
+ */
+import cron from 'node-cron'
+import type { Db } from '../db/database'
+import type { Spool } from '../services/spool'
+import * as retention from './retention'
+
+export interface JobDeps {
+  db: Db
+  spool: Spool
+  log: (msg: string) => void
+}
+
+export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Promise<unknown> }[] = [
+  { name: 'retention', schedule: '17 3 * * *', run: (deps) => retention.run(deps) },
+]
+
+export async function runJob(name: string, deps: JobDeps): Promise<unknown> {
+  const job = JOBS.find((j) => j.name === name)
+  if (!job) throw new Error(`no job named ${name}; known: ${JOBS.map((j) => j.name).join(', ')}`)
+  return job.run(deps)
+}
+
+export function startScheduler(deps: JobDeps): { stop(): void } {
+  const tasks = JOBS.map((job) =>
+    cron.schedule(job.schedule, async () => {
+      try {
+        const result = await job.run(deps)
+        deps.log(`job ${job.name}: ${JSON.stringify(result)}`)
+      } catch (err) {
+        deps.log(`job ${job.name} failed: ${(err as Error).stack || err}`)
+      }
+    }),
+  )
+  return { stop: () => tasks.forEach((t) => t.stop()) }
+}

@@ -1,0 +1,74 @@
+/*
+ * Running the appliance: the SMTP service (Haraka as a child process on the rendered root),
+ * the web service with the job scheduler, or both under one supervisor for `npm start`.
+ * Under systemd each runs as its own unit; the supervisor is for dev mode.
+ *
+ * Failure: if either part dies, the supervisor stops the other and exits non-zero, so the
+ * service manager (or the developer) sees it instead of a half-running appliance.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { serve } from '@hono/node-server'
+import { databasePath, loadSettings, spoolDir, type Settings } from './config'
+import { openDatabase } from './db/database'
+import { renderHarakaRoot } from './haraka/render'
+import { startScheduler } from './jobs/scheduler'
+import { Spool } from './services/spool'
+import { createApp } from '../web/app'
+
+export const VERSION: string = require('../../package.json').version
+
+function log(msg: string): void {
+  process.stdout.write(`[moat] ${new Date().toISOString()} ${msg}\n`)
+}
+
+export function startSmtp(settings: Settings): ChildProcess {
+  const root = renderHarakaRoot(settings)
+  const bin = require.resolve('haraka/bin/haraka')
+  log(`SMTP on ${settings.listen}:${settings.smtpPort} (Haraka root ${root})`)
+  return spawn(process.execPath, [bin, '-c', root], { stdio: 'inherit', env: process.env })
+}
+
+export function startWeb(settings: Settings): { close(): void } {
+  const db = openDatabase(databasePath(settings.dataDir))
+  const app = createApp({ db, version: VERSION })
+  const server = serve({ fetch: app.fetch, hostname: settings.listen, port: settings.webPort })
+  const jobs = startScheduler({ db, spool: new Spool(spoolDir(settings.dataDir)), log })
+  log(`web on http://${settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen}:${settings.webPort}/`)
+  return {
+    close() {
+      jobs.stop()
+      server.close()
+      db.close()
+    },
+  }
+}
+
+export async function runSupervisor(parts: { smtp: boolean; web: boolean }): Promise<number> {
+  const settings = loadSettings()
+  // Migrate once, before the parts open the database concurrently.
+  openDatabase(databasePath(settings.dataDir)).close()
+  const web = parts.web ? startWeb(settings) : null
+  const smtp = parts.smtp ? startSmtp(settings) : null
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (code: number) => {
+      if (stopping) return
+      stopping = true
+      web?.close()
+      if (smtp && smtp.exitCode === null) {
+        // SIGINT with graceful_shutdown: Haraka finishes its SMTP sessions and plugin shutdown.
+        smtp.kill('SIGINT')
+        const t = setTimeout(() => smtp.kill('SIGKILL'), 15_000)
+        smtp.once('exit', () => {
+          clearTimeout(t)
+          resolve(code)
+        })
+      } else resolve(code)
+    }
+    smtp?.once('exit', (code, signal) => {
+      if (!stopping) log(`SMTP service exited (${signal ?? code}); stopping`)
+      stop(stopping ? 0 : 1)
+    })
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop(0))
+  })
+}

@@ -1,0 +1,147 @@
+/*
+ * LiveArchive search. The query language is a small one users already know from mail
+ * clients: words, "quoted phrases", from:, to:, subject:, before:/after:/date: (YYYY-MM-DD).
+ * Every user word becomes a quoted FTS5 string, so nothing a user types is FTS syntax.
+ */
+import type { Db } from '../db/database'
+import type { Spool } from './spool'
+
+export interface ArchiveHit {
+  id: number
+  org_id: number
+  org: string
+  direction: 'in' | 'out'
+  received_at: number
+  mail_from: string
+  rcpt_to: string
+  from_header: string | null
+  subject: string | null
+  size: number
+  verdict: string
+  score: number
+}
+
+export class ArchiveQueryError extends Error {}
+
+const FIELDS: Record<string, string> = { from: 'sender', to: 'recipients', subject: 'subject', body: 'body' }
+
+function ftsString(term: string): string {
+  const prefix = term.endsWith('*') && term.length > 1
+  const bare = prefix ? term.slice(0, -1) : term
+  return `"${bare.replace(/"/g, '""')}"${prefix ? '*' : ''}`
+}
+
+function parseDay(value: string, key: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value)
+  const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN
+  if (Number.isNaN(t)) throw new ArchiveQueryError(`${key}: wants a date as YYYY-MM-DD, got "${value}"`)
+  return t
+}
+
+export interface ParsedQuery {
+  match: string | null
+  after: number | null
+  before: number | null
+}
+
+export function parseArchiveQuery(query: string): ParsedQuery {
+  const parts: string[] = []
+  let after: number | null = null
+  let before: number | null = null
+  const re = /(\w+):(?:"([^"]*)"|(\S+))|"([^"]*)"|(\S+)/g
+  let m: RegExpExecArray | null
+  while ((m = re.exec(query))) {
+    const [, key, qval, val, phrase, word] = m
+    if (key) {
+      const k = key.toLowerCase()
+      const v = qval ?? val ?? ''
+      if (k === 'after') after = parseDay(v, k)
+      else if (k === 'before') before = parseDay(v, k)
+      else if (k === 'date') {
+        after = parseDay(v, k)
+        before = after + 86_400_000
+      } else if (FIELDS[k]) {
+        if (v) parts.push(`${FIELDS[k]} : ${ftsString(v)}`)
+      } else {
+        parts.push(ftsString(`${key}:${v}`))
+      }
+    } else {
+      const term = phrase ?? word ?? ''
+      if (term) parts.push(ftsString(term))
+    }
+  }
+  return { match: parts.length ? parts.join(' AND ') : null, after, before }
+}
+
+export class Archive {
+  constructor(private readonly db: Db, private readonly spool: Spool) {}
+
+  search(query: string, opts: { orgId?: number; limit?: number; offset?: number } = {}): ArchiveHit[] {
+    const pq = parseArchiveQuery(query)
+    const where: string[] = []
+    const args: unknown[] = []
+    if (pq.match) {
+      where.push('m.id IN (SELECT rowid FROM archive_fts WHERE archive_fts MATCH ?)')
+      args.push(pq.match)
+    }
+    if (opts.orgId !== undefined) {
+      where.push('m.org_id = ?')
+      args.push(opts.orgId)
+    }
+    if (pq.after !== null) {
+      where.push('m.received_at >= ?')
+      args.push(pq.after)
+    }
+    if (pq.before !== null) {
+      where.push('m.received_at < ?')
+      args.push(pq.before)
+    }
+    args.push(opts.limit ?? 50, opts.offset ?? 0)
+    const sql = `SELECT m.id, m.org_id, o.name AS org, m.direction, m.received_at, m.mail_from, m.rcpt_to, m.from_header,
+        m.subject, m.size, m.verdict, m.score
+      FROM messages m JOIN organisations o ON o.id = m.org_id
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY m.received_at DESC, m.id DESC LIMIT ? OFFSET ?`
+    return this.db.prepare(sql).all(...args) as ArchiveHit[]
+  }
+
+  /** The original bytes of message `id`, byte for byte. */
+  export(id: number, orgId?: number): Buffer {
+    const row = this.db.prepare(`SELECT org_id, spool_path FROM messages WHERE id = ?`).get(id) as
+      | { org_id: number; spool_path: string }
+      | undefined
+    if (!row || (orgId !== undefined && row.org_id !== orgId)) throw new ArchiveQueryError(`no archived message ${id}`)
+    return this.spool.read(row.spool_path)
+  }
+
+  /**
+   * Deletes messages past their organisation's archive retention that nothing else needs
+   * (no quarantine entry, no delivery still in flight), then their spool files once no
+   * other message row shares them.
+   */
+  async purge(now = Date.now(), batch = 1000): Promise<number> {
+    const expired = this.db
+      .prepare(
+        `SELECT m.id, m.spool_path FROM messages m JOIN organisations o ON o.id = m.org_id
+         WHERE m.received_at < ? - o.archive_retention_days * 86400000
+           AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.message_id = m.id)
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('pending', 'queued', 'deferred'))
+         LIMIT ?`,
+      )
+      .all(now, batch) as { id: number; spool_path: string }[]
+    if (!expired.length) return 0
+    const delFts = this.db.prepare(`DELETE FROM archive_fts WHERE rowid = ?`)
+    const delMsg = this.db.prepare(`DELETE FROM messages WHERE id = ?`)
+    const stillUsed = this.db.prepare(`SELECT 1 FROM messages WHERE spool_path = ? LIMIT 1`)
+    const orphans: string[] = []
+    this.db.transaction(() => {
+      for (const e of expired) {
+        delFts.run(e.id)
+        delMsg.run(e.id)
+      }
+      for (const p of new Set(expired.map((e) => e.spool_path))) if (!stillUsed.get(p)) orphans.push(p)
+    })()
+    for (const p of orphans) await this.spool.remove(p)
+    return expired.length
+  }
+}

@@ -1,0 +1,131 @@
+/*
+ * Accepting a message: the one place where "250 OK" is earned. The raw bytes go to the
+ * spool (fsynced), then the message rows, quarantine entries, delivery outbox rows and the
+ * archive index are committed in one group-committed transaction. Only after both may the
+ * SMTP layer answer 250; any failure here rejects and the caller answers 4xx.
+ */
+import crypto from 'node:crypto'
+import type { GroupCommitter } from '../db/group-commit'
+import type { Db } from '../db/database'
+import type { ScoredSymbol, Verdict } from '../engine/symbols'
+import type { Spool } from './spool'
+
+export type RecipientAction = 'deliver' | 'tag' | 'quarantine'
+
+export interface AcceptedRecipient {
+  address: string
+  userId: number | null
+  action: RecipientAction
+}
+
+export interface OrgPart {
+  orgId: number
+  verdict: Verdict
+  score: number
+  symbols: ScoredSymbol[]
+  rcpts: AcceptedRecipient[]
+}
+
+export interface AcceptInput {
+  queueId: string
+  direction: 'in' | 'out'
+  raw: Buffer
+  receivedAt: number
+  clientIp: string | null
+  helo: string | null
+  mailFrom: string
+  fromHeader: string | null
+  subject: string | null
+  messageIdHeader: string | null
+  /** Decoded text for the archive's full-text index. */
+  bodyText: string
+  parts: OrgPart[]
+}
+
+export interface AcceptResult {
+  spoolPath: string
+  messageIds: number[]
+  deliveryIds: number[]
+  quarantineIds: number[]
+}
+
+const MAX_INDEXED_BODY = 200_000
+
+export class MailStore {
+  private readonly q
+
+  constructor(
+    db: Db,
+    private readonly spool: Spool,
+    private readonly committer: GroupCommitter,
+  ) {
+    this.q = {
+      insertMessage: db.prepare(
+        `INSERT INTO messages (org_id, direction, received_at, queue_id, client_ip, helo, mail_from, rcpt_to,
+           from_header, subject, message_id_header, size, sha256, spool_path, verdict, score, symbols)
+         VALUES (@org_id, @direction, @received_at, @queue_id, @client_ip, @helo, @mail_from, @rcpt_to,
+           @from_header, @subject, @message_id_header, @size, @sha256, @spool_path, @verdict, @score, @symbols)`,
+      ),
+      insertFts: db.prepare(`INSERT INTO archive_fts (rowid, sender, recipients, subject, body) VALUES (?, ?, ?, ?, ?)`),
+      insertQuarantine: db.prepare(
+        `INSERT INTO quarantine (org_id, message_id, rcpt, user_id, verdict, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      insertDelivery: db.prepare(
+        `INSERT INTO deliveries (org_id, message_id, rcpt, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+    }
+  }
+
+  async accept(input: AcceptInput): Promise<AcceptResult> {
+    const spoolPath = await this.spool.write(input.queueId, input.raw, new Date(input.receivedAt))
+    const sha256 = crypto.createHash('sha256').update(input.raw).digest('hex')
+    const body = input.bodyText.slice(0, MAX_INDEXED_BODY)
+    try {
+      return await this.committer.submit(() => {
+        const result: AcceptResult = { spoolPath, messageIds: [], deliveryIds: [], quarantineIds: [] }
+        for (const part of input.parts) {
+          const rcptList = part.rcpts.map((r) => r.address).join(', ')
+          const info = this.q.insertMessage.run({
+            org_id: part.orgId,
+            direction: input.direction,
+            received_at: input.receivedAt,
+            queue_id: input.queueId,
+            client_ip: input.clientIp,
+            helo: input.helo,
+            mail_from: input.mailFrom,
+            rcpt_to: rcptList,
+            from_header: input.fromHeader,
+            subject: input.subject,
+            message_id_header: input.messageIdHeader,
+            size: input.raw.length,
+            sha256,
+            spool_path: spoolPath,
+            verdict: part.verdict,
+            score: part.score,
+            symbols: JSON.stringify(part.symbols),
+          })
+          const messageId = Number(info.lastInsertRowid)
+          result.messageIds.push(messageId)
+          this.q.insertFts.run(messageId, `${input.mailFrom} ${input.fromHeader ?? ''}`, rcptList, input.subject ?? '', body)
+          for (const r of part.rcpts) {
+            if (r.action === 'quarantine') {
+              const verdict = part.verdict === 'clean' ? 'spam' : part.verdict
+              const q = this.q.insertQuarantine.run(part.orgId, messageId, r.address, r.userId, verdict, input.receivedAt)
+              result.quarantineIds.push(Number(q.lastInsertRowid))
+            } else {
+              const d = this.q.insertDelivery.run(
+                part.orgId, messageId, r.address, r.action === 'tag' ? 'tagged' : 'clean', input.receivedAt, input.receivedAt,
+              )
+              result.deliveryIds.push(Number(d.lastInsertRowid))
+            }
+          }
+        }
+        return result
+      })
+    } catch (err) {
+      // Nothing refers to the file; do not leave an orphan for the purge job to puzzle over.
+      await this.spool.remove(spoolPath).catch(() => {})
+      throw err
+    }
+  }
+}

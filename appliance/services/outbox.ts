@@ -1,0 +1,114 @@
+/*
+ * The delivery outbox: 'pending' rows in `deliveries` are handed to the MTA's queue, grouped
+ * per message and reason. Runs in the SMTP process only; anything else (CLI, web) just adds
+ * pending rows. A crash between our commit and the MTA's queue write leaves rows pending,
+ * and they are handed again at the next start (at-least-once, as every MTA delivers).
+ */
+import type { Db } from '../db/database'
+
+export interface HandOffGroup {
+  messageId: number
+  reason: 'clean' | 'tagged' | 'released'
+  mailFrom: string
+  spoolPath: string
+  queueId: string
+  clientIp: string | null
+  helo: string | null
+  receivedAt: number
+  verdict: string
+  score: number
+  symbols: string
+  /** rcpt address -> delivery id */
+  rcpts: Map<string, number>
+}
+
+export type HandOff = (group: HandOffGroup) => Promise<void>
+
+export type DeliveryState = 'queued' | 'deferred' | 'delivered' | 'bounced'
+
+export class Outbox {
+  private readonly q
+  private readonly inFlight = new Set<number>()
+  private running = false
+  private again = false
+
+  constructor(
+    private readonly db: Db,
+    private readonly handOff: HandOff,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {
+    this.q = {
+      pending: db.prepare(
+        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.mail_from, m.spool_path, m.queue_id, m.client_ip, m.helo,
+           m.received_at, m.verdict, m.score, m.symbols
+         FROM deliveries d JOIN messages m ON m.id = d.message_id
+         WHERE d.state = 'pending' ORDER BY d.id LIMIT 500`,
+      ),
+      setState: db.prepare(
+        `UPDATE deliveries SET state = @state, attempts = attempts + @attempt, last_response = coalesce(@response, last_response),
+           updated_at = @now WHERE id = @id`,
+      ),
+    }
+  }
+
+  /** Hands every pending delivery over; safe to call often (runs are never concurrent). */
+  kick(): void {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = true
+    this.run()
+      .catch(this.onError)
+      .finally(() => {
+        this.running = false
+        if (this.again) {
+          this.again = false
+          this.kick()
+        }
+      })
+  }
+
+  private async run(): Promise<void> {
+    const rows = this.q.pending.all() as {
+      id: number; message_id: number; rcpt: string; reason: HandOffGroup['reason']; mail_from: string; spool_path: string
+      queue_id: string; client_ip: string | null; helo: string | null; received_at: number; verdict: string; score: number; symbols: string
+    }[]
+    const groups = new Map<string, HandOffGroup>()
+    for (const r of rows) {
+      if (this.inFlight.has(r.id)) continue
+      const key = `${r.message_id}/${r.reason}`
+      let g = groups.get(key)
+      if (!g) {
+        g = {
+          messageId: r.message_id, reason: r.reason, mailFrom: r.mail_from, spoolPath: r.spool_path, queueId: r.queue_id,
+          clientIp: r.client_ip, helo: r.helo, receivedAt: r.received_at, verdict: r.verdict, score: r.score,
+          symbols: r.symbols, rcpts: new Map(),
+        }
+        groups.set(key, g)
+      }
+      g.rcpts.set(r.rcpt, r.id)
+    }
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        const ids = [...g.rcpts.values()]
+        ids.forEach((id) => this.inFlight.add(id))
+        try {
+          await this.handOff(g)
+          this.mark(ids, 'queued')
+        } catch (err) {
+          this.onError(err)
+        } finally {
+          ids.forEach((id) => this.inFlight.delete(id))
+        }
+      }),
+    )
+  }
+
+  mark(ids: number[], state: DeliveryState | 'pending', response: string | null = null, attempt = false): void {
+    const now = Date.now()
+    this.db.transaction(() => {
+      for (const id of ids) this.q.setState.run({ id, state, response, now, attempt: attempt ? 1 : 0 })
+    })()
+  }
+}

@@ -1,0 +1,147 @@
+/*
+ * Hands outbox groups to Haraka's own outbound queue (retries, deferrals and bounces are
+ * Haraka's), and records what becomes of each recipient.
+ *
+ * The message is rebuilt from the spool file byte for byte (Haraka's stream helper decodes
+ * to UTF-8, which would corrupt 8-bit mail), with our trace and, where asked, the
+ * X-Moat-* verdict headers prepended.
+ */
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { type HandOffGroup, Outbox } from '../services/outbox'
+import { constants, type HarakaHmail } from './haraka'
+import { runtime } from './runtime'
+
+interface HarakaOutbound {
+  send_trans_email(txn: any, cb: (code: number, msg: string) => void): void
+}
+
+let outbox: Outbox | null = null
+
+export function kickOutbox(): void {
+  outbox?.kick()
+}
+
+function rfc2822Date(t: number): string {
+  return new Date(t).toUTCString().replace('GMT', '+0000')
+}
+
+function headerSafe(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').slice(0, 900)
+}
+
+export function traceHeaders(g: HandOffGroup, hostname: string): [string, string][] {
+  const out: [string, string][] = []
+  if (g.reason === 'tagged' || g.reason === 'released') {
+    const names = (JSON.parse(g.symbols) as { name: string; weight: number }[]).map((s) => `${s.name}(${s.weight})`)
+    out.push(['X-Moat-Verdict', g.reason === 'released' ? `${g.verdict}; released` : g.verdict])
+    out.push(['X-Moat-Score', String(g.score)])
+    out.push(['X-Moat-Symbols', headerSafe(names.join(' '))])
+  }
+  out.push([
+    'Received',
+    `from ${headerSafe(g.helo || 'unknown')} (${g.clientIp ? `[${g.clientIp}]` : 'unknown'}) by ${hostname} (Moat) with ESMTP id ${g.queueId}; ${rfc2822Date(g.receivedAt)}`,
+  ])
+  return out
+}
+
+/** Splits a CRLF message into dot-stuffed wire lines, as Haraka stores received DATA. */
+function* wireLines(raw: Buffer): Generator<Buffer> {
+  let start = 0
+  while (start < raw.length) {
+    let end = raw.indexOf(10, start)
+    end = end === -1 ? raw.length : end + 1
+    const line = raw.subarray(start, end)
+    yield line[0] === 0x2e ? Buffer.concat([Buffer.from('.'), line]) : line
+    start = end
+  }
+}
+
+export interface HarakaParts {
+  outbound: HarakaOutbound
+  transaction: { createTransaction(uuid: string | null, cfg: unknown): any }
+  config: { get(name: string, ...rest: unknown[]): any }
+  logerror(msg: string): void
+}
+
+export function startDelivery(haraka: HarakaParts): Outbox {
+  const { outbound, config } = haraka
+  const trans = haraka.transaction
+  const { Address } = require('@haraka/email-address')
+  const smtpIni = config.get('smtp.ini', { booleans: ['-main.strict_rfc1869'] })
+  const rt = runtime()
+  const hostname = (config.get('me') as string) || os.hostname()
+
+  const handOff = async (g: HandOffGroup): Promise<void> => {
+    const raw = await fsp.readFile(rt.spool.path(g.spoolPath))
+    const txn = trans.createTransaction(null, smtpIni)
+    txn.mail_from = new Address(g.mailFrom ? `<${g.mailFrom}>` : '<>')
+    txn.rcpt_to = [...g.rcpts.keys()].map((r) => new Address(`<${r}>`))
+    txn.notes = { moat: { messageId: g.messageId, reason: g.reason, deliveries: Object.fromEntries(g.rcpts) } }
+    for (const [name, value] of traceHeaders(g, hostname)) txn.add_data(Buffer.from(`${name}: ${value}\r\n`))
+    for (const line of wireLines(raw)) txn.add_data(line)
+    txn.message_stream.add_line_end()
+    await new Promise<void>((resolve, reject) =>
+      outbound.send_trans_email(txn, (code, msg) => (code === constants.OK ? resolve() : reject(new Error(`outbound refused: ${msg}`)))),
+    )
+  }
+  outbox = new Outbox(rt.db, handOff, (err) => haraka.logerror(`moat outbox: ${(err as Error)?.stack || err}`))
+  return outbox
+}
+
+/** Delivery ids that already sit in Haraka's queue directory, so a restart does not hand them twice. */
+export function queuedDeliveryIds(queueDir: string): number[] {
+  const ids: number[] = []
+  let names: string[] = []
+  try {
+    names = fs.readdirSync(queueDir)
+  } catch {
+    return ids
+  }
+  for (const name of names) {
+    if (name.startsWith('.') || name.startsWith('error.')) continue
+    let fd: number | null = null
+    try {
+      fd = fs.openSync(path.join(queueDir, name), 'r')
+      const len = Buffer.alloc(4)
+      if (fs.readSync(fd, len, 0, 4, 0) !== 4) continue
+      const size = len.readUInt32BE(0)
+      if (size > 10 * 1024 * 1024) continue
+      const buf = Buffer.alloc(size)
+      fs.readSync(fd, buf, 0, size, 4)
+      const todo = JSON.parse(buf.toString('utf8'))
+      const d = todo?.notes?.moat?.deliveries
+      if (d) for (const id of Object.values(d)) ids.push(Number(id))
+    } catch {
+      // A queue file we cannot read is Haraka's to report; it does not change what we hand.
+    } finally {
+      if (fd !== null) fs.closeSync(fd)
+    }
+  }
+  return ids
+}
+
+function deliveryIds(hmail: HarakaHmail, rcpts?: { address: string; original?: string }[]): number[] {
+  const map: Record<string, number> = hmail.todo.notes?.moat?.deliveries ?? {}
+  const list = rcpts ?? hmail.todo.rcpt_to
+  const ids: number[] = []
+  for (const r of list) {
+    const addr = String(r.address ?? r.original ?? r).replace(/^<|>$/g, '').toLowerCase()
+    if (map[addr] !== undefined) ids.push(map[addr])
+  }
+  return ids
+}
+
+export function recordDelivered(hmail: HarakaHmail, response: string, okRcpts: { address: string }[]): void {
+  outbox?.mark(deliveryIds(hmail, okRcpts), 'delivered', response, true)
+}
+
+export function recordDeferred(hmail: HarakaHmail, err: unknown): void {
+  outbox?.mark(deliveryIds(hmail), 'deferred', String(err).slice(0, 500), true)
+}
+
+export function recordBounced(hmail: HarakaHmail, err: unknown): void {
+  outbox?.mark(deliveryIds(hmail), 'bounced', String((err as Error)?.message ?? err).slice(0, 500), true)
+}

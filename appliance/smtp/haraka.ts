@@ -1,0 +1,146 @@
+/*
+ * The small slice of Haraka's plugin API that Moat's plugins use, typed, plus helpers that
+ * every filter needs: the raw message and its one shared parse.
+ */
+import type { ParsedMessage } from '../engine/message'
+import { parseMessage } from '../engine/message'
+import type { ScoredSymbol, Symbol, Verdict } from '../engine/symbols'
+
+export type Next = (code?: number, msg?: unknown) => void
+
+export interface HarakaAddress {
+  user: string
+  host: string
+  original: string
+  address: string
+}
+
+export interface HarakaResults {
+  add(plugin: unknown, obj: Record<string, unknown>): void
+  push(plugin: unknown, obj: Record<string, unknown>): void
+  get(plugin: unknown): Record<string, unknown> | undefined
+  get_all(): Record<string, Record<string, unknown>>
+}
+
+export interface HarakaTransaction {
+  uuid: string
+  mail_from: HarakaAddress
+  rcpt_to: HarakaAddress[]
+  data_bytes: number
+  notes: Record<string, any>
+  results: HarakaResults
+  message_stream: { get_data(cb: (data: Buffer) => void): void; get_data(opts: object, cb: (data: Buffer) => void): void }
+  header: { get(name: string): string; get_all(name: string): string[] }
+  add_header(name: string, value: string): void
+  add_leading_header(name: string, value: string): void
+  remove_header(name: string): void
+}
+
+export interface HarakaConnection {
+  uuid: string
+  remote: { ip: string; host?: string }
+  hello: { host?: string; verb?: string }
+  relaying: boolean
+  transaction: HarakaTransaction | null
+  results: HarakaResults
+  loginfo(...args: unknown[]): void
+  logerror(...args: unknown[]): void
+}
+
+export interface HarakaHmail {
+  todo: { rcpt_to: HarakaAddress[]; mail_from: HarakaAddress; notes: Record<string, any>; domain: string; uuid: string }
+  loginfo(...args: unknown[]): void
+}
+
+export interface HarakaPlugin {
+  name: string
+  register_hook(hook: string, method: string, priority?: number): void
+  config: { get(name: string, type?: unknown, cb?: () => void): any }
+  haraka_require(name: string): any
+  loginfo(...args: unknown[]): void
+  lognotice(...args: unknown[]): void
+  logwarn(...args: unknown[]): void
+  logerror(...args: unknown[]): void
+  [key: string]: any
+}
+
+export const constants: {
+  OK: number
+  CONT: number
+  DENY: number
+  DENYSOFT: number
+  DENYDISCONNECT: number
+  STOP: number
+} = require('haraka-constants')
+
+export const DSN: {
+  create(code: number, msg: string, subject?: number, detail?: number): unknown
+} = require('haraka-dsn')
+
+/** The message as received, CRLF line endings; fetched once per transaction. */
+export function rawMessage(txn: HarakaTransaction): Promise<Buffer> {
+  if (!txn.notes.moat_raw) {
+    txn.notes.moat_raw = new Promise<Buffer>((resolve) => txn.message_stream.get_data(resolve))
+  }
+  return txn.notes.moat_raw
+}
+
+/** One MIME parse per transaction, shared by every filter. */
+export function parsedMessage(txn: HarakaTransaction): Promise<ParsedMessage> {
+  if (!txn.notes.moat_parsed) txn.notes.moat_parsed = rawMessage(txn).then(parseMessage)
+  return txn.notes.moat_parsed
+}
+
+/** Records a filter's symbols where the scorer looks for them. */
+export function addSymbols(txn: HarakaTransaction, plugin: HarakaPlugin, symbols: Symbol[]): void {
+  txn.results.push(plugin, { symbols })
+}
+
+/** Every symbol any plugin recorded in this transaction. */
+export function collectSymbols(txn: HarakaTransaction): Symbol[] {
+  const out: Symbol[] = []
+  for (const result of Object.values(txn.results.get_all())) {
+    const s = result.symbols
+    if (Array.isArray(s)) out.push(...(s as Symbol[]))
+  }
+  return out
+}
+
+/** Runs an async hook body; an unexpected error becomes a 4xx, never a crashed server. */
+export function guarded(plugin: HarakaPlugin, next: Next, body: (next: Next) => Promise<void>): void {
+  let called = false
+  const once: Next = (...args) => {
+    if (called) return
+    called = true
+    next(...args)
+  }
+  body(once).catch((err) => {
+    plugin.logerror(`${plugin.name}: ${err?.stack || err}`)
+    once(constants.DENYSOFT, DSN.create(451, 'Temporary local problem, please try again later', 3, 0))
+  })
+}
+
+export interface RecipientNote {
+  address: string
+  orgId: number
+  domainId: number
+  userId: number | null
+  tagMode: boolean
+}
+
+export interface OrgVerdict {
+  verdict: Verdict
+  score: number
+  symbols: ScoredSymbol[]
+}
+
+export interface MoatNotes {
+  rcpts: RecipientNote[]
+  /** organisation id -> verdict under that organisation's thresholds (set by moat-scorer) */
+  verdicts: Record<number, OrgVerdict>
+}
+
+export function moatNotes(txn: HarakaTransaction): MoatNotes {
+  if (!txn.notes.moat) txn.notes.moat = { rcpts: [], verdicts: {} }
+  return txn.notes.moat
+}

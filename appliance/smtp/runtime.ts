@@ -1,0 +1,52 @@
+/*
+ * The state the Haraka plugins share inside one SMTP process: one database handle, the
+ * spool, the group committer, the classifier model. Plugins are loaded with a real
+ * require(), so this module is a per-process singleton.
+ */
+import { loadSettings, databasePath, spoolDir, type Settings } from '../config'
+import { openDatabase, type Db } from '../db/database'
+import { GroupCommitter } from '../db/group-commit'
+import type { BayesModel } from '../engine/bayes'
+import { latestModelId, loadActiveModel } from '../engine/models'
+import { MailStore } from '../services/mail-store'
+import { Recipients } from '../services/recipients'
+import { Spool } from '../services/spool'
+import { Tenants } from '../services/tenants'
+
+export interface Runtime {
+  settings: Settings
+  db: Db
+  spool: Spool
+  store: MailStore
+  recipients: Recipients
+  tenants: Tenants
+  /** The classifier model; reloaded when a newer one is trained (checked every few seconds). */
+  model(): BayesModel
+}
+
+let current: Runtime | null = null
+
+export function runtime(): Runtime {
+  if (current) return current
+  const settings = loadSettings()
+  const db = openDatabase(databasePath(settings.dataDir))
+  const spool = new Spool(spoolDir(settings.dataDir))
+  let active = loadActiveModel(db)
+  let checkedAt = Date.now()
+  current = {
+    settings,
+    db,
+    spool,
+    store: new MailStore(db, spool, new GroupCommitter(db)),
+    recipients: new Recipients(db),
+    tenants: new Tenants(db),
+    model() {
+      if (Date.now() - checkedAt > 5000) {
+        checkedAt = Date.now()
+        if (latestModelId(db) !== active.id) active = loadActiveModel(db)
+      }
+      return active.model
+    },
+  }
+  return current
+}

@@ -1,0 +1,67 @@
+/*
+ * moat-queue: makes an accepted message durable and routes it per recipient: clean mail to
+ * the delivery outbox, spam and surespam to the recipient's quarantine (or, for a domain in
+ * tag mode, to the outbox with X-Moat-* headers). Every message is archived.
+ *
+ * Hooks: queue. Config: moat-queue.ini (none yet).
+ * Durability: answers OK (so Haraka says 250) only after MailStore.accept resolved, i.e.
+ *   after the spool file and its directory were fsynced and the rows were committed with
+ *   synchronous=FULL. Anything failing before that is a 451/452, never a 250.
+ * Untrusted input: envelope, headers (stored as text, never interpreted).
+ */
+import { constants, DSN, moatNotes, parsedMessage, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { runtime } from '../../appliance/smtp/runtime'
+import type { OrgPart, RecipientAction } from '../../appliance/services/mail-store'
+import { kickOutbox } from '../../appliance/smtp/delivery'
+
+export function register(this: HarakaPlugin): void {
+  this.register_hook('queue', 'store')
+}
+
+export function store(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
+  this.store_async(connection).then(
+    (queueId: string) => {
+      next(constants.OK, `Message accepted as ${queueId}`)
+      kickOutbox()
+    },
+    (err: NodeJS.ErrnoException) => {
+      connection.logerror(`moat-queue: could not store message: ${err?.stack || err}`)
+      if (err?.code === 'ENOSPC' || err?.code === 'SQLITE_FULL') {
+        next(constants.DENYSOFT, DSN.create(452, 'Insufficient system storage, please try again later', 3, 1))
+      } else {
+        next(constants.DENYSOFT, DSN.create(451, 'Temporary local problem, please try again later', 3, 0))
+      }
+    },
+  )
+}
+
+export async function store_async(this: HarakaPlugin, connection: HarakaConnection): Promise<string> {
+  const txn = connection.transaction!
+  const notes = moatNotes(txn)
+  const [raw, parsed] = await Promise.all([rawMessage(txn), parsedMessage(txn)])
+  const parts = new Map<number, OrgPart>()
+  for (const r of notes.rcpts) {
+    const v = notes.verdicts[r.orgId]
+    if (!v) throw new Error(`no verdict for organisation ${r.orgId}: is moat-scorer loaded?`)
+    let part = parts.get(r.orgId)
+    if (!part) parts.set(r.orgId, (part = { orgId: r.orgId, verdict: v.verdict, score: v.score, symbols: v.symbols, rcpts: [] }))
+    const action: RecipientAction = r.tagMode ? 'tag' : v.verdict === 'clean' ? 'deliver' : 'quarantine'
+    part.rcpts.push({ address: r.address, userId: r.userId, action })
+  }
+  const queueId = txn.uuid
+  await runtime().store.accept({
+    queueId,
+    direction: 'in',
+    raw,
+    receivedAt: Date.now(),
+    clientIp: connection.remote.ip,
+    helo: connection.hello.host ?? null,
+    mailFrom: txn.mail_from.address || '',
+    fromHeader: parsed.from ? (parsed.from.name ? `${parsed.from.name} <${parsed.from.address}>` : parsed.from.address) : null,
+    subject: parsed.subject || null,
+    messageIdHeader: parsed.messageId,
+    bodyText: [parsed.text, ...parsed.attachments.map((a) => a.filename ?? '')].join('\n'),
+    parts: [...parts.values()],
+  })
+  return queueId
+}
