@@ -21,11 +21,21 @@ function log(msg: string): void {
   process.stdout.write(`[moat] ${new Date().toISOString()} ${msg}\n`)
 }
 
-export function startSmtp(settings: Settings): ChildProcess {
+/**
+ * Becomes the SMTP service: Haraka runs in this very process, so a service manager's
+ * signals (and a test's SIGKILL) reach it directly, with no orphan left behind.
+ */
+export function execSmtp(settings: Settings): void {
+  openDatabase(databasePath(settings.dataDir)).close() // migrate before Haraka's plugins open it
   const root = renderHarakaRoot(settings)
-  const bin = require.resolve('haraka/bin/haraka')
   log(`SMTP on ${settings.listen}:${settings.smtpPort} (Haraka root ${root})`)
-  return spawn(process.execPath, [bin, '-c', root], { stdio: 'inherit', env: process.env })
+  const bin = require.resolve('haraka/bin/haraka')
+  process.argv = [process.argv[0], bin, '-c', root]
+  require(bin)
+}
+
+function spawnSmtp(): ChildProcess {
+  return spawn(process.execPath, [require.resolve('../../bin/moat'), 'smtp'], { stdio: 'inherit', env: process.env })
 }
 
 export function startWeb(settings: Settings): { close(): void } {
@@ -43,12 +53,13 @@ export function startWeb(settings: Settings): { close(): void } {
   }
 }
 
+/** Dev mode (`npm start`): the web service here, the SMTP service as a child process. */
 export async function runSupervisor(parts: { smtp: boolean; web: boolean }): Promise<number> {
   const settings = loadSettings()
   // Migrate once, before the parts open the database concurrently.
   openDatabase(databasePath(settings.dataDir)).close()
   const web = parts.web ? startWeb(settings) : null
-  const smtp = parts.smtp ? startSmtp(settings) : null
+  const smtp = parts.smtp ? spawnSmtp() : null
   return new Promise<number>((resolve) => {
     let stopping = false
     const stop = (code: number) => {

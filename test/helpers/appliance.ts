@@ -224,11 +224,15 @@ export async function smtpSend(
       const q = queued.shift()
       if (q) return resolve(q)
       const t = setTimeout(() => reject(new Error('SMTP reply timed out')), 60_000)
+      t.unref()
       pending.push((r) => {
         clearTimeout(t)
         resolve(r)
       })
-      closed.then(() => reject(new Error(`connection closed; received so far: ${buf}`)))
+      closed.then(() => {
+        clearTimeout(t)
+        reject(new Error(`connection closed; received so far: ${buf}`))
+      })
     })
   const replies: Reply[] = []
   const cmd = async (line: string | Buffer) => {

@@ -1,7 +1,7 @@
 /* Running the appliance and its jobs. */
 import { loadSettings, spoolDir } from '../../config'
 import { runJob } from '../../jobs/scheduler'
-import { runSupervisor } from '../../service'
+import { execSmtp, runSupervisor } from '../../service'
 import { Spool } from '../../services/spool'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
@@ -14,7 +14,12 @@ export const serviceCommands: Command[] = [
       'Run the appliance in the foreground: SMTP (MOAT_LISTEN:MOAT_SMTP_PORT, default 127.0.0.1:2525) and web (MOAT_WEB_PORT, default 8080), data in MOAT_DATA_DIR (default ./var).',
     run: () => runSupervisor({ smtp: true, web: true }),
   },
-  { path: ['smtp'], usage: '', summary: 'Run only the SMTP service (for a systemd unit).', run: () => runSupervisor({ smtp: true, web: false }) },
+  {
+    path: ['smtp'],
+    usage: '',
+    summary: 'Run only the SMTP service, Haraka in this process (for a systemd unit).',
+    run: () => new Promise<number>(() => execSmtp(loadSettings())), // runs until Haraka exits the process
+  },
   { path: ['web'], usage: '', summary: 'Run only the web service and the job scheduler (for a systemd unit).', run: () => runSupervisor({ smtp: false, web: true }) },
   {
     path: ['jobs', 'run'],

@@ -1,0 +1,138 @@
+/*
+ * "Nothing accepted is lost": the SMTP service is killed with SIGKILL while a load
+ * generator is sending; after a restart, every message that got a 250 must be delivered,
+ * quarantined or still queued. And storage that fails (a full disk) gives 4xx, not 250.
+ */
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import os from 'node:os'
+import t, { type Test } from 'tap'
+import { message, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until } from '../helpers/appliance'
+
+const CORPUS = path.resolve(__dirname, '../../../../shared/corpus/dev')
+
+function corpusSample(dir: string, n: number): Buffer[] {
+  const out: Buffer[] = []
+  for (const f of fs.readdirSync(path.join(CORPUS, dir)).sort()) {
+    const raw = fs.readFileSync(path.join(CORPUS, dir, f), 'latin1')
+    if (raw.includes('\r') || raw.length > 30000) continue
+    // Drop the original Subject so ours (the test's tracking id) is the only one.
+    out.push(Buffer.from(raw.replace(/^Subject:.*(\n[ \t].*)*\n/im, '').replace(/\r?\n/g, '\r\n'), 'latin1'))
+    if (out.length === n) break
+  }
+  return out
+}
+
+t.test('SIGKILL under load loses no acknowledged message', async (t) => {
+  const dir = t.testdir()
+  const sink = await startSink()
+  t.teardown(() => sink.close())
+  moatOk(dir, ['org', 'add', 'acme'])
+  moatOk(dir, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
+  moatOk(dir, ['user', 'add', 'alice@example.com'])
+  const bodies = [...corpusSample('ham/sa-easy_ham', 30), ...corpusSample('spam/sa-spam', 30)]
+
+  let smtp = await startSmtp(dir)
+  const acknowledged: string[] = []
+  let attempted = 0
+  let counter = 0
+  let stop = false
+  const worker = async () => {
+    while (!stop) {
+      const id = `dur-${++counter}`
+      const body = bodies[counter % bodies.length]
+      attempted++
+      try {
+        const r = await smtpSend(smtp.port, {
+          from: 'load@outside.test',
+          to: ['alice@example.com'],
+          data: Buffer.concat([Buffer.from(`Subject: ${id}\r\n`), body]),
+        })
+        if (r.final.code === 250) acknowledged.push(id)
+      } catch {
+        // the server died mid-transaction: no 250, so the client still owns the message
+      }
+    }
+  }
+  const workers = Array.from({ length: 6 }, worker)
+  await until(() => acknowledged.length >= 40, 60_000, '40 acknowledged messages')
+  smtp.proc.kill('SIGKILL')
+  stop = true
+  await Promise.all(workers)
+  await new Promise((r) => smtp.proc.exitCode !== null || smtp.proc.signalCode ? r(null) : smtp.proc.once('exit', r))
+  t.ok(acknowledged.length >= 40, `${acknowledged.length} of ${attempted} attempts got 250 before the kill`)
+
+  smtp = await startSmtp(dir)
+  t.teardown(() => smtp.stop())
+  const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+  t.teardown(() => db.close())
+  const quarantined = () => new Set((db.prepare(`SELECT m.subject FROM quarantine q JOIN messages m ON m.id = q.message_id`).all() as { subject: string }[]).map((r) => r.subject))
+  const delivered = () => new Set(sink.messages.map((m) => /^Subject: (dur-\d+)\r?$/m.exec(m.data.toString('latin1'))?.[1]))
+  const missing = await until(() => {
+    const q = quarantined()
+    const d = delivered()
+    const lost = acknowledged.filter((id) => !q.has(id) && !d.has(id))
+    return lost.length === 0 ? [] : null
+  }, 60_000, 'every acknowledged message delivered or quarantined').catch(() => {
+    const q = quarantined()
+    const d = delivered()
+    return acknowledged.filter((id) => !q.has(id) && !d.has(id))
+  })
+  t.same(missing, [], 'every acknowledged message was delivered or quarantined after the restart')
+  const q = quarantined()
+  const d = delivered()
+  t.ok(acknowledged.some((id) => q.has(id)) && acknowledged.some((id) => d.has(id)), 'the load mixed clean and spam mail')
+})
+
+t.test('a full disk gives 4xx and no crash; mail flows again when space returns', async (t) => {
+  if (process.getuid?.() !== 0) { t.comment('skipped: needs root to mount a small tmpfs'); return }
+  // Outside the tap fixture folder: tap removes that before teardowns could unmount it.
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-full-'))
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt])
+  if (m.status !== 0) { t.comment(`skipped: cannot mount tmpfs here: ${m.stderr}`); return }
+  const sink = await startSink()
+  let smtp: Awaited<ReturnType<typeof startSmtp>> | null = null
+  try {
+    moatOk(mnt, ['org', 'add', 'acme'])
+    moatOk(mnt, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
+    moatOk(mnt, ['user', 'add', 'alice@example.com'])
+    smtp = await startSmtp(mnt)
+    await fullDisk(t, mnt, sink, smtp)
+  } finally {
+    await smtp?.stop()
+    await sink.close()
+    spawnSync('umount', ['-l', mnt])
+    fs.rmSync(mnt, { recursive: true, force: true })
+  }
+})
+
+async function fullDisk(t: Test, mnt: string, sink: Sink, smtp: RunningSmtp): Promise<void> {
+  const mail = (s: string) => message({ From: 'x@outside.test', Subject: s, 'Message-ID': `<${s}@x>` }, 'Plain words about a meeting.\n'.repeat(200))
+
+  const ok1 = await smtpSend(smtp.port, { from: 'x@outside.test', to: ['alice@example.com'], data: mail('before-full') })
+  t.equal(ok1.final.code, 250)
+  // Fill what is left of the file system.
+  const filler = path.join(mnt, 'filler')
+  const fd = fs.openSync(filler, 'w')
+  try {
+    const chunk = Buffer.alloc(64 * 1024)
+    for (;;) fs.writeSync(fd, chunk)
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'ENOSPC')
+  } finally {
+    fs.closeSync(fd)
+  }
+  const full = await smtpSend(smtp.port, { from: 'x@outside.test', to: ['alice@example.com'], data: mail('while-full') })
+  t.ok(full.final.code >= 400 && full.final.code < 500, `temporary failure while full: ${full.final.code} ${full.final.text}`)
+  t.equal(smtp.proc.exitCode, null, 'the server is still running')
+  fs.unlinkSync(filler)
+  const ok2 = await smtpSend(smtp.port, { from: 'x@outside.test', to: ['alice@example.com'], data: mail('after-full') })
+  t.equal(ok2.final.code, 250, `accepted again once space returns: ${ok2.final.text}`)
+  await sink.waitFor(2)
+  t.same(
+    sink.messages.map((m) => /^Subject: (.*)\r?$/m.exec(m.data.toString())?.[1]).sort(),
+    ['after-full', 'before-full'],
+  )
+}
