@@ -4,7 +4,12 @@
  * script, comments) are dropped and the rest is detagged.
  */
 
+// HTML 4's Latin-1 entities, code points 160-255 in order.
+const LATIN1 =
+  'nbsp iexcl cent pound curren yen brvbar sect uml copy ordf laquo not shy reg macr deg plusmn sup2 sup3 acute micro para middot cedil sup1 ordm raquo frac14 frac12 frac34 iquest Agrave Aacute Acirc Atilde Auml Aring AElig Ccedil Egrave Eacute Ecirc Euml Igrave Iacute Icirc Iuml ETH Ntilde Ograve Oacute Ocirc Otilde Ouml times Oslash Ugrave Uacute Ucirc Uuml Yacute THORN szlig agrave aacute acirc atilde auml aring aelig ccedil egrave eacute ecirc euml igrave iacute icirc iuml eth ntilde ograve oacute ocirc otilde ouml divide oslash ugrave uacute ucirc uuml yacute thorn yuml'.split(' ')
+
 const NAMED: Record<string, string> = {
+  ...Object.fromEntries(LATIN1.map((name, i) => [name, String.fromCharCode(160 + i)])),
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', copy: '©', reg: '®', trade: '™',
   euro: '€', pound: '£', yen: '¥', cent: '¢', hellip: '…', mdash: '—', ndash: '–', laquo: '«',
   raquo: '»', ldquo: '“', rdquo: '”', lsquo: '‘', rsquo: '’', bull: '•', middot: '·', shy: '',
@@ -22,7 +27,7 @@ export function decodeEntities(s: string): string {
         return ' '
       }
     }
-    const named = NAMED[ent.toLowerCase()]
+    const named = NAMED[ent] ?? NAMED[ent.toLowerCase()]
     return named === undefined ? whole : named
   })
 }
@@ -33,6 +38,8 @@ export function htmlToText(html: string): string {
       .replace(/<!--[\s\S]*?-->/g, ' ')
       .replace(/<(head|style|script|title)\b[\s\S]*?<\/\1\s*>/gi, ' ')
       .replace(/<(br|p|div|tr|li|h[1-6]|table|blockquote)\b[^>]*>/gi, '\n')
+      // Inline tags join what they wrap ("fr<b>ee</b>" reads "free", a common obfuscation).
+      .replace(/<\/?(b|i|u|em|strong|span|font|a|small|big|sub|sup|s|strike|mark|abbr)\b[^>]*>/gi, '')
       .replace(/<[^>]*>/g, ' '),
   )
     .replace(/[ \t\u00a0]+/g, ' ')

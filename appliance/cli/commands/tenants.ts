@@ -215,10 +215,12 @@ export const tenantCommands: Command[] = [
       const result = appliance().tenants.importUsers(rows, progress)
       if (tty) process.stderr.write('\n')
       const seconds = (Date.now() - started) / 1000
-      if (opts.json) return out(JSON.stringify({ ...result, seconds }))
-      out(`${result.created} users created, ${result.skipped} existed already, ${result.errors.length} rows with errors (${seconds.toFixed(2)} s)`)
-      for (const e of result.errors.slice(0, 50)) err(`line ${e.line}: ${e.message}`)
-      if (result.errors.length > 50) err(`... and ${result.errors.length - 50} more`)
+      if (opts.json) out(JSON.stringify({ ...result, seconds }))
+      else out(`${result.created} users created, ${result.skipped} existed already, ${result.errors.length} rows with errors (${seconds.toFixed(2)} s)`)
+      if (!opts.json) {
+        for (const e of result.errors.slice(0, 50)) err(`line ${e.line}: ${e.message}`)
+        if (result.errors.length > 50) err(`... and ${result.errors.length - 50} more`)
+      }
       return result.errors.length ? 1 : 0
     },
   },

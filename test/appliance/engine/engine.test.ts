@@ -1,0 +1,103 @@
+/*
+ * The engine on real and crafted mail. Tests assert which symbols fire, never total scores,
+ * so retuning weights never breaks a detection test.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { classify, deserialise, emptyModel, serialise, train } from '../../../appliance/engine/bayes'
+import { scanMessage } from '../../../appliance/engine/engine'
+import { rawChecks, sanityChecks } from '../../../appliance/engine/filters/sanity'
+import { htmlLinks, htmlToText } from '../../../appliance/engine/html-text'
+import { parseMessage } from '../../../appliance/engine/message'
+import { loadDefaultModel } from '../../../appliance/engine/models'
+import { score, verdictFor } from '../../../appliance/engine/symbols'
+import { tokenize } from '../../../appliance/engine/tokenize'
+
+const CORPUS = path.resolve(__dirname, '../../../../../shared/corpus/dev')
+const crlf = (s: string) => Buffer.from(s.replace(/\r?\n/g, '\r\n'))
+
+async function symbolsOf(raw: string, now = Date.parse('2026-11-27T12:00:00Z')): Promise<string[]> {
+  const buf = crlf(raw)
+  return [...rawChecks(buf), ...sanityChecks(await parseMessage(buf), now)].map((s) => s.name).sort()
+}
+
+t.test('html to text drops hidden parts and decodes entities', async (t) => {
+  t.equal(htmlToText('<html><head><title>x</title><style>p{}</style></head><body><p>Caf&eacute;&nbsp;&amp; <b>bar</b>&#33;</p><script>evil()</script></body>'), 'Café & bar!')
+  t.same(htmlLinks('<a href="http://evil.test/x">www.bank.test</a>'), [{ href: 'http://evil.test/x', text: 'www.bank.test' }])
+})
+
+t.test('sanity symbols, table-driven', async (t) => {
+  const base = 'From: Alice <alice@example.com>\nTo: bob@example.org\nDate: Fri, 27 Nov 2026 10:00:00 +0000\nMessage-ID: <1@example.com>\n'
+  const cases: [string, string, string[]][] = [
+    ['a well-formed message fires nothing', `${base}Subject: lunch\n\nSee you at noon.\n`, []],
+    ['missing From, Date and Message-ID', 'Subject: hi\n\nbody text\n', ['MISSING_DATE', 'MISSING_FROM', 'MISSING_MESSAGE_ID']],
+    ['date in the future', base.replace('2026', '2031') + 'Subject: x\n\nbody\n', ['DATE_IN_FUTURE']],
+    ['unparseable date', base.replace(/Date: .*/, 'Date: yesterday-ish') + 'Subject: x\n\nbody\n', ['DATE_INVALID']],
+    ['reply-to elsewhere', `${base}Reply-To: collect@payout.test\nSubject: x\n\nbody\n`, ['FROM_REPLYTO_DIFFER']],
+    ['all-caps subject', `${base}Subject: URGENT BUSINESS PROPOSAL\n\nbody\n`, ['SUBJECT_ALLCAPS']],
+    ['html only, link text lies', `${base}Subject: x\nContent-Type: text/html\n\n<p><a href="http://198.51.100.7/login">https://www.mybank.test/login</a></p>\n`, ['HTML_ONLY', 'URL_ANCHOR_MISMATCH', 'URL_IP_HOST']],
+    ['empty body', `${base}Subject: x\n\n\n`, ['EMPTY_BODY']],
+    ['8-bit header and a long line', `${base}Subject: Gr\u00fc\u00dfe\n\n${'y'.repeat(1200)}\n`, ['HEADER_8BIT', 'LONG_LINE']],
+  ]
+  for (const [name, raw, want] of cases) t.same(await symbolsOf(raw), want, name)
+})
+
+t.test('malformed MIME still parses into something scoreable', async (t) => {
+  const msg = await parseMessage(crlf('Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Transfer-Encoding: base64\n\n%%%\n--b'))
+  t.type(msg.text, 'string')
+})
+
+t.test('bayes learns, serialises and stays unsure without evidence', async (t) => {
+  const m = emptyModel()
+  for (let i = 0; i < 20; i++) {
+    train(m, new Set(['cheap', 'pills', 'winner', `s${i}`]), true)
+    train(m, new Set(['meeting', 'agenda', 'patch', `h${i}`]), false)
+  }
+  t.ok(classify(m, ['cheap', 'pills']).probability > 0.9)
+  t.ok(classify(m, ['meeting', 'patch']).probability < 0.1)
+  t.equal(classify(m, ['never-seen']).probability, 0.5)
+  const back = deserialise(serialise(m))
+  t.equal(back.tokens.size, m.tokens.size)
+  t.equal(classify(back, ['cheap', 'pills']).probability, classify(m, ['cheap', 'pills']).probability)
+  t.throws(() => deserialise(require('node:zlib').gzipSync('{"format":"other"}')), /unknown classifier model format/)
+})
+
+t.test('the tokenizer ignores anonymisation placeholders and other filters\' verdicts', async (t) => {
+  const msg = await parseMessage(crlf('From: <email>\nX-Spam-Status: Yes, score=20\nSubject: hello <domain>\n\nvisit <url> now\n'))
+  const tokens = [...tokenize(msg)]
+  t.notOk(tokens.some((x) => /domain|email|url>/.test(x)), tokens.join(' '))
+  t.notOk(msg.headers.has('x-spam-status'))
+})
+
+t.test('scorer: each symbol counts once; thresholds decide the verdict', async (t) => {
+  const s = score([{ name: 'BAYES_99' }, { name: 'BAYES_99' }, { name: 'URL_IP_HOST' }, { name: 'UNKNOWN_SYMBOL' }])
+  t.same(s.symbols.map((x) => x.name), ['BAYES_99', 'URL_IP_HOST', 'UNKNOWN_SYMBOL'])
+  t.equal(s.symbols[2].weight, 0)
+  t.equal(verdictFor(4.9, { spam: 5, surespam: 10 }), 'clean')
+  t.equal(verdictFor(5, { spam: 5, surespam: 10 }), 'spam')
+  t.equal(verdictFor(10, { spam: 5, surespam: 10 }), 'surespam')
+})
+
+t.test('the shipped model classifies real mail it was not trained on', async (t) => {
+  // The default model never saw phishing_pot nor the mailing-list archives.
+  const model = loadDefaultModel().model
+  const pick = (dir: string, n: number) => fs.readdirSync(path.join(CORPUS, dir)).sort().slice(0, n).map((f) => path.join(CORPUS, dir, f))
+  let hamFlagged = 0
+  const ham = pick('ham/linux-raid.vger.kernel.org', 40)
+  for (const f of ham) if ((await scanMessage(fs.readFileSync(f), { model })).verdict !== 'clean') hamFlagged++
+  t.ok(hamFlagged <= 1, `${hamFlagged} of ${ham.length} unseen list ham flagged`)
+  const r = await scanMessage(fs.readFileSync(pick('spam/sa-spam_2', 1)[0]), { model })
+  t.not(r.verdict, 'clean', 'spam from the training sources is caught')
+})
+
+t.test('the verdict does not flip when only the Date header changes', async (t) => {
+  const model = loadDefaultModel().model
+  const dir = path.join(CORPUS, 'spam/sa-spam_2')
+  for (const f of fs.readdirSync(dir).sort().slice(0, 15)) {
+    const raw = fs.readFileSync(f.startsWith('/') ? f : path.join(dir, f), 'latin1')
+    const a = await scanMessage(Buffer.from(raw, 'latin1'), { model })
+    const b = await scanMessage(Buffer.from(raw.replace(/^Date:.*$/im, 'Date: Fri, 27 Nov 2026 10:00:00 +0000'), 'latin1'), { model })
+    t.equal(b.verdict, a.verdict, f)
+  }
+})
