@@ -24,4 +24,17 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build --silent
-exec npx tap "$@"
+if [ $# -eq 0 ]; then set -- 'dist/test/**/*.test.js'; fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+npx tap "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line, whatever the reporter printed: "N passed, N failed, N skipped".
+summary=$(grep -E '^# \{ total: ' "$log" | tail -n 1)
+if [ -n "$summary" ]; then
+  num() { echo "$summary" | grep -oE "$1: [0-9]+" | grep -oE '[0-9]+' || echo 0; }
+  echo "tests: $(num pass) passed, $(num fail) failed, $(num skip) skipped"
+fi
+exit "$status"

@@ -3,6 +3,7 @@ import { databasePath, loadSettings, spoolDir, type Settings } from '../config'
 import { openDatabase, type Db } from '../db/database'
 import { Archive } from '../services/archive'
 import { Quarantine } from '../services/quarantine'
+import { RawStore } from '../services/raw-store'
 import { Spool } from '../services/spool'
 import { Tenants } from '../services/tenants'
 
@@ -22,6 +23,6 @@ export function appliance(): Appliance {
   const settings = loadSettings()
   const db = openDatabase(databasePath(settings.dataDir))
   const spool = new Spool(spoolDir(settings.dataDir))
-  opened = { settings, db, spool, tenants: new Tenants(db), quarantine: new Quarantine(db), archive: new Archive(db, spool) }
+  opened = { settings, db, spool, tenants: new Tenants(db), quarantine: new Quarantine(db), archive: new Archive(db, new RawStore(db, spool)) }
   return opened
 }

@@ -70,11 +70,23 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX aliases_user ON aliases(user_id);
 
-  -- One row per organisation a message was accepted for; the raw bytes live in spool_path,
-  -- shared by the rows of one SMTP transaction.
+  -- The bytes of each accepted message, exactly as received, stored once per SMTP
+  -- transaction. Small messages live in the database (one fsync per group commit covers
+  -- them); large ones in a dated spool file.
+  CREATE TABLE raw_messages (
+    id INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    data BLOB,
+    spool_path TEXT,
+    CHECK ((data IS NULL) <> (spool_path IS NULL))
+  ) STRICT;
+
+  -- One row per organisation a message was accepted for.
   CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
     org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    raw_id INTEGER NOT NULL REFERENCES raw_messages(id),
     direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
     received_at INTEGER NOT NULL,
     queue_id TEXT NOT NULL,
@@ -86,14 +98,12 @@ export const migrations: readonly string[] = [
     subject TEXT,
     message_id_header TEXT,
     size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    spool_path TEXT NOT NULL,
     verdict TEXT NOT NULL CHECK (verdict IN ('clean', 'spam', 'surespam')),
     score REAL NOT NULL,
     symbols TEXT NOT NULL
   ) STRICT;
   CREATE INDEX messages_org_received ON messages(org_id, received_at);
-  CREATE INDEX messages_spool ON messages(spool_path);
+  CREATE INDEX messages_raw ON messages(raw_id);
 
   -- LiveArchive full-text index; rowid = messages.id. Contentless: the text is derived from
   -- the spool file, so it is not stored twice.

@@ -7,6 +7,9 @@
  */
 import PostalMime from 'postal-mime'
 import { htmlLinks, htmlToText } from './html-text'
+import { applyPostalMimeSpeedup } from './postal-mime-speedup'
+
+applyPostalMimeSpeedup()
 
 export interface ParsedMessage {
   /** Header name (lower case) to its decoded values, in message order. */

@@ -6,6 +6,7 @@
 import type { Db } from '../db/database'
 import { Archive } from '../services/archive'
 import { Quarantine } from '../services/quarantine'
+import { RawStore } from '../services/raw-store'
 import type { Spool } from '../services/spool'
 
 export interface RetentionResult {
@@ -16,7 +17,7 @@ export interface RetentionResult {
 export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise<RetentionResult> {
   const now = deps.now ?? Date.now()
   const quarantinePurged = new Quarantine(deps.db).purge(now)
-  const archive = new Archive(deps.db, deps.spool)
+  const archive = new Archive(deps.db, new RawStore(deps.db, deps.spool))
   let archivePurged = 0
   for (;;) {
     const n = await archive.purge(now)

@@ -4,7 +4,7 @@
  * Every user word becomes a quoted FTS5 string, so nothing a user types is FTS syntax.
  */
 import type { Db } from '../db/database'
-import type { Spool } from './spool'
+import type { RawStore } from './raw-store'
 
 export interface ArchiveHit {
   id: number
@@ -74,7 +74,7 @@ export function parseArchiveQuery(query: string): ParsedQuery {
 }
 
 export class Archive {
-  constructor(private readonly db: Db, private readonly spool: Spool) {}
+  constructor(private readonly db: Db, private readonly raws: RawStore) {}
 
   search(query: string, opts: { orgId?: number; limit?: number; offset?: number } = {}): ArchiveHit[] {
     const pq = parseArchiveQuery(query)
@@ -107,41 +107,39 @@ export class Archive {
 
   /** The original bytes of message `id`, byte for byte. */
   export(id: number, orgId?: number): Buffer {
-    const row = this.db.prepare(`SELECT org_id, spool_path FROM messages WHERE id = ?`).get(id) as
-      | { org_id: number; spool_path: string }
+    const row = this.db.prepare(`SELECT org_id, raw_id FROM messages WHERE id = ?`).get(id) as
+      | { org_id: number; raw_id: number }
       | undefined
     if (!row || (orgId !== undefined && row.org_id !== orgId)) throw new ArchiveQueryError(`no archived message ${id}`)
-    return this.spool.read(row.spool_path)
+    return this.raws.read(row.raw_id)
   }
 
   /**
    * Deletes messages past their organisation's archive retention that nothing else needs
-   * (no quarantine entry, no delivery still in flight), then their spool files once no
-   * other message row shares them.
+   * (no quarantine entry, no delivery still in flight), then their raw bytes once no other
+   * message row shares them.
    */
   async purge(now = Date.now(), batch = 1000): Promise<number> {
     const expired = this.db
       .prepare(
-        `SELECT m.id, m.spool_path FROM messages m JOIN organisations o ON o.id = m.org_id
+        `SELECT m.id, m.raw_id FROM messages m JOIN organisations o ON o.id = m.org_id
          WHERE m.received_at < ? - o.archive_retention_days * 86400000
            AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.message_id = m.id)
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('pending', 'queued', 'deferred'))
          LIMIT ?`,
       )
-      .all(now, batch) as { id: number; spool_path: string }[]
+      .all(now, batch) as { id: number; raw_id: number }[]
     if (!expired.length) return 0
     const delFts = this.db.prepare(`DELETE FROM archive_fts WHERE rowid = ?`)
     const delMsg = this.db.prepare(`DELETE FROM messages WHERE id = ?`)
-    const stillUsed = this.db.prepare(`SELECT 1 FROM messages WHERE spool_path = ? LIMIT 1`)
-    const orphans: string[] = []
-    this.db.transaction(() => {
+    const files = this.db.transaction(() => {
       for (const e of expired) {
         delFts.run(e.id)
         delMsg.run(e.id)
       }
-      for (const p of new Set(expired.map((e) => e.spool_path))) if (!stillUsed.get(p)) orphans.push(p)
+      return this.raws.dropUnreferenced(expired.map((e) => e.raw_id))
     })()
-    for (const p of orphans) await this.spool.remove(p)
+    await this.raws.removeFiles(files)
     return expired.length
   }
 }

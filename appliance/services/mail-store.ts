@@ -1,14 +1,13 @@
 /*
- * Accepting a message: the one place where "250 OK" is earned. The raw bytes go to the
- * spool (fsynced), then the message rows, quarantine entries, delivery outbox rows and the
- * archive index are committed in one group-committed transaction. Only after both may the
- * SMTP layer answer 250; any failure here rejects and the caller answers 4xx.
+ * Accepting a message: the one place where "250 OK" is earned. The raw bytes, the message
+ * rows, quarantine entries, delivery outbox rows and the archive index are committed in one
+ * group-committed transaction (large messages' bytes go to a fsynced spool file first).
+ * Only after that may the SMTP layer answer 250; any failure rejects and the caller answers 4xx.
  */
-import crypto from 'node:crypto'
 import type { GroupCommitter } from '../db/group-commit'
 import type { Db } from '../db/database'
 import type { ScoredSymbol, Verdict } from '../engine/symbols'
-import type { Spool } from './spool'
+import type { RawStore } from './raw-store'
 
 export type RecipientAction = 'deliver' | 'tag' | 'quarantine'
 
@@ -43,7 +42,7 @@ export interface AcceptInput {
 }
 
 export interface AcceptResult {
-  spoolPath: string
+  rawId: number
   messageIds: number[]
   deliveryIds: number[]
   quarantineIds: number[]
@@ -56,15 +55,15 @@ export class MailStore {
 
   constructor(
     db: Db,
-    private readonly spool: Spool,
+    private readonly raws: RawStore,
     private readonly committer: GroupCommitter,
   ) {
     this.q = {
       insertMessage: db.prepare(
-        `INSERT INTO messages (org_id, direction, received_at, queue_id, client_ip, helo, mail_from, rcpt_to,
-           from_header, subject, message_id_header, size, sha256, spool_path, verdict, score, symbols)
-         VALUES (@org_id, @direction, @received_at, @queue_id, @client_ip, @helo, @mail_from, @rcpt_to,
-           @from_header, @subject, @message_id_header, @size, @sha256, @spool_path, @verdict, @score, @symbols)`,
+        `INSERT INTO messages (org_id, raw_id, direction, received_at, queue_id, client_ip, helo, mail_from, rcpt_to,
+           from_header, subject, message_id_header, size, verdict, score, symbols)
+         VALUES (@org_id, @raw_id, @direction, @received_at, @queue_id, @client_ip, @helo, @mail_from, @rcpt_to,
+           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols)`,
       ),
       insertFts: db.prepare(`INSERT INTO archive_fts (rowid, sender, recipients, subject, body) VALUES (?, ?, ?, ?, ?)`),
       insertQuarantine: db.prepare(
@@ -77,16 +76,17 @@ export class MailStore {
   }
 
   async accept(input: AcceptInput): Promise<AcceptResult> {
-    const spoolPath = await this.spool.write(input.queueId, input.raw, new Date(input.receivedAt))
-    const sha256 = crypto.createHash('sha256').update(input.raw).digest('hex')
+    const prepared = await this.raws.prepare(input.raw, input.queueId, new Date(input.receivedAt))
     const body = input.bodyText.slice(0, MAX_INDEXED_BODY)
     try {
       return await this.committer.submit(() => {
-        const result: AcceptResult = { spoolPath, messageIds: [], deliveryIds: [], quarantineIds: [] }
+        const rawId = this.raws.insert(prepared)
+        const result: AcceptResult = { rawId, messageIds: [], deliveryIds: [], quarantineIds: [] }
         for (const part of input.parts) {
           const rcptList = part.rcpts.map((r) => r.address).join(', ')
           const info = this.q.insertMessage.run({
             org_id: part.orgId,
+            raw_id: rawId,
             direction: input.direction,
             received_at: input.receivedAt,
             queue_id: input.queueId,
@@ -98,8 +98,6 @@ export class MailStore {
             subject: input.subject,
             message_id_header: input.messageIdHeader,
             size: input.raw.length,
-            sha256,
-            spool_path: spoolPath,
             verdict: part.verdict,
             score: part.score,
             symbols: JSON.stringify(part.symbols),
@@ -123,8 +121,8 @@ export class MailStore {
         return result
       })
     } catch (err) {
-      // Nothing refers to the file; do not leave an orphan for the purge job to puzzle over.
-      await this.spool.remove(spoolPath).catch(() => {})
+      // Nothing refers to a spool file written for it; do not leave an orphan.
+      await this.raws.discard(prepared)
       throw err
     }
   }

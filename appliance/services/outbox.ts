@@ -5,12 +5,13 @@
  * and they are handed again at the next start (at-least-once, as every MTA delivers).
  */
 import type { Db } from '../db/database'
+import type { GroupCommitter } from '../db/group-commit'
 
 export interface HandOffGroup {
   messageId: number
   reason: 'clean' | 'tagged' | 'released'
   mailFrom: string
-  spoolPath: string
+  rawId: number
   queueId: string
   clientIp: string | null
   helo: string | null
@@ -34,12 +35,13 @@ export class Outbox {
 
   constructor(
     private readonly db: Db,
+    private readonly committer: GroupCommitter,
     private readonly handOff: HandOff,
     private readonly onError: (err: unknown) => void = () => {},
   ) {
     this.q = {
       pending: db.prepare(
-        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.mail_from, m.spool_path, m.queue_id, m.client_ip, m.helo,
+        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.mail_from, m.raw_id, m.queue_id, m.client_ip, m.helo,
            m.received_at, m.verdict, m.score, m.symbols
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE d.state = 'pending' ORDER BY d.id LIMIT 500`,
@@ -71,7 +73,7 @@ export class Outbox {
 
   private async run(): Promise<void> {
     const rows = this.q.pending.all() as {
-      id: number; message_id: number; rcpt: string; reason: HandOffGroup['reason']; mail_from: string; spool_path: string
+      id: number; message_id: number; rcpt: string; reason: HandOffGroup['reason']; mail_from: string; raw_id: number
       queue_id: string; client_ip: string | null; helo: string | null; received_at: number; verdict: string; score: number; symbols: string
     }[]
     const groups = new Map<string, HandOffGroup>()
@@ -81,7 +83,7 @@ export class Outbox {
       let g = groups.get(key)
       if (!g) {
         g = {
-          messageId: r.message_id, reason: r.reason, mailFrom: r.mail_from, spoolPath: r.spool_path, queueId: r.queue_id,
+          messageId: r.message_id, reason: r.reason, mailFrom: r.mail_from, rawId: r.raw_id, queueId: r.queue_id,
           clientIp: r.client_ip, helo: r.helo, receivedAt: r.received_at, verdict: r.verdict, score: r.score,
           symbols: r.symbols, rcpts: new Map(),
         }
@@ -95,7 +97,7 @@ export class Outbox {
         ids.forEach((id) => this.inFlight.add(id))
         try {
           await this.handOff(g)
-          this.mark(ids, 'queued')
+          await this.mark(ids, 'queued')
         } catch (err) {
           this.onError(err)
         } finally {
@@ -105,10 +107,14 @@ export class Outbox {
     )
   }
 
-  mark(ids: number[], state: DeliveryState | 'pending', response: string | null = null, attempt = false): void {
+  /**
+   * Records delivery states in the next group commit: one fsync shared with the messages
+   * being accepted, instead of one blocking fsync per delivery event.
+   */
+  mark(ids: number[], state: DeliveryState | 'pending', response: string | null = null, attempt = false): Promise<void> {
     const now = Date.now()
-    this.db.transaction(() => {
+    return this.committer.submit(() => {
       for (const id of ids) this.q.setState.run({ id, state, response, now, attempt: attempt ? 1 : 0 })
-    })()
+    })
   }
 }

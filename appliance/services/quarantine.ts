@@ -21,7 +21,7 @@ export interface QuarantineEntry {
   score: number
   symbols: string
   size: number
-  spool_path: string
+  raw_id: number
 }
 
 export interface QuarantineFilter {
@@ -35,7 +35,7 @@ export interface QuarantineFilter {
 export class QuarantineError extends Error {}
 
 const SELECT = `SELECT q.id, q.org_id, o.name AS org, q.message_id, q.rcpt, q.verdict, q.created_at, q.released_at,
-  m.mail_from, m.from_header, m.subject, m.score, m.symbols, m.size, m.spool_path
+  m.mail_from, m.from_header, m.subject, m.score, m.symbols, m.size, m.raw_id
   FROM quarantine q JOIN messages m ON m.id = q.message_id JOIN organisations o ON o.id = q.org_id`
 
 export class Quarantine {

@@ -7,7 +7,6 @@
  * X-Moat-* verdict headers prepended.
  */
 import fs from 'node:fs'
-import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { type HandOffGroup, Outbox } from '../services/outbox'
@@ -75,7 +74,7 @@ export function startDelivery(haraka: HarakaParts): Outbox {
   const hostname = (config.get('me') as string) || os.hostname()
 
   const handOff = async (g: HandOffGroup): Promise<void> => {
-    const raw = await fsp.readFile(rt.spool.path(g.spoolPath))
+    const raw = rt.raws.read(g.rawId)
     const txn = trans.createTransaction(null, smtpIni)
     txn.mail_from = new Address(g.mailFrom ? `<${g.mailFrom}>` : '<>')
     txn.rcpt_to = [...g.rcpts.keys()].map((r) => new Address(`<${r}>`))
@@ -87,7 +86,7 @@ export function startDelivery(haraka: HarakaParts): Outbox {
       outbound.send_trans_email(txn, (code, msg) => (code === constants.OK ? resolve() : reject(new Error(`outbound refused: ${msg}`)))),
     )
   }
-  outbox = new Outbox(rt.db, handOff, (err) => haraka.logerror(`moat outbox: ${(err as Error)?.stack || err}`))
+  outbox = new Outbox(rt.db, rt.committer, handOff, (err) => haraka.logerror(`moat outbox: ${(err as Error)?.stack || err}`))
   return outbox
 }
 
@@ -134,14 +133,14 @@ function deliveryIds(hmail: HarakaHmail, rcpts?: { address: string; original?: s
   return ids
 }
 
-export function recordDelivered(hmail: HarakaHmail, response: string, okRcpts: { address: string }[]): void {
-  outbox?.mark(deliveryIds(hmail, okRcpts), 'delivered', response, true)
+export function recordDelivered(hmail: HarakaHmail, response: string, okRcpts: { address: string }[]): Promise<void> {
+  return outbox?.mark(deliveryIds(hmail, okRcpts), 'delivered', response, true) ?? Promise.resolve()
 }
 
-export function recordDeferred(hmail: HarakaHmail, err: unknown): void {
-  outbox?.mark(deliveryIds(hmail), 'deferred', String(err).slice(0, 500), true)
+export function recordDeferred(hmail: HarakaHmail, err: unknown): Promise<void> {
+  return outbox?.mark(deliveryIds(hmail), 'deferred', String(err).slice(0, 500), true) ?? Promise.resolve()
 }
 
-export function recordBounced(hmail: HarakaHmail, err: unknown): void {
-  outbox?.mark(deliveryIds(hmail), 'bounced', String((err as Error)?.message ?? err).slice(0, 500), true)
+export function recordBounced(hmail: HarakaHmail, err: unknown): Promise<void> {
+  return outbox?.mark(deliveryIds(hmail), 'bounced', String((err as Error)?.message ?? err).slice(0, 500), true) ?? Promise.resolve()
 }

@@ -10,14 +10,16 @@ import type { BayesModel } from '../engine/bayes'
 import { latestModelId, loadActiveModel } from '../engine/models'
 import { MailStore } from '../services/mail-store'
 import { Recipients } from '../services/recipients'
+import { RawStore } from '../services/raw-store'
 import { Spool } from '../services/spool'
 import { Tenants } from '../services/tenants'
 
 export interface Runtime {
   settings: Settings
   db: Db
-  spool: Spool
+  raws: RawStore
   store: MailStore
+  committer: GroupCommitter
   recipients: Recipients
   tenants: Tenants
   /** The classifier model; reloaded when a newer one is trained (checked every few seconds). */
@@ -30,14 +32,16 @@ export function runtime(): Runtime {
   if (current) return current
   const settings = loadSettings()
   const db = openDatabase(databasePath(settings.dataDir))
-  const spool = new Spool(spoolDir(settings.dataDir))
+  const raws = new RawStore(db, new Spool(spoolDir(settings.dataDir)))
   let active = loadActiveModel(db)
   let checkedAt = Date.now()
+  const committer = new GroupCommitter(db)
   current = {
     settings,
+    committer,
     db,
-    spool,
-    store: new MailStore(db, spool, new GroupCommitter(db)),
+    raws,
+    store: new MailStore(db, raws, committer),
     recipients: new Recipients(db),
     tenants: new Tenants(db),
     model() {

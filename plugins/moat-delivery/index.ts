@@ -33,11 +33,15 @@ export function start_outbox(this: HarakaPlugin, next: Next): void {
     // the rest go again.
     const queueDir = this.haraka_require('outbound/queue').queue_dir as string
     const already = queuedDeliveryIds(queueDir)
-    if (already.length) outbox.mark(already, 'queued')
     const pollMs = Number(this.cfg.main?.poll_ms) || 1000
-    this.timer = setInterval(() => outbox.kick(), pollMs)
-    this.timer.unref()
-    outbox.kick()
+    const ready = already.length ? outbox.mark(already, 'queued') : Promise.resolve()
+    ready
+      .then(() => {
+        this.timer = setInterval(() => outbox.kick(), pollMs)
+        this.timer.unref()
+        outbox.kick()
+      })
+      .catch((err) => this.logerror(`moat-delivery: could not start the outbox: ${err}`))
   } catch (err) {
     this.logerror(`moat-delivery: could not start the outbox: ${(err as Error).stack}`)
   }
@@ -59,12 +63,9 @@ export function route(this: HarakaPlugin, next: Next, _hmail: HarakaHmail, domai
   }
 }
 
-function record(plugin: HarakaPlugin, next: Next, fn: () => void): void {
-  try {
-    fn()
-  } catch (err) {
-    plugin.logerror(`moat-delivery: could not record a delivery result: ${err}`)
-  }
+function record(plugin: HarakaPlugin, next: Next, fn: () => Promise<void>): void {
+  // Recording never holds up Haraka's delivery; a failure is logged, not retried.
+  fn().catch((err) => plugin.logerror(`moat-delivery: could not record a delivery result: ${err}`))
   next()
 }
 

@@ -33,7 +33,7 @@ export const mailCommands: Command[] = [
       const rows = appliance().quarantine.list({
         orgId: orgId(opts.org), rcpt: opts.rcpt as string | undefined, verdict, includeReleased: !!opts.all, limit: Number(opts.limit ?? 100),
       })
-      if (opts.json) return out(JSON.stringify(rows.map(({ spool_path, ...r }) => ({ ...r, symbols: JSON.parse(r.symbols) }))))
+      if (opts.json) return out(JSON.stringify(rows.map(({ raw_id, ...r }) => ({ ...r, symbols: JSON.parse(r.symbols) }))))
       printTable(out, rows.map((r) => ({ ...r, created: isoTime(r.created_at), released: isoTime(r.released_at) })), [
         'id', 'created', 'org', 'rcpt', 'verdict', 'score', 'mail_from', 'subject', 'released',
       ])
@@ -48,7 +48,7 @@ export const mailCommands: Command[] = [
       const e = appliance().quarantine.get(idArg(args))
       const symbols = JSON.parse(e.symbols) as { name: string; weight: number; detail?: string }[]
       if (opts.json) {
-        const { spool_path, ...rest } = e
+        const { raw_id, ...rest } = e
         return out(JSON.stringify({ ...rest, symbols }))
       }
       out(`id:        ${e.id}`)

@@ -1,0 +1,316 @@
+/*
+ * Benchmarks: `npm run bench [-- smtp|import|archive ...]`. Each prints a table whose
+ * baseline is measured in the same run on the same machine, so the ratios are what count.
+ *
+ * smtp:    bare Haraka with a discarding queue plugin vs the full Moat pipeline (durable
+ *          storage, scoring, archive, delivery to a local sink), same load generator and
+ *          the same corpus messages.
+ * import:  `moat user import` of 100,000 users vs one-insert-per-user autocommit.
+ * archive: LiveArchive ingest through the real accept path, then FTS search p50/p95 over
+ *          everything ingested.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { SMTPServer } from 'smtp-server'
+import { openDatabase } from '../appliance/db/database'
+import { GroupCommitter } from '../appliance/db/group-commit'
+import { Archive } from '../appliance/services/archive'
+import { MailStore } from '../appliance/services/mail-store'
+import { RawStore } from '../appliance/services/raw-store'
+import { Spool } from '../appliance/services/spool'
+import { Tenants } from '../appliance/services/tenants'
+import { parseMessage } from '../appliance/engine/message'
+import { percentile, runLoad } from './smtp-load'
+
+const ROOT = path.resolve(__dirname, '../..')
+const CORPUS = path.resolve(ROOT, '../shared/corpus/dev')
+
+function table(title: string, rows: Record<string, string | number>[]): void {
+  const cols = Object.keys(rows[0])
+  const cell = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v)
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
+  console.log(`\n${title}`)
+  console.log(`| ${cols.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`)
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
+  for (const r of rows) console.log(`| ${cols.map((c, i) => cell(r[c]).padEnd(widths[i])).join(' | ')} |`)
+}
+
+function corpusMessages(limit: number): Buffer[] {
+  const out: Buffer[] = []
+  const dirs = ['ham/sa-easy_ham', 'spam/sa-spam_2', 'ham/linux-raid.vger.kernel.org', 'spam/phishing_pot', 'ham/sa-hard_ham']
+  const per = Math.ceil(limit / dirs.length)
+  for (const d of dirs) {
+    let n = 0
+    for (const f of fs.readdirSync(path.join(CORPUS, d)).sort()) {
+      const raw = fs.readFileSync(path.join(CORPUS, d, f), 'latin1')
+      if (raw.includes('\r') || raw.includes('\0') || raw.length > 100_000) continue
+      out.push(Buffer.from(raw.replace(/\n/g, '\r\n'), 'latin1'))
+      if (++n >= per) break
+    }
+  }
+  return out
+}
+
+async function waitForBanner(port: number, proc: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error('server exited during start')
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.once('data', (d) => {
+        s.end('QUIT\r\n')
+        resolve(d.toString().startsWith('220'))
+      })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error('server did not start')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** User + system CPU seconds a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return
+  await new Promise<void>((resolve) => {
+    proc.once('exit', () => resolve())
+    proc.kill('SIGKILL')
+  })
+}
+
+async function benchSmtp(count: number, concurrency: number): Promise<void> {
+  const messages = corpusMessages(500)
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-bench-'))
+  const harakaBin = require.resolve('haraka/bin/haraka')
+  const rows: Record<string, string | number>[] = []
+
+  // (1) bare Haraka, discarding
+  const bareRoot = path.join(tmp, 'bare')
+  fs.cpSync(path.join(ROOT, 'bench/bare-haraka'), bareRoot, { recursive: true })
+  const barePort = await freePort()
+  const conn = fs.readFileSync(path.join(ROOT, 'appliance/haraka/config/connection.ini'), 'utf8').replace('{{maxMessageBytes}}', String(50 * 1024 * 1024))
+  fs.writeFileSync(path.join(bareRoot, 'config/connection.ini'), conn)
+  fs.writeFileSync(path.join(bareRoot, 'config/smtp.ini'), `listen=127.0.0.1:${barePort}\nnodes=0\n`)
+  fs.writeFileSync(path.join(bareRoot, 'config/log.ini'), '[main]\nlevel=warn\n')
+  const bare = spawn(process.execPath, [harakaBin, '-c', bareRoot], { stdio: 'ignore' })
+  try {
+    await waitForBanner(barePort, bare)
+    await runLoad({ port: barePort, messages, count: 300, concurrency, from: 'load@bench.test', to: 'user@bench.test' })
+    const cpu0 = cpuSeconds(bare.pid!)
+    const r = await runLoad({ port: barePort, messages, count, concurrency, from: 'load@bench.test', to: 'user@bench.test' })
+    const cpu = cpuSeconds(bare.pid!) - cpu0
+    rows.push({
+      pipeline: 'bare Haraka, discard queue',
+      messages: r.accepted,
+      failed: r.failed,
+      'msg/s': r.accepted / r.seconds,
+      'DATA p50 ms': percentile(r.dataLatenciesMs, 50),
+      'DATA p99 ms': percentile(r.dataLatenciesMs, 99),
+      'server CPU ms/msg': (cpu * 1000) / r.accepted,
+      'peak RSS MB': peakRssMb(bare.pid!),
+    })
+  } finally {
+    await stop(bare)
+  }
+
+  // (2) the full Moat pipeline, delivering clean mail to a local sink
+  let delivered = 0
+  const sink = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+    onData(stream, _s, cb) {
+      stream.resume()
+      stream.on('end', () => {
+        delivered++
+        cb()
+      })
+    },
+  })
+  sink.on('error', () => {}) // connections cut when the server under test is killed
+  const sinkPort = await freePort()
+  await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r))
+  const dataDir = path.join(tmp, 'moat')
+  const db = openDatabase(path.join(dataDir, 'moat.db'))
+  const tenants = new Tenants(db)
+  tenants.addOrg('bench')
+  tenants.addDomain('bench.test', { org: 'bench', deliverTo: `127.0.0.1:${sinkPort}` })
+  tenants.addUser('user@bench.test')
+  db.close()
+  const moatPort = await freePort()
+  const moat = spawn(process.execPath, [path.join(ROOT, 'bin/moat'), 'smtp'], {
+    stdio: 'ignore',
+    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_LOG_LEVEL: 'warn' },
+  })
+  try {
+    await waitForBanner(moatPort, moat)
+    await runLoad({ port: moatPort, messages, count: 300, concurrency, from: 'load@outside.test', to: 'user@bench.test' })
+    const cpu0 = cpuSeconds(moat.pid!)
+    const r = await runLoad({ port: moatPort, messages, count, concurrency, from: 'load@outside.test', to: 'user@bench.test' })
+    const cpu = cpuSeconds(moat.pid!) - cpu0
+    const bareRate = rows[0]['msg/s'] as number
+    rows.push({
+      pipeline: 'Moat: durable store, scoring, archive, delivery',
+      messages: r.accepted,
+      failed: r.failed,
+      'msg/s': r.accepted / r.seconds,
+      'DATA p50 ms': percentile(r.dataLatenciesMs, 50),
+      'DATA p99 ms': percentile(r.dataLatenciesMs, 99),
+      'server CPU ms/msg': (cpu * 1000) / r.accepted,
+      'peak RSS MB': peakRssMb(moat.pid!),
+    })
+    for (const row of rows) row['× bare'] = (row['msg/s'] as number) / bareRate
+  } finally {
+    await stop(moat)
+    sink.close()
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+  table(`SMTP: ${count} messages from the corpus, ${concurrency} connections, loopback (clean mail delivered to a sink during the run: ${delivered})`, rows)
+}
+
+async function benchImport(users: number): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-bench-'))
+  const rows: Record<string, string | number>[] = []
+  try {
+    const setup = (name: string) => {
+      const db = openDatabase(path.join(tmp, `${name}.db`))
+      const t = new Tenants(db)
+      t.addOrg('bench')
+      for (let d = 0; d < 10; d++) t.addDomain(`d${d}.bench.test`, { org: 'bench', deliverTo: '127.0.0.1:25' })
+      return { db, t }
+    }
+    // Baseline: what a straightforward implementation does, one committed insert per user.
+    const naiveCount = Math.min(users, 5000)
+    {
+      const { db, t } = setup('naive')
+      const started = process.hrtime.bigint()
+      for (let i = 0; i < naiveCount; i++) t.addUser(`user${i}@d${i % 10}.bench.test`)
+      const s = Number(process.hrtime.bigint() - started) / 1e9
+      rows.push({ method: 'one user per transaction (baseline)', users: naiveCount, seconds: s, 'activations/min': (naiveCount / s) * 60 })
+      db.close()
+    }
+    {
+      const { db } = setup('import')
+      const csv = path.join(tmp, 'users.csv')
+      const lines = ['email,display_name,role']
+      for (let i = 0; i < users; i++) lines.push(`user${i}@d${i % 10}.bench.test,User ${i},user`)
+      fs.writeFileSync(csv, lines.join('\n'))
+      db.close()
+      // The real command, as an operator runs it.
+      const started = process.hrtime.bigint()
+      const out = await new Promise<string>((resolve, reject) => {
+        let o = ''
+        const p = spawn(process.execPath, [path.join(ROOT, 'bin/moat'), 'user', 'import', csv, '--json'], {
+          env: { ...process.env, MOAT_DATA_DIR: tmp },
+        })
+        fs.renameSync(path.join(tmp, 'import.db'), path.join(tmp, 'moat.db'))
+        p.stdout.on('data', (d) => (o += d))
+        p.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`import exited ${code}`))))
+      })
+      const s = Number(process.hrtime.bigint() - started) / 1e9
+      const r = JSON.parse(out)
+      rows.push({ method: 'moat user import (whole command)', users: r.created, seconds: s, 'activations/min': (r.created / s) * 60 })
+    }
+    for (const row of rows) {
+      row['× baseline'] = (row['activations/min'] as number) / (rows[0]['activations/min'] as number)
+      row['× old system (5,000/min)'] = (row['activations/min'] as number) / 5000
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+  table(`User import: ${users} users over 10 domains`, rows)
+}
+
+async function benchArchive(total: number): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-bench-'))
+  try {
+    const db = openDatabase(path.join(tmp, 'moat.db'))
+    const raws = new RawStore(db, new Spool(path.join(tmp, 'spool')))
+    const store = new MailStore(db, raws, new GroupCommitter(db))
+    const tenants = new Tenants(db)
+    const orgs = [tenants.addOrg('alpha'), tenants.addOrg('beta')]
+    const samples = await Promise.all(corpusMessages(400).map(async (raw) => ({ raw, parsed: await parseMessage(raw) })))
+    const started = process.hrtime.bigint()
+    const baseTime = Date.parse('2026-01-01T00:00:00Z')
+    let i = 0
+    const worker = async () => {
+      while (i < total) {
+        const n = i++
+        const s = samples[n % samples.length]
+        await store.accept({
+          queueId: `bench-${n}`, direction: 'in', raw: s.raw, receivedAt: baseTime + n * 30_000, clientIp: '127.0.0.1', helo: 'bench',
+          mailFrom: s.parsed.from?.address ?? '', fromHeader: s.parsed.from?.address ?? null, subject: s.parsed.subject, messageIdHeader: s.parsed.messageId,
+          bodyText: s.parsed.text,
+          parts: [{ orgId: orgs[n % 2].id, verdict: 'clean', score: 0, symbols: [], rcpts: [{ address: `user${n % 500}@bench.test`, userId: null, action: 'deliver' }] }],
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: 32 }, worker))
+    const ingestS = Number(process.hrtime.bigint() - started) / 1e9
+    const archive = new Archive(db, raws)
+    const words = ['invoice', 'meeting', 'free', 'password', 'linux', 'account', 'money', 'patch', 'click here', 'raid', 'bank', 'offer']
+    const queries: string[] = []
+    for (let q = 0; q < 300; q++) {
+      const w = words[q % words.length]
+      queries.push([w, `subject:${w}`, `${w} from:${samples[q % samples.length].parsed.from?.address.split('@')[0] ?? 'a'}`, `"${w}" after:2026-01-15`][q % 4])
+    }
+    const times: number[] = []
+    let hits = 0
+    for (const q of queries) {
+      const t0 = process.hrtime.bigint()
+      hits += archive.search(q, { orgId: orgs[times.length % 2].id, limit: 50 }).length
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    }
+    table(`LiveArchive: ${total} messages ingested through the accept path (group commit, synchronous=FULL), then ${queries.length} searches`, [
+      { measure: 'ingest', value: total / ingestS, unit: 'messages/s' },
+      { measure: 'search p50', value: percentile(times, 50), unit: 'ms' },
+      { measure: 'search p95', value: percentile(times, 95), unit: 'ms (target < 100)' },
+      { measure: 'search max', value: Math.max(...times), unit: 'ms' },
+      { measure: 'results returned', value: hits, unit: 'rows' },
+      { measure: 'database size', value: fs.statSync(path.join(tmp, 'moat.db')).size / 1e6, unit: 'MB' },
+    ])
+    db.close()
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2)
+  const which = args.length ? args : ['smtp', 'import', 'archive']
+  const n = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+  for (const w of which) {
+    if (w === 'smtp') await benchSmtp(n('BENCH_SMTP_MESSAGES', 3000), n('BENCH_SMTP_CONCURRENCY', 8))
+    else if (w === 'import') await benchImport(n('BENCH_IMPORT_USERS', 100_000))
+    else if (w === 'archive') await benchArchive(n('BENCH_ARCHIVE_MESSAGES', 100_000))
+    else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive`)
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err)
+    process.exit(1)
+  },
+)

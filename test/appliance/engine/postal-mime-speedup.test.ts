@@ -1,0 +1,29 @@
+/* The postal-mime speed-up must not change a single parsed byte. */
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { applyPostalMimeSpeedup, revertPostalMimeSpeedup } from '../../../appliance/engine/postal-mime-speedup'
+
+const PostalMime = require('postal-mime')
+const CORPUS = path.resolve(__dirname, '../../../../../shared/corpus/dev')
+
+function sample(): Buffer[] {
+  const out: Buffer[] = []
+  for (const d of ['ham/sa-hard_ham', 'spam/phishing_pot', 'ham/foff-milter', 'spam/sa-spam_2']) {
+    for (const f of fs.readdirSync(path.join(CORPUS, d)).sort().slice(0, 25)) out.push(fs.readFileSync(path.join(CORPUS, d, f)))
+  }
+  return out
+}
+
+function comparable(email: any): string {
+  return JSON.stringify(email, (_k, v) => (v instanceof ArrayBuffer ? Buffer.from(v).toString('base64') : v))
+}
+
+t.test('patched and unpatched postal-mime parse corpus mail identically', async (t) => {
+  const mails = sample()
+  revertPostalMimeSpeedup()
+  const plain = await Promise.all(mails.map((m) => PostalMime.parse(m, { attachmentEncoding: 'arraybuffer' })))
+  t.ok(applyPostalMimeSpeedup(), 'the patch applies to the pinned postal-mime')
+  const fast = await Promise.all(mails.map((m) => PostalMime.parse(m, { attachmentEncoding: 'arraybuffer' })))
+  for (let i = 0; i < mails.length; i++) t.equal(comparable(fast[i]), comparable(plain[i]), `message ${i}`)
+})
