@@ -1,3 +1,4 @@
+import { corpusDir } from '../appliance/engine/training'
 /*
  * Benchmarks: `npm run bench [-- smtp|import|archive ...]`. Each prints a table whose
  * baseline is measured in the same run on the same machine, so the ratios are what count.
@@ -26,7 +27,7 @@ import { parseMessage } from '../appliance/engine/message'
 import { percentile, runLoad } from './smtp-load'
 
 const ROOT = path.resolve(__dirname, '../..')
-const CORPUS = path.resolve(ROOT, '../shared/corpus/dev')
+const CORPUS = path.join(corpusDir(), 'dev')
 
 function table(title: string, rows: Record<string, string | number>[]): void {
   const cols = Object.keys(rows[0])

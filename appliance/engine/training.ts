@@ -9,6 +9,11 @@ import { type BayesModel, emptyModel, prune, train } from './bayes'
 import { parseMessage } from './message'
 import { tokenize } from './tokenize'
 
+/** The labelled corpus beside the checkout (shared/corpus), or MOAT_CORPUS. */
+export function corpusDir(): string {
+  return path.resolve(process.env.MOAT_CORPUS || path.join(__dirname, '../../../../shared/corpus'))
+}
+
 export const SHIPPABLE_SOURCES = ['sa-easy_ham', 'sa-easy_ham_2', 'sa-hard_ham', 'sa-spam', 'sa-spam_2', 'foff-milter']
 
 export function listMessageFiles(target: string): string[] {

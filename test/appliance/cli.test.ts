@@ -1,11 +1,12 @@
 /* The moat command line: help everywhere, clear errors, bulk import, offline scan. */
 import fs from 'node:fs'
 import path from 'node:path'
+import { corpusDir } from '../../appliance/engine/training'
 import t from 'tap'
 import { COMMANDS } from '../../appliance/cli/main'
 import { moat, moatOk } from '../helpers/appliance'
 
-const CORPUS = path.resolve(__dirname, '../../../../shared/corpus/dev')
+const CORPUS = path.join(corpusDir(), 'dev')
 
 t.test('every command has --help', async (t) => {
   const dir = t.testdir()

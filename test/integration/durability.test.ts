@@ -8,10 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import os from 'node:os'
+import { corpusDir } from '../../appliance/engine/training'
 import t, { type Test } from 'tap'
 import { message, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until } from '../helpers/appliance'
 
-const CORPUS = path.resolve(__dirname, '../../../../shared/corpus/dev')
+const CORPUS = path.join(corpusDir(), 'dev')
 
 function corpusSample(dir: string, n: number): Buffer[] {
   const out: Buffer[] = []

@@ -5,10 +5,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
+import { corpusDir } from '../../appliance/engine/training'
 import t from 'tap'
 import { message, moat, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until } from '../helpers/appliance'
 
-const CORPUS = path.resolve(__dirname, '../../../../shared/corpus/dev')
+const CORPUS = path.join(corpusDir(), 'dev')
 
 function corpusMessage(rel: string): Buffer {
   // Corpus files use LF; SMTP wants CRLF.
@@ -202,6 +203,9 @@ t.test('bad input gets a clear reply and loses nothing', async (t) => {
   const bareCr = await send(Buffer.from('Subject: smuggle\r\n\r\nline one\rMAIL FROM:<evil@x>\r\n'))
   t.equal(bareCr.final.code, 550)
   t.match(bareCr.final.text, /bare CR/)
+
+  const bareLf = await send(Buffer.from('Subject: smuggle\r\n\r\nline one\n.\nMAIL FROM:<evil@x>\r\n'))
+  t.equal(bareLf.final.code, 451, 'bare LF (the other smuggling half) is refused by Haraka')
 
   const longLine = await send(message({ From: 'x@outside.test', Subject: 'long line', 'Message-ID': '<ll@x>' }, `start ${'a'.repeat(3000)} end`))
   t.equal(longLine.final.code, 250, 'long lines are folded, scored and accepted')

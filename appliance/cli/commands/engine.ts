@@ -4,7 +4,7 @@ import path from 'node:path'
 import { type BayesModel, emptyModel, serialise, train } from '../../engine/bayes'
 import { scanMessage } from '../../engine/engine'
 import { DEFAULT_MODEL_PATH, loadActiveModel, loadDefaultModel, saveModel } from '../../engine/models'
-import { listMessageFiles, tokensOfFile, trainDefaultModel, trainOnFiles } from '../../engine/training'
+import { corpusDir, listMessageFiles, tokensOfFile, trainDefaultModel, trainOnFiles } from '../../engine/training'
 import { databasePath, loadSettings } from '../../config'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
@@ -60,7 +60,7 @@ export const engineCommands: Command[] = [
     },
     async run({ opts, out }) {
       if (opts['default-model']) {
-        const corpus = path.resolve(String(opts.corpus ?? path.join(__dirname, '../../../../../shared/corpus')))
+        const corpus = path.resolve(String(opts.corpus ?? corpusDir()))
         const model = await trainDefaultModel(corpus)
         fs.writeFileSync(DEFAULT_MODEL_PATH, serialise(model))
         out(`default model written: ${model.ham} ham, ${model.spam} spam, ${model.tokens.size} tokens`)

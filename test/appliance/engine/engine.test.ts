@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { corpusDir } from '../../../appliance/engine/training'
 import t from 'tap'
 import { classify, deserialise, emptyModel, serialise, train } from '../../../appliance/engine/bayes'
 import { scanMessage } from '../../../appliance/engine/engine'
@@ -14,7 +15,7 @@ import { loadDefaultModel } from '../../../appliance/engine/models'
 import { score, verdictFor } from '../../../appliance/engine/symbols'
 import { tokenize } from '../../../appliance/engine/tokenize'
 
-const CORPUS = path.resolve(__dirname, '../../../../../shared/corpus/dev')
+const CORPUS = path.join(corpusDir(), 'dev')
 const crlf = (s: string) => Buffer.from(s.replace(/\r?\n/g, '\r\n'))
 
 async function symbolsOf(raw: string, now = Date.parse('2026-11-27T12:00:00Z')): Promise<string[]> {

@@ -1,11 +1,12 @@
 /* The postal-mime speed-up must not change a single parsed byte. */
 import fs from 'node:fs'
 import path from 'node:path'
+import { corpusDir } from '../../../appliance/engine/training'
 import t from 'tap'
 import { applyPostalMimeSpeedup, revertPostalMimeSpeedup } from '../../../appliance/engine/postal-mime-speedup'
 
 const PostalMime = require('postal-mime')
-const CORPUS = path.resolve(__dirname, '../../../../../shared/corpus/dev')
+const CORPUS = path.join(corpusDir(), 'dev')
 
 function sample(): Buffer[] {
   const out: Buffer[] = []
