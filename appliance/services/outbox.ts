@@ -25,6 +25,8 @@ export interface HandOffGroup {
 
 export type HandOff = (group: HandOffGroup) => Promise<void>
 
+const MAX_CONCURRENT_HANDOFFS = 16
+
 export type DeliveryState = 'queued' | 'deferred' | 'delivered' | 'bounced'
 
 export class Outbox {
@@ -91,8 +93,12 @@ export class Outbox {
       }
       g.rcpts.set(r.rcpt, r.id)
     }
-    await Promise.all(
-      [...groups.values()].map(async (g) => {
+    // A bounded number of hand-offs at a time: each holds a message in memory until Haraka
+    // has written its queue file, and a backlog (a customer server down for a day) must
+    // not become a memory spike.
+    const queue = [...groups.values()]
+    const worker = async () => {
+      for (let g = queue.shift(); g; g = queue.shift()) {
         const ids = [...g.rcpts.values()]
         ids.forEach((id) => this.inFlight.add(id))
         try {
@@ -103,8 +109,9 @@ export class Outbox {
         } finally {
           ids.forEach((id) => this.inFlight.delete(id))
         }
-      }),
-    )
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_HANDOFFS, queue.length) }, worker))
   }
 
   /**
