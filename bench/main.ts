@@ -24,6 +24,7 @@ import { RawStore } from '../appliance/services/raw-store'
 import { Spool } from '../appliance/services/spool'
 import { Tenants } from '../appliance/services/tenants'
 import { parseMessage } from '../appliance/engine/message'
+import { accuracyRows, crossValidate, loadSamples } from './accuracy'
 import { percentile, runLoad } from './smtp-load'
 
 const ROOT = path.resolve(__dirname, '../..')
@@ -310,15 +311,23 @@ async function benchArchive(total: number): Promise<void> {
   }
 }
 
+async function benchAccuracy(folds: number): Promise<void> {
+  const started = Date.now()
+  const samples = await loadSamples(folds)
+  const stats = crossValidate(samples, folds)
+  table(`Accuracy: ${folds}-fold over ${samples.length} corpus messages (each scored by a model that never saw it), default thresholds; ${((Date.now() - started) / 1000).toFixed(0)} s`, accuracyRows(stats))
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
-  const which = args.length ? args : ['smtp', 'import', 'archive']
+  const which = args.length ? args : ['accuracy', 'smtp', 'import', 'archive']
   const n = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
   for (const w of which) {
     if (w === 'smtp') await benchSmtp(n('BENCH_SMTP_MESSAGES', 3000), n('BENCH_SMTP_CONCURRENCY', 8))
     else if (w === 'import') await benchImport(n('BENCH_IMPORT_USERS', 100_000))
+    else if (w === 'accuracy') await benchAccuracy(n('BENCH_FOLDS', 5))
     else if (w === 'archive') await benchArchive(n('BENCH_ARCHIVE_MESSAGES', 100_000))
-    else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive`)
+    else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, accuracy`)
   }
 }
 

@@ -148,10 +148,9 @@ export const migrations: readonly string[] = [
 
   CREATE TABLE classifier_models (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('bayes')),
+    kind TEXT NOT NULL CHECK (kind IN ('logistic')),
     description TEXT NOT NULL,
-    ham_messages INTEGER NOT NULL,
-    spam_messages INTEGER NOT NULL,
+    messages INTEGER NOT NULL,
     data BLOB NOT NULL,
     created_at INTEGER NOT NULL
   ) STRICT;

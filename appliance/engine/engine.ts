@@ -3,14 +3,14 @@
  * content filters in their order, then the scorer. The Haraka plugins call the same filter
  * functions one hook at a time; this is the offline path through them.
  */
-import type { BayesModel } from './bayes'
-import { bayesSymbols } from './filters/bayes'
+import { classifierSymbols } from './filters/classifier'
+import type { LogisticModel } from './logistic'
 import { rawChecks, sanityChecks } from './filters/sanity'
 import { type ParsedMessage, parseMessage } from './message'
 import { type ScoredSymbol, type Symbol, type Thresholds, type Verdict, DEFAULT_THRESHOLDS, score, verdictFor } from './symbols'
 
 export interface EngineContext {
-  model: BayesModel
+  model: LogisticModel
   now?: number
 }
 
@@ -22,7 +22,7 @@ export interface ContentFilter {
 
 export const CONTENT_FILTERS: readonly ContentFilter[] = [
   { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now)] },
-  { name: 'moat-bayes', check: (_raw, msg, ctx) => bayesSymbols(ctx.model, msg) },
+  { name: 'moat-classifier', check: (_raw, msg, ctx) => classifierSymbols(ctx.model, msg) },
 ]
 
 export function contentFilter(name: string): ContentFilter {

@@ -20,8 +20,11 @@ export interface ParsedMessage {
   subject: string
   date: string | null
   messageId: string | null
+  /** The plain-text part, or the HTML part as text when there is no plain part. */
   text: string
   html: string
+  /** The HTML part as text ('' without one): spam often says different things in each part. */
+  htmlText: string
   links: { href: string; text: string }[]
   urls: string[]
   attachments: { filename: string | null; mimeType: string; size: number }[]
@@ -60,6 +63,7 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     messageId: null,
     text: '',
     html: '',
+    htmlText: '',
     links: [],
     urls: [],
     attachments: [],
@@ -90,8 +94,8 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   msg.date = email.date ?? null
   msg.messageId = email.messageId ?? null
   msg.html = email.html ?? ''
-  const htmlText = msg.html ? htmlToText(msg.html) : ''
-  msg.text = email.text ? email.text : htmlText
+  msg.htmlText = msg.html ? htmlToText(msg.html) : ''
+  msg.text = email.text ? email.text : msg.htmlText
   msg.links = msg.html ? htmlLinks(msg.html) : []
   const urls = new Set<string>()
   for (const l of msg.links) if (/^https?:/i.test(l.href)) urls.add(l.href)

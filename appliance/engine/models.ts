@@ -6,39 +6,36 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Db } from '../db/database'
-import { type BayesModel, deserialise, serialise } from './bayes'
+import { deserialiseLogistic, type LogisticModel, serialiseLogistic } from './logistic'
 
-export const DEFAULT_MODEL_PATH = path.resolve(__dirname, '../../../appliance/models/default-bayes.json.gz')
+export const DEFAULT_MODEL_PATH = path.resolve(__dirname, '../../../appliance/models/default-classifier.bin.gz')
 
 export interface StoredModel {
   id: number | null
   description: string
-  model: BayesModel
+  model: LogisticModel
 }
 
 export function loadDefaultModel(): StoredModel {
-  return { id: null, description: 'default model shipped with Moat', model: deserialise(fs.readFileSync(DEFAULT_MODEL_PATH)) }
+  return { id: null, description: 'default model shipped with Moat', model: deserialiseLogistic(fs.readFileSync(DEFAULT_MODEL_PATH)) }
 }
 
 export function latestModelId(db: Db): number | null {
-  const row = db.prepare(`SELECT max(id) AS id FROM classifier_models WHERE kind = 'bayes'`).get() as { id: number | null }
+  const row = db.prepare(`SELECT max(id) AS id FROM classifier_models WHERE kind = 'logistic'`).get() as { id: number | null }
   return row.id
 }
 
 export function loadActiveModel(db: Db): StoredModel {
   const row = db
-    .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'bayes' ORDER BY id DESC LIMIT 1`)
+    .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'logistic' ORDER BY id DESC LIMIT 1`)
     .get() as { id: number; description: string; data: Buffer } | undefined
   if (!row) return loadDefaultModel()
-  return { id: row.id, description: row.description, model: deserialise(row.data) }
+  return { id: row.id, description: row.description, model: deserialiseLogistic(row.data) }
 }
 
-export function saveModel(db: Db, model: BayesModel, description: string): number {
+export function saveModel(db: Db, model: LogisticModel, description: string): number {
   const info = db
-    .prepare(
-      `INSERT INTO classifier_models (kind, description, ham_messages, spam_messages, data, created_at)
-       VALUES ('bayes', ?, ?, ?, ?, ?)`,
-    )
-    .run(description, model.ham, model.spam, serialise(model), Date.now())
+    .prepare(`INSERT INTO classifier_models (kind, description, messages, data, created_at) VALUES ('logistic', ?, ?, ?, ?)`)
+    .run(description, model.messages, serialiseLogistic(model), Date.now())
   return Number(info.lastInsertRowid)
 }

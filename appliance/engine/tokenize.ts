@@ -10,27 +10,33 @@ const WORD = /[\p{L}\p{N}][\p{L}\p{N}'$€£.-]*[\p{L}\p{N}$€£]|[\p{L}\p{N}$�
 const PLACEHOLDER = /<(domain|email|name|phone|url)>/gi
 const MAX_BODY_CHARS = 100_000
 
-function addWords(out: Set<string>, text: string, prefix: string): void {
+function addWords(out: Set<string>, text: string, prefix: string, pairs = false): void {
+  let prev = ''
   for (const m of text.matchAll(WORD)) {
     let w = m[0].toLowerCase()
     if (w.length < 2) continue
     if (w.length > 24) {
       // Long runs (hashes, base64 junk) are evidence by their shape, not their letters.
       out.add(`${prefix}skip:${w[0]}:${Math.min(10, Math.floor(w.length / 10)) * 10}`)
+      prev = ''
       continue
     }
     if (/^\d+$/.test(w)) w = `#${w.length}`
     out.add(prefix + w)
+    // Word pairs carry phrases ("click here", "dear friend") that single words do not.
+    if (pairs && prev) out.add(`${prefix}${prev} ${w}`)
+    prev = w
   }
 }
 
 export function tokenize(msg: ParsedMessage): Set<string> {
   const out = new Set<string>()
-  addWords(out, msg.subject.replace(PLACEHOLDER, ' '), 's:')
+  addWords(out, msg.subject.replace(PLACEHOLDER, ' '), 's:', true)
   if (msg.subject && msg.subject === msg.subject.toUpperCase() && /[A-Z]{4}/.test(msg.subject)) out.add('s:ALLCAPS')
 
   const body = msg.text.slice(0, MAX_BODY_CHARS).replace(PLACEHOLDER, ' ')
-  addWords(out, body, '')
+  addWords(out, body, '', true)
+  if (msg.htmlText && msg.htmlText !== msg.text) addWords(out, msg.htmlText.slice(0, MAX_BODY_CHARS).replace(PLACEHOLDER, ' '), '', true)
 
   if (msg.from) {
     const domain = msg.from.address.split('@')[1]

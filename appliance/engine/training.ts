@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { type BayesModel, emptyModel, prune, train } from './bayes'
+import { features, type LogisticModel, trainLogistic } from './logistic'
 import { parseMessage } from './message'
 import { tokenize } from './tokenize'
 
@@ -33,9 +33,11 @@ export async function tokensOfFile(file: string): Promise<Set<string>> {
   return tokenize(await parseMessage(fs.readFileSync(file)))
 }
 
-export async function trainOnFiles(model: BayesModel, files: { file: string; spam: boolean }[]): Promise<BayesModel> {
-  for (const f of files) train(model, await tokensOfFile(f.file), f.spam)
-  return model
+/** Trains a new model from scratch on labelled files. */
+export async function trainOnFiles(files: { file: string; spam: boolean }[]): Promise<LogisticModel> {
+  const samples: { f: Uint32Array; spam: boolean }[] = []
+  for (const f of files) samples.push({ f: features(await tokensOfFile(f.file)), spam: f.spam })
+  return trainLogistic(samples)
 }
 
 export interface ManifestRow {
@@ -58,11 +60,7 @@ export function readManifest(corpusDir: string): ManifestRow[] {
     })
 }
 
-export async function trainDefaultModel(corpusDir: string): Promise<BayesModel> {
+export async function trainDefaultModel(corpusDir: string): Promise<LogisticModel> {
   const rows = readManifest(corpusDir).filter((r) => SHIPPABLE_SOURCES.includes(r.source))
-  const model = await trainOnFiles(
-    emptyModel(),
-    rows.map((r) => ({ file: path.join(corpusDir, r.path), spam: r.label === 'spam' })),
-  )
-  return prune(model, 2)
+  return trainOnFiles(rows.map((r) => ({ file: path.join(corpusDir, r.path), spam: r.label === 'spam' })))
 }

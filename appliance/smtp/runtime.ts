@@ -6,7 +6,7 @@
 import { loadSettings, databasePath, spoolDir, type Settings } from '../config'
 import { openDatabase, type Db } from '../db/database'
 import { GroupCommitter } from '../db/group-commit'
-import type { BayesModel } from '../engine/bayes'
+import type { LogisticModel } from '../engine/logistic'
 import { latestModelId, loadActiveModel } from '../engine/models'
 import { MailStore } from '../services/mail-store'
 import { Recipients } from '../services/recipients'
@@ -23,7 +23,7 @@ export interface Runtime {
   recipients: Recipients
   tenants: Tenants
   /** The classifier model; reloaded when a newer one is trained (checked every few seconds). */
-  model(): BayesModel
+  model(): LogisticModel
 }
 
 let current: Runtime | null = null

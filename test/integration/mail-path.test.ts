@@ -103,9 +103,9 @@ t.test('spam is quarantined per recipient and released on request', async (t) =>
   t.equal(list.length, 1)
   const entry = list[0]
   t.match(entry.verdict, /^(spam|surespam)$/)
-  t.ok(entry.symbols.some((s: { name: string }) => s.name.startsWith('BAYES_9')), 'the classifier explains the verdict')
+  t.ok(entry.symbols.some((s: { name: string }) => s.name.startsWith('CLASSIFIER_9')), 'the classifier explains the verdict')
   const shown = moatOk(dir, ['quarantine', 'show', String(entry.id)])
-  t.match(shown, /symbols:\n\s+[\d.]+\s+BAYES_/)
+  t.match(shown, /symbols:\n\s+[\d.]+\s+CLASSIFIER_/)
   await new Promise((res) => setTimeout(res, 1500))
   t.equal(sink.messages.length, before, 'quarantined mail is not delivered')
 
@@ -130,7 +130,7 @@ t.test('a tag-mode domain gets spam delivered with X-Moat headers', async (t) =>
   const text = got.data.toString()
   t.match(text, /^X-Moat-Verdict: (spam|surespam)$/m)
   t.match(text, /^X-Moat-Score: [\d.]+$/m)
-  t.match(text, /^X-Moat-Symbols: .*BAYES_/m)
+  t.match(text, /^X-Moat-Symbols: .*CLASSIFIER_/m)
   t.equal(JSON.parse(moatOk(dir, ['quarantine', 'list', '--json', '--rcpt', 'bob@tagged.example'])).length, 0)
 })
 

@@ -9,7 +9,7 @@ const { runtime } = require('../../appliance/smtp/runtime')
 const rt = runtime()
 const strict = rt.tenants.addOrg('strict')
 const lenient = rt.tenants.addOrg('lenient')
-rt.tenants.setPolicy('strict', { spam_threshold: 2, surespam_threshold: 5 })
+rt.tenants.setPolicy('strict', { spam_threshold: 2, surespam_threshold: 40 })
 rt.tenants.setPolicy('lenient', { spam_threshold: 50, surespam_threshold: 60 })
 
 t.test('one score, a verdict per organisation', async (t) => {
@@ -27,12 +27,12 @@ t.test('one score, a verdict per organisation', async (t) => {
     verdicts: {},
   }
   txn.results.push({ name: 'moat-sanity' }, { symbols: [{ name: 'URL_IP_HOST' }, { name: 'SUBJECT_ALLCAPS' }] })
-  txn.results.push({ name: 'moat-bayes' }, { symbols: [{ name: 'BAYES_80' }] })
+  txn.results.push({ name: 'moat-classifier' }, { symbols: [{ name: 'CLASSIFIER_80' }] })
   txn.results.push({ name: 'moat-other' }, { symbols: [{ name: 'URL_IP_HOST' }] }) // counted once
   await new Promise((resolve) => plugin.decide(resolve, connection))
   const v = txn.notes.moat.verdicts
   t.equal(v[strict.id].verdict, 'spam')
   t.equal(v[lenient.id].verdict, 'clean')
-  t.same(v[strict.id].symbols.map((s: { name: string }) => s.name), ['URL_IP_HOST', 'SUBJECT_ALLCAPS', 'BAYES_80'])
+  t.same(v[strict.id].symbols.map((s: { name: string }) => s.name), ['URL_IP_HOST', 'SUBJECT_ALLCAPS', 'CLASSIFIER_80'])
   t.equal(v[strict.id].score, v[lenient.id].score, 'the score is the same; only the thresholds differ')
 })

@@ -1,7 +1,7 @@
 /* The content engine offline: scan, train, learn. */
 import fs from 'node:fs'
 import path from 'node:path'
-import { type BayesModel, emptyModel, serialise, train } from '../../engine/bayes'
+import { features, learnFeatures, type LogisticModel, serialiseLogistic } from '../../engine/logistic'
 import { scanMessage } from '../../engine/engine'
 import { DEFAULT_MODEL_PATH, loadActiveModel, loadDefaultModel, saveModel } from '../../engine/models'
 import { corpusDir, listMessageFiles, tokensOfFile, trainDefaultModel, trainOnFiles } from '../../engine/training'
@@ -9,7 +9,7 @@ import { databasePath, loadSettings } from '../../config'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
 
-function activeModel(useDefault: boolean): BayesModel {
+function activeModel(useDefault: boolean): LogisticModel {
   // Scanning must work on a machine that never ran the appliance: no database, no model row.
   if (useDefault || !fs.existsSync(databasePath(loadSettings().dataDir))) return loadDefaultModel().model
   return loadActiveModel(appliance().db).model
@@ -62,19 +62,19 @@ export const engineCommands: Command[] = [
       if (opts['default-model']) {
         const corpus = path.resolve(String(opts.corpus ?? corpusDir()))
         const model = await trainDefaultModel(corpus)
-        fs.writeFileSync(DEFAULT_MODEL_PATH, serialise(model))
-        out(`default model written: ${model.ham} ham, ${model.spam} spam, ${model.tokens.size} tokens`)
+        fs.writeFileSync(DEFAULT_MODEL_PATH, serialiseLogistic(model))
+        out(`default model written: trained on ${model.messages} messages`)
         return
       }
       const ham = list(opts.ham).flatMap(listMessageFiles)
       const spam = list(opts.spam).flatMap(listMessageFiles)
       if (!ham.length || !spam.length) throw new UsageError('train wants at least one ham and one spam message')
-      const model = await trainOnFiles(emptyModel(), [
+      const model = await trainOnFiles([
         ...ham.map((file) => ({ file, spam: false })),
         ...spam.map((file) => ({ file, spam: true })),
       ])
       const id = saveModel(appliance().db, model, `moat train: ${ham.length} ham, ${spam.length} spam`)
-      out(`model ${id} trained on ${ham.length} ham and ${spam.length} spam (${model.tokens.size} tokens)`)
+      out(`model ${id} trained on ${ham.length} ham and ${spam.length} spam`)
     },
   },
   {
@@ -91,11 +91,14 @@ export const engineCommands: Command[] = [
       if (!spam.length && !ham.length) throw new UsageError('learn wants --spam FILE or --ham FILE')
       const db = appliance().db
       const model = loadActiveModel(db).model
-      for (const f of spam) train(model, await tokensOfFile(f), true)
-      for (const f of ham) train(model, await tokensOfFile(f), false)
+      // A report weighs more than one training message: the user saw this one go wrong.
+      for (let round = 0; round < 3; round++) {
+        for (const f of spam) learnFeatures(model, features(await tokensOfFile(f)), true)
+        for (const f of ham) learnFeatures(model, features(await tokensOfFile(f)), false)
+      }
       const id = saveModel(db, model, `moat learn: ${spam.length} spam, ${ham.length} ham`)
       // Keep a few versions to roll back to, not every single report.
-      db.prepare(`DELETE FROM classifier_models WHERE kind = 'bayes' AND id NOT IN (SELECT id FROM classifier_models WHERE kind = 'bayes' ORDER BY id DESC LIMIT 5)`).run()
+      db.prepare(`DELETE FROM classifier_models WHERE id NOT IN (SELECT id FROM classifier_models ORDER BY id DESC LIMIT 5)`).run()
       out(`model ${id}: learned ${spam.length} spam and ${ham.length} ham`)
     },
   },

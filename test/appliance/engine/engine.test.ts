@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { corpusDir } from '../../../appliance/engine/training'
 import t from 'tap'
-import { classify, deserialise, emptyModel, serialise, train } from '../../../appliance/engine/bayes'
+import { deserialiseLogistic, emptyLogistic, features, learnFeatures, predictFeatures, serialiseLogistic, trainLogistic } from '../../../appliance/engine/logistic'
 import { scanMessage } from '../../../appliance/engine/engine'
 import { rawChecks, sanityChecks } from '../../../appliance/engine/filters/sanity'
 import { htmlLinks, htmlToText } from '../../../appliance/engine/html-text'
@@ -49,19 +49,24 @@ t.test('malformed MIME still parses into something scoreable', async (t) => {
   t.type(msg.text, 'string')
 })
 
-t.test('bayes learns, serialises and stays unsure without evidence', async (t) => {
-  const m = emptyModel()
-  for (let i = 0; i < 20; i++) {
-    train(m, new Set(['cheap', 'pills', 'winner', `s${i}`]), true)
-    train(m, new Set(['meeting', 'agenda', 'patch', `h${i}`]), false)
+t.test('the classifier learns, serialises, and learns one report incrementally', async (t) => {
+  const samples: { f: Uint32Array; spam: boolean }[] = []
+  for (let i = 0; i < 40; i++) {
+    samples.push({ f: features(['cheap', 'pills', 'winner', `s${i}`]), spam: true })
+    samples.push({ f: features(['meeting', 'agenda', 'patch', `h${i}`]), spam: false })
   }
-  t.ok(classify(m, ['cheap', 'pills']).probability > 0.9)
-  t.ok(classify(m, ['meeting', 'patch']).probability < 0.1)
-  t.equal(classify(m, ['never-seen']).probability, 0.5)
-  const back = deserialise(serialise(m))
-  t.equal(back.tokens.size, m.tokens.size)
-  t.equal(classify(back, ['cheap', 'pills']).probability, classify(m, ['cheap', 'pills']).probability)
-  t.throws(() => deserialise(require('node:zlib').gzipSync('{"format":"other"}')), /unknown classifier model format/)
+  const m = trainLogistic(samples)
+  t.ok(predictFeatures(m, features(['cheap', 'pills'])) > 0.9)
+  t.ok(predictFeatures(m, features(['meeting', 'patch'])) < 0.1)
+  const back = deserialiseLogistic(serialiseLogistic(m))
+  t.equal(predictFeatures(back, features(['cheap', 'pills'])), predictFeatures(m, features(['cheap', 'pills'])))
+  t.equal(back.messages, 80)
+  const report = features(['agenda', 'lottery', 'claim'])
+  const before = predictFeatures(m, report)
+  for (let i = 0; i < 3; i++) learnFeatures(m, report, true)
+  t.ok(predictFeatures(m, report) > before, 'a spam report moves that message towards spam')
+  t.equal(predictFeatures(emptyLogistic(), report), 0.5, 'an empty model is unsure')
+  t.throws(() => deserialiseLogistic(require('node:zlib').gzipSync(Buffer.from([0, 0, 0, 2, 123, 125]))), /unknown classifier model format/)
 })
 
 t.test('the tokenizer ignores anonymisation placeholders and other filters\' verdicts', async (t) => {
@@ -72,8 +77,8 @@ t.test('the tokenizer ignores anonymisation placeholders and other filters\' ver
 })
 
 t.test('scorer: each symbol counts once; thresholds decide the verdict', async (t) => {
-  const s = score([{ name: 'BAYES_99' }, { name: 'BAYES_99' }, { name: 'URL_IP_HOST' }, { name: 'UNKNOWN_SYMBOL' }])
-  t.same(s.symbols.map((x) => x.name), ['BAYES_99', 'URL_IP_HOST', 'UNKNOWN_SYMBOL'])
+  const s = score([{ name: 'CLASSIFIER_99' }, { name: 'CLASSIFIER_99' }, { name: 'URL_IP_HOST' }, { name: 'UNKNOWN_SYMBOL' }])
+  t.same(s.symbols.map((x) => x.name), ['CLASSIFIER_99', 'URL_IP_HOST', 'UNKNOWN_SYMBOL'])
   t.equal(s.symbols[2].weight, 0)
   t.equal(verdictFor(4.9, { spam: 5, surespam: 10 }), 'clean')
   t.equal(verdictFor(5, { spam: 5, surespam: 10 }), 'spam')

@@ -1,8 +1,9 @@
 /*
- * moat-bayes: the statistical classifier over the decoded message text.
+ * moat-classifier: the statistical classifier over the decoded message text.
  *
- * Hooks: data_post. Config: moat-bayes.ini ([main] enabled).
- * Symbols: one of BAYES_00, _05, _20, _50, _80, _95, _99, _999 with the probability as detail.
+ * Hooks: data_post. Config: moat-classifier.ini ([main] enabled).
+ * Symbols: one of CLASSIFIER_00, _01, _05, _20, _50, _80, _90, _95, _99, _999 (the spam
+ *   probability's bucket), with the probability as detail.
  * Model: newest row of classifier_models (moat train / moat learn), else the shipped default.
  * Failure: a parse failure still classifies the raw text; an internal error is a 451.
  * Untrusted input: the whole message.
@@ -11,7 +12,7 @@ import { contentFilter } from '../../appliance/engine/engine'
 import { addSymbols, guarded, parsedMessage, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
-const filter = contentFilter('moat-bayes')
+const filter = contentFilter('moat-classifier')
 
 export function register(this: HarakaPlugin): void {
   this.load_config()
@@ -19,7 +20,7 @@ export function register(this: HarakaPlugin): void {
 }
 
 export function load_config(this: HarakaPlugin): void {
-  this.cfg = this.config.get('moat-bayes.ini', { booleans: ['+main.enabled'] }, () => this.load_config())
+  this.cfg = this.config.get('moat-classifier.ini', { booleans: ['+main.enabled'] }, () => this.load_config())
 }
 
 export function classify(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {

@@ -1,0 +1,32 @@
+/*
+ * Turns the statistical classifier's spam probability into one bucket symbol, so the
+ * weights table (not this code) says how much each level of certainty counts.
+ */
+import { features, type LogisticModel, predictFeatures } from '../logistic'
+import type { ParsedMessage } from '../message'
+import type { Symbol } from '../symbols'
+import { tokenize } from '../tokenize'
+
+const BUCKETS: [number, string][] = [
+  [0.999, 'CLASSIFIER_999'],
+  [0.99, 'CLASSIFIER_99'],
+  [0.95, 'CLASSIFIER_95'],
+  [0.9, 'CLASSIFIER_90'],
+  [0.8, 'CLASSIFIER_80'],
+  [0.5, 'CLASSIFIER_50'],
+  [0.2, 'CLASSIFIER_20'],
+  [0.05, 'CLASSIFIER_05'],
+  [0.01, 'CLASSIFIER_01'],
+  [-1, 'CLASSIFIER_00'],
+]
+
+export function spamProbability(model: LogisticModel, msg: ParsedMessage, tokens: Set<string> = tokenize(msg)): number {
+  return predictFeatures(model, features(tokens))
+}
+
+export function classifierSymbols(model: LogisticModel, msg: ParsedMessage, tokens?: Set<string>): Symbol[] {
+  if (model.messages === 0) return []
+  const p = spamProbability(model, msg, tokens)
+  const name = BUCKETS.find(([min]) => p >= min)![1]
+  return [{ name, detail: `p=${p.toFixed(4)}` }]
+}
