@@ -155,4 +155,14 @@ export const migrations: readonly string[] = [
     created_at INTEGER NOT NULL
   ) STRICT;
   `,
+
+  // 2: DNSBL delay: when a listed client was first seen, so it is delayed once, not forever
+  `
+  CREATE TABLE dnsbl_delays (
+    ip TEXT PRIMARY KEY,
+    zone TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ]

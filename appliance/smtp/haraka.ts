@@ -41,6 +41,7 @@ export interface HarakaConnection {
   remote: { ip: string; host?: string }
   hello: { host?: string; verb?: string }
   relaying: boolean
+  notes: Record<string, any>
   transaction: HarakaTransaction | null
   results: HarakaResults
   loginfo(...args: unknown[]): void

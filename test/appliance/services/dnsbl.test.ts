@@ -1,0 +1,10 @@
+import t from 'tap'
+import { isPrivate, reverseName } from '../../../appliance/services/dnsbl'
+
+t.test('query names and private ranges', async (t) => {
+  t.equal(reverseName('192.0.2.99'), '99.2.0.192')
+  t.equal(reverseName('2001:db8::1'), '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2')
+  t.equal(reverseName('not an ip'), null)
+  for (const ip of ['127.0.0.2', '10.1.2.3', '172.16.0.1', '192.168.1.1', '::1', 'fd00::1', '::ffff:10.0.0.1']) t.ok(isPrivate(ip), ip)
+  for (const ip of ['192.0.2.1', '8.8.8.8', '172.32.0.1', '2001:db8::1']) t.notOk(isPrivate(ip), ip)
+})
