@@ -18,6 +18,8 @@ export interface Settings {
   maxMessageBytes: number
   /** host:port of a DNS server to use instead of the system resolver (tests). */
   dnsServer: string | null
+  /** clamd address (host:port or a Unix socket path); null = antivirus off. */
+  clamd: string | null
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
 }
@@ -45,6 +47,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     webPort: port('MOAT_WEB_PORT', 8080),
     maxMessageBytes,
     dnsServer: env.MOAT_DNS_SERVER || null,
+    clamd: env.MOAT_CLAMD || null,
     logLevel: env.MOAT_LOG_LEVEL || 'notice',
   }
 }

@@ -40,7 +40,7 @@ function spawnSmtp(): ChildProcess {
 
 export function startWeb(settings: Settings): { close(): void } {
   const db = openDatabase(databasePath(settings.dataDir))
-  const app = createApp({ db, version: VERSION })
+  const app = createApp({ db, version: VERSION, clamd: settings.clamd })
   const server = serve({ fetch: app.fetch, hostname: settings.listen, port: settings.webPort })
   const jobs = startScheduler({ db, spool: new Spool(spoolDir(settings.dataDir)), log })
   log(`web on http://${settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen}:${settings.webPort}/`)

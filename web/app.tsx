@@ -8,6 +8,8 @@ import type { Db } from '../appliance/db/database'
 export interface WebDeps {
   db: Db
   version: string
+  /** clamd address, or null when antivirus is off. */
+  clamd: string | null
 }
 
 function counts(db: Db): Record<string, number> {
@@ -30,7 +32,8 @@ export function createApp(deps: WebDeps): Hono {
     c.header('X-Frame-Options', 'DENY')
     c.header('Content-Security-Policy', "default-src 'self'")
   })
-  app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, ...counts(deps.db) }))
+  const antivirus = deps.clamd ? `on (clamd at ${deps.clamd})` : 'OFF: no clamd configured'
+  app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
   app.get('/', (c) => {
     const n = counts(deps.db)
     return c.html(
@@ -43,6 +46,7 @@ export function createApp(deps: WebDeps): Hono {
         <body>
           <h1>Moat {deps.version}</h1>
           <p>The appliance is running. The web interface is not built yet; use the <code>moat</code> command.</p>
+          <p>Antivirus: {antivirus}</p>
           <ul>
             {Object.entries(n).map(([k, v]) => (
               <li>

@@ -25,8 +25,14 @@ export const DEFAULT_THRESHOLDS: Thresholds = { spam: 5, surespam: 10 }
 
 const WEIGHTS: Readonly<Record<string, number>> = weightsTable.weights
 
+// "AV_*"-style entries weigh every symbol with that prefix (one per virus name).
+const PREFIX_WEIGHTS = Object.entries(WEIGHTS)
+  .filter(([k]) => k.endsWith('*'))
+  .map(([k, w]) => [k.slice(0, -1), w] as const)
+  .sort((a, b) => b[0].length - a[0].length)
+
 export function weightOf(name: string): number {
-  return WEIGHTS[name] ?? 0
+  return WEIGHTS[name] ?? PREFIX_WEIGHTS.find(([prefix]) => name.startsWith(prefix))?.[1] ?? 0
 }
 
 export function knownSymbols(): string[] {

@@ -4,12 +4,30 @@
  * customer's mail server, the moat CLI, and a small SMTP client that sends exact bytes.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { SMTPServer } from 'smtp-server'
 
 export const ROOT = path.resolve(__dirname, '../../..')
 const BIN = path.join(ROOT, 'bin/moat')
+
+const runningServers: { dir: string; smtp: RunningSmtp }[] = []
+
+/**
+ * A throw-away data folder for a test that runs the appliance. Unlike t.testdir(), whose
+ * removal runs before the test's own teardowns, this one stops the servers using the folder
+ * first, so nothing is still writing into it while it is removed.
+ */
+export function workDir(t: { teardown(fn: () => unknown): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-test-'))
+  t.teardown(async () => {
+    for (const r of runningServers.filter((x) => x.dir.startsWith(dir))) await r.smtp.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -150,7 +168,7 @@ export async function startSmtp(dataDir: string, env: Record<string, string> = {
     }
     await new Promise((r) => setTimeout(r, 150))
   }
-  return {
+  const running: RunningSmtp = {
     port,
     proc,
     output: () => out,
@@ -166,6 +184,8 @@ export async function startSmtp(dataDir: string, env: Record<string, string> = {
       })
     },
   }
+  runningServers.push({ dir: dataDir, smtp: running })
+  return running
 }
 
 export interface Reply {

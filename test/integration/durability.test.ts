@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import os from 'node:os'
 import { corpusDir } from '../../appliance/engine/training'
 import t, { type Test } from 'tap'
-import { message, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until } from '../helpers/appliance'
+import { message, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until, workDir } from '../helpers/appliance'
 
 const CORPUS = path.join(corpusDir(), 'dev')
 
@@ -27,7 +27,7 @@ function corpusSample(dir: string, n: number): Buffer[] {
 }
 
 t.test('SIGKILL under load loses no acknowledged message', async (t) => {
-  const dir = t.testdir()
+  const dir = workDir(t)
   const sink = await startSink()
   t.teardown(() => sink.close())
   moatOk(dir, ['org', 'add', 'acme'])

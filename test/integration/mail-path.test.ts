@@ -7,7 +7,7 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import { corpusDir } from '../../appliance/engine/training'
 import t from 'tap'
-import { message, moat, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until } from '../helpers/appliance'
+import { message, moat, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until, workDir } from '../helpers/appliance'
 
 const CORPUS = path.join(corpusDir(), 'dev')
 
@@ -31,7 +31,7 @@ let smtp: RunningSmtp
 let db: Database.Database
 
 t.before(async () => {
-  dir = t.testdir()
+  dir = workDir(t)
   sink = await startSink()
   moatOk(dir, ['org', 'add', 'acme'])
   moatOk(dir, ['org', 'add', 'globex'])
