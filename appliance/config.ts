@@ -5,6 +5,7 @@
  * `npm start` needs no root. The image sets MOAT_DATA_DIR=/var/lib/moat and real ports.
  * Every setting has one name, used the same in docs, env and code.
  */
+import os from 'node:os'
 import path from 'node:path'
 
 export interface Settings {
@@ -20,6 +21,8 @@ export interface Settings {
   dnsServer: string | null
   /** clamd address (host:port or a Unix socket path); null = antivirus off. */
   clamd: string | null
+  /** This appliance's host name: SMTP banner, Received and Authentication-Results headers. */
+  hostname: string
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
 }
@@ -48,6 +51,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxMessageBytes,
     dnsServer: env.MOAT_DNS_SERVER || null,
     clamd: env.MOAT_CLAMD || null,
+    hostname: env.MOAT_HOSTNAME || os.hostname(),
     logLevel: env.MOAT_LOG_LEVEL || 'notice',
   }
 }

@@ -165,4 +165,10 @@ export const migrations: readonly string[] = [
     last_seen_at INTEGER NOT NULL
   ) STRICT;
   `,
+
+  // 3: the Authentication-Results header written when the message was accepted; it is added
+  // on delivery, since the archive keeps the bytes exactly as received
+  `
+  ALTER TABLE messages ADD COLUMN auth_results TEXT;
+  `,
 ]

@@ -5,7 +5,6 @@
  * otherwise see a change and reload).
  */
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import type { Settings } from '../config'
 
@@ -60,7 +59,7 @@ export function renderHarakaRoot(settings: Settings): string {
       }),
     )
   }
-  writeIfChanged(path.join(configDir, 'me'), `${process.env.MOAT_HOSTNAME || os.hostname()}\n`)
+  writeIfChanged(path.join(configDir, 'me'), `${settings.hostname}\n`)
   // Haraka finds folder plugins under its root and resolves their package.json "main"
   // relative to that folder, so each gets a small folder here pointing at our build, with
   // its default config linked from the source tree.

@@ -36,6 +36,8 @@ export interface AcceptInput {
   fromHeader: string | null
   subject: string | null
   messageIdHeader: string | null
+  /** Authentication-Results value written on acceptance (added to the message on delivery). */
+  authResults?: string | null
   /** Decoded text for the archive's full-text index. */
   bodyText: string
   parts: OrgPart[]
@@ -61,9 +63,9 @@ export class MailStore {
     this.q = {
       insertMessage: db.prepare(
         `INSERT INTO messages (org_id, raw_id, direction, received_at, queue_id, client_ip, helo, mail_from, rcpt_to,
-           from_header, subject, message_id_header, size, verdict, score, symbols)
+           from_header, subject, message_id_header, size, verdict, score, symbols, auth_results)
          VALUES (@org_id, @raw_id, @direction, @received_at, @queue_id, @client_ip, @helo, @mail_from, @rcpt_to,
-           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols)`,
+           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols, @auth_results)`,
       ),
       insertFts: db.prepare(`INSERT INTO archive_fts (rowid, sender, recipients, subject, body) VALUES (?, ?, ?, ?, ?)`),
       insertQuarantine: db.prepare(
@@ -101,6 +103,7 @@ export class MailStore {
             verdict: part.verdict,
             score: part.score,
             symbols: JSON.stringify(part.symbols),
+            auth_results: input.authResults ?? null,
           })
           const messageId = Number(info.lastInsertRowid)
           result.messageIds.push(messageId)

@@ -19,6 +19,7 @@ export interface HandOffGroup {
   verdict: string
   score: number
   symbols: string
+  authResults: string | null
   /** rcpt address -> delivery id */
   rcpts: Map<string, number>
 }
@@ -44,7 +45,7 @@ export class Outbox {
     this.q = {
       pending: db.prepare(
         `SELECT d.id, d.message_id, d.rcpt, d.reason, m.mail_from, m.raw_id, m.queue_id, m.client_ip, m.helo,
-           m.received_at, m.verdict, m.score, m.symbols
+           m.received_at, m.verdict, m.score, m.symbols, m.auth_results
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE d.state = 'pending' ORDER BY d.id LIMIT 500`,
       ),
@@ -76,7 +77,7 @@ export class Outbox {
   private async run(): Promise<void> {
     const rows = this.q.pending.all() as {
       id: number; message_id: number; rcpt: string; reason: HandOffGroup['reason']; mail_from: string; raw_id: number
-      queue_id: string; client_ip: string | null; helo: string | null; received_at: number; verdict: string; score: number; symbols: string
+      queue_id: string; client_ip: string | null; helo: string | null; received_at: number; verdict: string; score: number; symbols: string; auth_results: string | null
     }[]
     const groups = new Map<string, HandOffGroup>()
     for (const r of rows) {
@@ -87,7 +88,7 @@ export class Outbox {
         g = {
           messageId: r.message_id, reason: r.reason, mailFrom: r.mail_from, rawId: r.raw_id, queueId: r.queue_id,
           clientIp: r.client_ip, helo: r.helo, receivedAt: r.received_at, verdict: r.verdict, score: r.score,
-          symbols: r.symbols, rcpts: new Map(),
+          symbols: r.symbols, authResults: r.auth_results, rcpts: new Map(),
         }
         groups.set(key, g)
       }

@@ -39,6 +39,7 @@ export function traceHeaders(g: HandOffGroup, hostname: string): [string, string
     out.push(['X-Moat-Score', String(g.score)])
     out.push(['X-Moat-Symbols', headerSafe(names.join(' '))])
   }
+  if (g.authResults) out.push(['Authentication-Results', g.authResults])
   out.push([
     'Received',
     `from ${headerSafe(g.helo || 'unknown')} (${g.clientIp ? `[${g.clientIp}]` : 'unknown'}) by ${hostname} (Moat) with ESMTP id ${g.queueId}; ${rfc2822Date(g.receivedAt)}`,

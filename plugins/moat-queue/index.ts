@@ -60,6 +60,7 @@ export async function store_async(this: HarakaPlugin, connection: HarakaConnecti
     fromHeader: parsed.from ? (parsed.from.name ? `${parsed.from.name} <${parsed.from.address}>` : parsed.from.address) : null,
     subject: parsed.subject || null,
     messageIdHeader: parsed.messageId,
+    authResults: txn.notes.moat_auth_results ?? null,
     bodyText: [parsed.text, ...parsed.attachments.map((a) => a.filename ?? '')].join('\n'),
     parts: [...parts.values()],
   })

@@ -139,9 +139,12 @@ export interface RunningSmtp {
 /** Starts `moat smtp` on a free port and resolves once it answers with a 220 banner. */
 export async function startSmtp(dataDir: string, env: Record<string, string> = {}): Promise<RunningSmtp> {
   const port = await freePort()
+  // No test asks real DNS: unless a test brings its own server, lookups go to a closed
+  // loopback port and fail at once.
+  const noDns = `127.0.0.1:${await freePort()}`
   let out = ''
   const proc = spawn(process.execPath, [BIN, 'smtp'], {
-    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(port), MOAT_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(port), MOAT_LOG_LEVEL: 'info', MOAT_DNS_SERVER: noDns, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   proc.stdout!.on('data', (d) => (out += d))

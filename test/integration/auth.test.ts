@@ -1,0 +1,78 @@
+/*
+ * moat-auth: SPF, DKIM and DMARC against test records served by a real DNS server (rbldnsd's
+ * generic zone on loopback), with a message signed in the test (ed25519 DKIM key made here).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import t from 'tap'
+import { freePort, message, moatOk, smtpSend, startSink, startSmtp, workDir } from '../helpers/appliance'
+
+const { dkimSign } = require('mailauth')
+
+async function startDns(dir: string, records: string): Promise<{ port: number; proc: ChildProcess }> {
+  fs.chmodSync(path.dirname(dir), 0o755)
+  fs.mkdirSync(dir, { mode: 0o755 })
+  fs.writeFileSync(path.join(dir, 'sender.txt'), records)
+  const port = await freePort()
+  const proc = spawn('rbldnsd', ['-n', '-u', 'rbldns', '-b', `127.0.0.1/${port}`, '-w', dir, 'sender.test:generic:sender.txt'], { stdio: 'ignore' })
+  await new Promise((r) => setTimeout(r, 500))
+  if (proc.exitCode !== null) throw new Error('rbldnsd did not start')
+  return { port, proc }
+}
+
+t.test('SPF pass, DMARC p=reject refusal, and an aligned DKIM signature', async (t) => {
+  const dir = workDir(t)
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519')
+  const rawPublic = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')
+  const dns = await startDns(
+    path.join(dir, 'dns'),
+    [
+      '@ TXT "v=spf1 ip4:127.0.0.2 -all"',
+      '_dmarc TXT "v=DMARC1; p=reject"',
+      `sel._domainkey TXT "v=DKIM1; k=ed25519; p=${rawPublic}"`,
+      '',
+    ].join('\n'),
+  )
+  t.teardown(() => dns.proc.kill())
+  const sink = await startSink()
+  t.teardown(() => sink.close())
+  const data = path.join(dir, 'data')
+  moatOk(data, ['org', 'add', 'acme'])
+  moatOk(data, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
+  moatOk(data, ['user', 'add', 'alice@example.com'])
+  const smtp = await startSmtp(data, { MOAT_DNS_SERVER: `127.0.0.1:${dns.port}`, MOAT_HOSTNAME: 'mx.moat.test' })
+
+  const mail = (subject: string) =>
+    message({ From: 'Bob <bob@sender.test>', To: 'alice@example.com', Subject: subject, 'Message-ID': `<${subject}@sender.test>`, Date: new Date().toUTCString() }, 'Hello Alice, the minutes from today.')
+  const send = (ip: string, data: Buffer) => smtpSend(smtp.port, { from: 'bob@sender.test', to: ['alice@example.com'], localAddress: ip, data })
+
+  const pass = await send('127.0.0.2', mail('spf-pass'))
+  t.equal(pass.final.code, 250, pass.final.text)
+  const delivered = (await sink.waitFor(1))[0].data.toString()
+  t.match(delivered, /^Authentication-Results: mx\.moat\.test;/m, 'the result is added on delivery')
+  t.match(delivered, /spf=pass/)
+  t.match(delivered, /dmarc=pass/)
+
+  const forged = await send('127.0.0.3', mail('spf-fail'))
+  t.equal(forged.final.code, 550, 'SPF fails, DMARC fails, the domain says p=reject')
+  t.match(forged.final.text, /5\.7\.1 Rejected by the DMARC policy of sender\.test/)
+
+  const signed = await dkimSign(mail('dkim-signed'), {
+    canonicalization: 'relaxed/relaxed',
+    signatureData: [{ signingDomain: 'sender.test', selector: 'sel', privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }), algorithm: 'ed25519-sha256' }],
+  })
+  t.same(signed.errors, [])
+  const signedMail = Buffer.concat([Buffer.from(signed.signatures), mail('dkim-signed')])
+  const viaDkim = await send('127.0.0.3', signedMail)
+  t.equal(viaDkim.final.code, 250, `an aligned DKIM signature passes DMARC from an address SPF does not list: ${viaDkim.final.text}`)
+
+  const db = new Database(path.join(data, 'moat.db'), { readonly: true })
+  t.teardown(() => db.close())
+  const symbols = (subject: string) =>
+    (JSON.parse((db.prepare(`SELECT symbols FROM messages WHERE subject = ?`).get(subject) as { symbols: string }).symbols) as { name: string }[]).map((s) => s.name)
+  for (const s of ['SPF_PASS', 'DMARC_PASS']) t.ok(symbols('spf-pass').includes(s), s)
+  for (const s of ['SPF_FAIL', 'DKIM_PASS', 'DMARC_PASS']) t.ok(symbols('dkim-signed').includes(s), s)
+})
