@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { attachmentSymbols } from '../appliance/engine/filters/attachments'
 import { classifierSymbols } from '../appliance/engine/filters/classifier'
 import { features, trainLogistic } from '../appliance/engine/logistic'
 import { rawChecks, sanityChecks } from '../appliance/engine/filters/sanity'
@@ -41,7 +42,7 @@ export async function loadSamples(folds: number, filter: (source: string, i: num
       features: new Uint32Array(0),
       parsed,
       // Dated corpus mail must not be judged against today's clock.
-      fixed: [...rawChecks(raw), ...sanityChecks(parsed, Date.parse(parsed.date ?? '') || Date.now())],
+      fixed: [...rawChecks(raw), ...sanityChecks(parsed, Date.parse(parsed.date ?? '') || Date.now()), ...attachmentSymbols(parsed)],
     })
   }
   for (const s of out) s.features = features(s.tokens)

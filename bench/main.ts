@@ -176,9 +176,10 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
   tenants.addUser('user@bench.test')
   db.close()
   const moatPort = await freePort()
-  const moat = spawn(process.execPath, [path.join(ROOT, 'bin/moat'), 'smtp'], {
+  const moat = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), path.join(ROOT, 'bin/moat'), 'smtp'], {
     stdio: 'ignore',
-    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_LOG_LEVEL: 'warn' },
+    // DNS lookups (SPF, DKIM, DMARC) go to a closed loopback port, never to the network.
+    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_LOG_LEVEL: 'warn', MOAT_DNS_SERVER: `127.0.0.1:${await freePort()}` },
   })
   try {
     rows.push(await measure('Moat: durable store, scoring, archive, delivery', moat, moatPort))

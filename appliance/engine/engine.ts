@@ -3,6 +3,7 @@
  * content filters in their order, then the scorer. The Haraka plugins call the same filter
  * functions one hook at a time; this is the offline path through them.
  */
+import { attachmentSymbols } from './filters/attachments'
 import { classifierSymbols } from './filters/classifier'
 import type { LogisticModel } from './logistic'
 import { rawChecks, sanityChecks } from './filters/sanity'
@@ -22,6 +23,7 @@ export interface ContentFilter {
 
 export const CONTENT_FILTERS: readonly ContentFilter[] = [
   { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now)] },
+  { name: 'moat-attachments', check: (_raw, msg) => attachmentSymbols(msg) },
   { name: 'moat-classifier', check: (_raw, msg, ctx) => classifierSymbols(ctx.model, msg) },
 ]
 

@@ -27,7 +27,7 @@ export interface ParsedMessage {
   htmlText: string
   links: { href: string; text: string }[]
   urls: string[]
-  attachments: { filename: string | null; mimeType: string; size: number }[]
+  attachments: { filename: string | null; mimeType: string; size: number; content: Uint8Array }[]
   parseError: string | null
   /** Headers of other filters that must never influence our verdict were present. */
   rawSize: number
@@ -47,9 +47,9 @@ function flattenAddresses(list: PostalMime.Address[] | undefined): string[] {
   return out
 }
 
-function attachmentSize(content: ArrayBuffer | Uint8Array | string): number {
-  if (typeof content === 'string') return content.length
-  return content.byteLength
+function attachmentBytes(content: ArrayBuffer | Uint8Array | string): Uint8Array {
+  if (typeof content === 'string') return Buffer.from(content, 'utf8')
+  return content instanceof Uint8Array ? content : new Uint8Array(content)
 }
 
 export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
@@ -104,11 +104,10 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     if (urls.size >= 500) break
   }
   msg.urls = [...urls]
-  msg.attachments = email.attachments.map((a) => ({
-    filename: a.filename,
-    mimeType: (a.mimeType || 'application/octet-stream').toLowerCase(),
-    size: attachmentSize(a.content),
-  }))
+  msg.attachments = email.attachments.map((a) => {
+    const content = attachmentBytes(a.content)
+    return { filename: a.filename, mimeType: (a.mimeType || 'application/octet-stream').toLowerCase(), size: content.byteLength, content }
+  })
   return msg
 }
 

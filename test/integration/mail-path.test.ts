@@ -134,6 +134,21 @@ t.test('a tag-mode domain gets spam delivered with X-Moat headers', async (t) =>
   t.equal(JSON.parse(moatOk(dir, ['quarantine', 'list', '--json', '--rcpt', 'bob@tagged.example'])).length, 0)
 })
 
+t.test('an executable attachment sends the message to the quarantine as surespam', async (t) => {
+  const exe = Buffer.from([0x4d, 0x5a, 0x90, 0, 3, 0, 0, 0]).toString('base64')
+  const data = Buffer.from(
+    'From: billing@outside.test\r\nTo: alice@example.com\r\nSubject: your invoice\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' +
+      '--b\r\nContent-Type: text/plain\r\n\r\nInvoice attached.\r\n' +
+      `--b\r\nContent-Type: application/octet-stream; name="invoice.pdf.exe"\r\nContent-Transfer-Encoding: base64\r\n\r\n${exe}\r\n--b--\r\n`,
+  )
+  const r = await smtpSend(smtp.port, { from: 'billing@outside.test', to: ['alice@example.com'], data })
+  t.equal(r.final.code, 250)
+  const q = JSON.parse(moatOk(dir, ['quarantine', 'list', '--json', '--rcpt', 'alice@example.com']))
+  const entry = q.find((e: { subject: string }) => e.subject === 'your invoice')
+  t.equal(entry?.verdict, 'surespam')
+  t.ok(entry.symbols.some((s: { name: string; detail?: string }) => s.name === 'ATTACH_DOUBLE_EXT' && s.detail === 'invoice.pdf.exe'))
+})
+
 t.test('thresholds are per organisation', async (t) => {
   moatOk(dir, ['org', 'policy', 'globex', '--spam', '100', '--surespam', '200'])
   const before = sink.messages.length
