@@ -5,14 +5,16 @@
  */
 import { type Command, helpText, parseCommandArgs, UsageError } from './command'
 import { engineCommands } from './commands/engine'
+import { ruleCommands } from './commands/rules'
 import { mailCommands } from './commands/mail'
 import { serviceCommands } from './commands/service'
 import { tenantCommands } from './commands/tenants'
 import { TenantError } from '../services/tenants'
 import { QuarantineError } from '../services/quarantine'
 import { ArchiveQueryError } from '../services/archive'
+import { RuleError } from '../services/rules'
 
-export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...mailCommands, ...engineCommands]
+export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...mailCommands, ...ruleCommands, ...engineCommands]
 
 function overview(): string {
   const lines = ['usage: moat COMMAND [ARGS] [--help]', '', 'commands:']
@@ -61,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`usage: moat ${cmd.path.join(' ')} ${cmd.usage}`)
       return 2
     }
-    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError) {
+    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError) {
       err(`moat ${cmd.path.join(' ')}: ${e.message}`)
       return 1
     }

@@ -171,4 +171,32 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN auth_results TEXT;
   `,
+
+  // 4: outbreak rules (who + what + action), with match counts, and the shipped UPS set
+  `
+  CREATE TABLE rules (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER REFERENCES organisations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    direction TEXT NOT NULL DEFAULT 'in' CHECK (direction IN ('in', 'out', 'both')),
+    who TEXT NOT NULL DEFAULT '{}',
+    what TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('score', 'spam', 'surespam', 'reject', 'tag')),
+    score REAL NOT NULL DEFAULT 0,
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    matches INTEGER NOT NULL DEFAULT 0,
+    last_match_at INTEGER,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO rules (name, description, what, action, score, created_at) VALUES
+  ('UPS_NOT_FROM_UPS',
+   'Mail that presents itself as UPS (sender name, subject or sender address) is accepted only if it authenticates as ups.com (aligned SPF or DKIM).',
+   '{"all":[{"any":[{"fromName":"(^|[^a-z])UPS([^a-z]|$)"},{"subject":"(^|[^a-z])UPS([^a-z]|$)"},{"fromDomain":"(^|[.])ups[.]com$"},{"body":"United Parcel Service"}]},{"not":{"authenticatedAs":"ups.com"}}]}',
+   'surespam', 0, CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+  ('UPS_BAD_TRACKING_NUMBER',
+   'In mail about a UPS delivery, a tracking number that does not start with 1Z followed by 16 letters or digits is fake.',
+   '{"all":[{"any":[{"fromName":"(^|[^a-z])UPS([^a-z]|$)"},{"subject":"(^|[^a-z])UPS([^a-z]|$)"},{"body":"(^|[^a-z])UPS([^a-z]|$)"}]},{"extract":"tracking *(number|no[.]?|#|id)? *[:#]? *([a-z0-9]{8,35})","notMatching":"^1Z[0-9a-z]{16}$"}]}',
+   'score', 6, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+  `,
 ]

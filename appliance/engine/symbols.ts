@@ -8,6 +8,8 @@ export interface Symbol {
   name: string
   /** Short, human-readable evidence ("reply-to example.net != from example.com"). */
   detail?: string
+  /** Only for admin-defined rule symbols (RULE_*): the weight the rule carries. */
+  weight?: number
 }
 
 export interface ScoredSymbol extends Symbol {
@@ -47,7 +49,7 @@ export function score(symbols: Symbol[]): { score: number; symbols: ScoredSymbol
     // One symbol counts once, however many filters or parts raised it.
     if (seen.has(s.name)) continue
     seen.add(s.name)
-    const weight = weightOf(s.name)
+    const weight = s.name.startsWith('RULE_') && s.weight !== undefined ? s.weight : weightOf(s.name)
     total += weight
     scored.push({ ...s, weight })
   }

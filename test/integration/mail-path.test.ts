@@ -149,6 +149,21 @@ t.test('an executable attachment sends the message to the quarantine as surespam
   t.ok(entry.symbols.some((s: { name: string; detail?: string }) => s.name === 'ATTACH_DOUBLE_EXT' && s.detail === 'invoice.pdf.exe'))
 })
 
+t.test('the shipped UPS outbreak rule quarantines a fake UPS notice and counts the match', async (t) => {
+  const fake = message(
+    { From: '"UPS Quantum View" <notify@parcel-alerts.test>', To: 'alice@example.com', Subject: 'UPS Delivery Notification', 'Message-ID': '<ups1@parcel-alerts.test>', Date: new Date().toUTCString() },
+    'Your package could not be delivered. Tracking number: 8843217765.',
+  )
+  const r = await smtpSend(smtp.port, { from: 'notify@parcel-alerts.test', to: ['alice@example.com'], data: fake })
+  t.equal(r.final.code, 250)
+  const entry = JSON.parse(moatOk(dir, ['quarantine', 'list', '--json', '--rcpt', 'alice@example.com'])).find((e: { subject: string }) => e.subject === 'UPS Delivery Notification')
+  t.equal(entry?.verdict, 'surespam')
+  const names = entry.symbols.map((s: { name: string }) => s.name)
+  t.ok(names.includes('RULE_UPS_NOT_FROM_UPS') && names.includes('RULE_UPS_BAD_TRACKING_NUMBER'), names.join(' '))
+  const rule = await until(() => JSON.parse(moatOk(dir, ['rule', 'list', '--json'])).find((x: { name: string; matches: number }) => x.name === 'UPS_NOT_FROM_UPS' && x.matches > 0), 5000, 'match counted')
+  t.equal(rule.matches, 1)
+})
+
 t.test('thresholds are per organisation', async (t) => {
   moatOk(dir, ['org', 'policy', 'globex', '--spam', '100', '--surespam', '200'])
   const before = sink.messages.length
