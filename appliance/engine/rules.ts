@@ -26,11 +26,15 @@ export type Condition =
   | { symbol: string }
   | { authenticatedAs: string }
   | { extract: string; notMatching: string }
+  /** The sender callback's answer about the envelope sender (see services/callback.ts). */
+  | { callback: 'valid' | 'invalid' | 'unknown' }
 
 export interface RuleInput {
   msg: ParsedMessage
   mailFrom: string
   symbols: Symbol[]
+  /** Filled in by the caller only when an active rule asks for it. */
+  callback?: 'valid' | 'invalid' | 'unknown'
 }
 
 const MAX_TEXT = 200_000
@@ -54,7 +58,9 @@ export function validateCondition(c: unknown): Condition {
     re(String(o.notMatching))
   } else if ('header' in o) re(String(o.matches))
   else if (keys.length === 1 && ['subject', 'body', 'fromName', 'fromAddress', 'fromDomain', 'url', 'attachment'].includes(keys[0])) re(String(o[keys[0]]))
-  else if (keys.length === 1 && ['symbol', 'authenticatedAs'].includes(keys[0])) {
+  else if ('callback' in o) {
+    if (!['valid', 'invalid', 'unknown'].includes(String(o.callback))) throw new Error('callback wants valid, invalid or unknown')
+  } else if (keys.length === 1 && ['symbol', 'authenticatedAs'].includes(keys[0])) {
     if (typeof o[keys[0]] !== 'string') throw new Error(`${keys[0]} wants a string`)
   } else throw new Error(`unknown condition ${JSON.stringify(c)}`)
   return c as Condition
@@ -87,6 +93,7 @@ export function evaluate(c: Condition, input: RuleInput): boolean {
   if ('attachment' in c) return msg.attachments.some((a) => re(c.attachment).test(a.filename ?? ''))
   if ('symbol' in c) return input.symbols.some((s) => s.name === c.symbol)
   if ('authenticatedAs' in c) return authenticatedAs(input, c.authenticatedAs)
+  if ('callback' in c) return input.callback === c.callback
   if ('extract' in c) {
     const found = [...`${msg.subject}\n${msg.text.slice(0, MAX_TEXT)}`.matchAll(new RegExp(c.extract, 'gi'))].map((m) => m[m.length - 1] ?? m[0]) // the last group is the value
     return found.some((v) => !re(c.notMatching).test(v))

@@ -6,17 +6,32 @@
  * Hooks: data_post (load after the filters, before moat-scorer).
  * Symbols: RULE_<NAME>, weighing what the rule says (score: its score; spam: the highest spam
  *   threshold of the recipients' organisations; surespam: 1000; tag: 0). reject answers 554.
+ * Callback: a rule condition {"callback": "invalid"} asks the sender domain's MX whether the
+ *   envelope sender exists ([callback] port, timeout_ms; MOAT_CALLBACK_PORT in tests), cached.
  * Failure: a rule that cannot be evaluated is logged and skipped; an internal error is 451.
  * Untrusted input: the message (conditions only read it, over bounded text).
  */
 import { evaluate } from '../../appliance/engine/rules'
 import type { Symbol } from '../../appliance/engine/symbols'
+import { SenderCallback } from '../../appliance/services/callback'
 import { Rules } from '../../appliance/services/rules'
 import { addSymbols, collectSymbols, constants, DSN, guarded, moatNotes, parsedMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
 export function register(this: HarakaPlugin): void {
+  this.load_config()
   this.register_hook('data_post', 'apply_rules')
+}
+
+export function load_config(this: HarakaPlugin): void {
+  this.cfg = this.config.get('moat-rules.ini', () => this.load_config())
+  const rt = runtime()
+  this.callback = new SenderCallback({
+    dnsServer: rt.settings.dnsServer,
+    port: Number(process.env.MOAT_CALLBACK_PORT) || Number(this.cfg.callback?.port) || 25,
+    timeoutMs: Number(this.cfg.callback?.timeout_ms) || 10_000,
+    helo: rt.settings.hostname,
+  })
 }
 
 export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
@@ -28,7 +43,12 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
     const spamWeight = Math.max(...[...orgIds].map((id) => rt.tenants.orgById(id)?.spam_threshold ?? 5))
     const fired: Symbol[] = []
     const matched: number[] = []
-    for (const rule of new Rules(rt.db).active('in')) {
+    const active = new Rules(rt.db).active('in')
+    // The callback costs a round trip to the sender's server: only when a rule asks for it.
+    if (input.mailFrom && active.some((r) => JSON.stringify(r.what).includes('"callback"'))) {
+      ;(input as { callback?: string }).callback = await this.callback.verify(input.mailFrom)
+    }
+    for (const rule of active) {
       if (rule.org_id !== null && !orgIds.has(rule.org_id)) continue
       let hit = false
       try {
