@@ -167,22 +167,44 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
     }
   }
 
-  // (3) the full Moat pipeline, delivering clean mail to the same sink
-  const dataDir = path.join(tmp, 'moat')
-  const db = openDatabase(path.join(dataDir, 'moat.db'))
-  const tenants = new Tenants(db)
-  tenants.addOrg('bench')
-  tenants.addDomain('bench.test', { org: 'bench', deliverTo: `127.0.0.1:${sinkPort}` })
-  tenants.addUser('user@bench.test')
-  db.close()
-  const moatPort = await freePort()
-  const moat = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), path.join(ROOT, 'bin/moat'), 'smtp'], {
-    stdio: 'ignore',
-    // DNS lookups (SPF, DKIM, DMARC) go to a closed loopback port, never to the network.
-    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_LOG_LEVEL: 'warn', MOAT_DNS_SERVER: `127.0.0.1:${await freePort()}` },
-  })
+  // (3) the full Moat pipeline, delivering clean mail to the same sink; DNS lookups (SPF,
+  // DKIM, DMARC) go to a closed loopback port, never to the network. (4) the same with every
+  // filter working: clamd scanning each message and the blocklists answered by rbldnsd.
+  const runMoat = async (label: string, env: Record<string, string>, configFiles: Record<string, string> = {}) => {
+    const dataDir = path.join(tmp, `moat-${rows.length}`)
+    const db = openDatabase(path.join(dataDir, 'moat.db'))
+    const tenants = new Tenants(db)
+    tenants.addOrg('bench')
+    tenants.addDomain('bench.test', { org: 'bench', deliverTo: `127.0.0.1:${sinkPort}` })
+    tenants.addUser('user@bench.test')
+    db.close()
+    fs.mkdirSync(path.join(dataDir, 'haraka/config'), { recursive: true })
+    for (const [name, text] of Object.entries(configFiles)) fs.writeFileSync(path.join(dataDir, 'haraka/config', name), text)
+    const moatPort = await freePort()
+    const flags = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []
+    const moat = spawn(process.execPath, [...flags, path.join(ROOT, 'bin/moat'), 'smtp'], {
+      stdio: 'ignore',
+      env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_LOG_LEVEL: 'warn', ...env },
+    })
+    try {
+      rows.push(await measure(label, moat, moatPort))
+    } finally {
+      await stop(moat)
+    }
+  }
+  const helpers: ChildProcess[] = []
   try {
-    rows.push(await measure('Moat: durable store, scoring, archive, delivery', moat, moatPort))
+    await runMoat('Moat: durable store, scoring, archive, delivery', { MOAT_DNS_SERVER: `127.0.0.1:${await freePort()}` })
+    const side = path.join(tmp, 'side')
+    const clamd = await startClamd(side)
+    helpers.push(clamd.proc)
+    const dns = await startRbldnsd(side)
+    helpers.push(dns.proc)
+    await runMoat(
+      'Moat with clamd on every message and DNSBLs answered by rbldnsd',
+      { MOAT_DNS_SERVER: `127.0.0.1:${dns.port}`, MOAT_CLAMD: `127.0.0.1:${clamd.port}` },
+      { 'moat-dnsbl.ini': '[main]\ntimeout_ms=1000\ntries=1\ncheck_private=true\non_error=accept\ndelay_seconds=0\n[reject]\ndelay=true\n[zones]\nzen.bench.test = RBL_SPAMHAUS_ZEN, yes\nbl.bench.test = RBL_SPAMCOP, yes\n' },
+    )
     const bareRate = rows[0]['msg/s'] as number
     const relayRate = rows[1]['msg/s'] as number
     for (const row of rows) {
@@ -190,11 +212,44 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
       row['× relay'] = (row['msg/s'] as number) / relayRate
     }
   } finally {
-    await stop(moat)
+    for (const h of helpers) h.kill()
     sink.close()
     fs.rmSync(tmp, { recursive: true, force: true })
   }
   table(`SMTP: ${count} messages from the corpus, ${concurrency} connections, loopback (messages the sink received in all runs: ${delivered})`, rows)
+}
+
+/** clamd with a tiny signature database made here (EICAR), as the tests run it. */
+async function startClamd(dir: string): Promise<{ port: number; proc: ChildProcess }> {
+  fs.mkdirSync(path.join(dir, 'clamdb'), { recursive: true })
+  const eicar = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+  fs.writeFileSync(path.join(dir, 'clamdb/bench.ndb'), `Bench-Eicar:0:*:${Buffer.from(eicar).toString('hex')}\n`)
+  const port = await freePort()
+  fs.writeFileSync(path.join(dir, 'clamd.conf'), `DatabaseDirectory ${path.join(dir, 'clamdb')}\nTCPSocket ${port}\nTCPAddr 127.0.0.1\nForeground yes\nStreamMaxLength 25M\n`)
+  const proc = spawn('clamd', ['-c', path.join(dir, 'clamd.conf')], { stdio: 'ignore' })
+  for (let i = 0; i < 300; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end('zPING\0'))
+      s.once('data', (d) => resolve(d.toString().startsWith('PONG')))
+      s.once('error', () => resolve(false))
+    })
+    if (up) return { port, proc }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('clamd did not start')
+}
+
+/** rbldnsd serving two blocklist zones that list nobody the load comes from. */
+async function startRbldnsd(dir: string): Promise<{ port: number; proc: ChildProcess }> {
+  const zones = path.join(dir, 'zones')
+  fs.mkdirSync(zones, { recursive: true })
+  fs.chmodSync(dir, 0o755)
+  fs.chmodSync(zones, 0o755)
+  fs.writeFileSync(path.join(zones, 'list.txt'), ':127.0.0.2:listed\n127.0.0.99\n')
+  const port = await freePort()
+  const proc = spawn('rbldnsd', ['-n', '-u', 'rbldns', '-b', `127.0.0.1/${port}`, '-w', zones, 'zen.bench.test:ip4set:list.txt', 'bl.bench.test:ip4set:list.txt'], { stdio: 'ignore' })
+  await new Promise((r) => setTimeout(r, 500))
+  return { port, proc }
 }
 
 async function benchImport(users: number): Promise<void> {
