@@ -62,6 +62,35 @@ export function moatOk(dataDir: string, args: string[]): string {
   return r.stdout
 }
 
+/** The usual tenant of an integration test: acme, example.com delivering to `sinkPort`, alice. */
+export function provisionAcme(dataDir: string, sinkPort: number): void {
+  moatOk(dataDir, ['org', 'add', 'acme'])
+  moatOk(dataDir, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sinkPort}`])
+  moatOk(dataDir, ['user', 'add', 'alice@example.com'])
+}
+
+/** Debian's rbldnsd on a free loopback port, serving `zones` (name -> [dataset type, text]). */
+export async function startRbldnsd(dir: string, zones: Record<string, [string, string]>): Promise<{ port: number; proc: ChildProcess }> {
+  // rbldnsd drops to its own user; it must be able to reach the zone files.
+  for (let d = dir; d !== path.dirname(d) && d.startsWith(os.tmpdir() + path.sep); d = path.dirname(d)) {
+    if (fs.existsSync(d)) fs.chmodSync(d, 0o755)
+  }
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+  fs.chmodSync(dir, 0o755)
+  const specs: string[] = []
+  for (const [zone, [type, text]] of Object.entries(zones)) {
+    const file = `${zone.replace(/[^a-z0-9]+/gi, '_')}.txt`
+    fs.writeFileSync(path.join(dir, file), text)
+    specs.push(`${zone}:${type}:${file}`)
+  }
+  const port = await freePort()
+  const proc = spawn('rbldnsd', ['-n', '-u', 'rbldns', '-b', `127.0.0.1/${port}`, '-w', dir, ...specs], { stdio: 'ignore' })
+  // rbldnsd says nothing when ready; give it a moment to load the zones.
+  await new Promise((r) => setTimeout(r, 500))
+  if (proc.exitCode !== null) throw new Error('rbldnsd did not start')
+  return { port, proc }
+}
+
 export interface SinkMessage {
   from: string
   to: string[]

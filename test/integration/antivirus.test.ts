@@ -8,7 +8,7 @@ import net from 'node:net'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
-import { freePort, moatOk, type RunningSmtp, smtpSend, startSink, startSmtp, workDir } from '../helpers/appliance'
+import { freePort, moatOk, type RunningSmtp, smtpSend, startSink, startSmtp, workDir, provisionAcme } from '../helpers/appliance'
 
 const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
 
@@ -47,9 +47,7 @@ async function appliance(t: Test, env: Record<string, string>, ini?: string): Pr
   const dir = workDir(t)
   const sink = await startSink()
   t.teardown(() => sink.close())
-  moatOk(dir, ['org', 'add', 'acme'])
-  moatOk(dir, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-  moatOk(dir, ['user', 'add', 'alice@example.com'])
+  provisionAcme(dir, sink.port)
   if (ini) {
     fs.mkdirSync(path.join(dir, 'haraka/config'), { recursive: true })
     fs.writeFileSync(path.join(dir, 'haraka/config/moat-antivirus.ini'), ini)

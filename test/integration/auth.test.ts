@@ -2,47 +2,31 @@
  * moat-auth: SPF, DKIM and DMARC against test records served by a real DNS server (rbldnsd's
  * generic zone on loopback), with a message signed in the test (ed25519 DKIM key made here).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { freePort, message, moatOk, smtpSend, startSink, startSmtp, workDir } from '../helpers/appliance'
+import { message, provisionAcme, smtpSend, startRbldnsd, startSink, startSmtp, workDir } from '../helpers/appliance'
 
 const { dkimSign } = require('mailauth')
-
-async function startDns(dir: string, records: string): Promise<{ port: number; proc: ChildProcess }> {
-  fs.chmodSync(path.dirname(dir), 0o755)
-  fs.mkdirSync(dir, { mode: 0o755 })
-  fs.writeFileSync(path.join(dir, 'sender.txt'), records)
-  const port = await freePort()
-  const proc = spawn('rbldnsd', ['-n', '-u', 'rbldns', '-b', `127.0.0.1/${port}`, '-w', dir, 'sender.test:generic:sender.txt'], { stdio: 'ignore' })
-  await new Promise((r) => setTimeout(r, 500))
-  if (proc.exitCode !== null) throw new Error('rbldnsd did not start')
-  return { port, proc }
-}
 
 t.test('SPF pass, DMARC p=reject refusal, and an aligned DKIM signature', async (t) => {
   const dir = workDir(t)
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519')
   const rawPublic = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')
-  const dns = await startDns(
-    path.join(dir, 'dns'),
-    [
+  const dns = await startRbldnsd(path.join(dir, 'dns'), {
+    'sender.test': ['generic', [
       '@ TXT "v=spf1 ip4:127.0.0.2 -all"',
       '_dmarc TXT "v=DMARC1; p=reject"',
       `sel._domainkey TXT "v=DKIM1; k=ed25519; p=${rawPublic}"`,
       '',
-    ].join('\n'),
-  )
+    ].join('\n')],
+  })
   t.teardown(() => dns.proc.kill())
   const sink = await startSink()
   t.teardown(() => sink.close())
   const data = path.join(dir, 'data')
-  moatOk(data, ['org', 'add', 'acme'])
-  moatOk(data, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-  moatOk(data, ['user', 'add', 'alice@example.com'])
+  provisionAcme(data, sink.port)
   const smtp = await startSmtp(data, { MOAT_DNS_SERVER: `127.0.0.1:${dns.port}`, MOAT_HOSTNAME: 'mx.moat.test' })
 
   const mail = (subject: string) =>

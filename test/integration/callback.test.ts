@@ -2,23 +2,16 @@
  * A rule that calls the sender callback: the sender domain's MX (a real SMTP server on
  * loopback, found through an MX record on a real DNS server) says whether the sender exists.
  */
-import { spawn } from 'node:child_process'
-import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { SMTPServer } from 'smtp-server'
-import { freePort, message, moatOk, smtpSend, startSink, startSmtp, workDir } from '../helpers/appliance'
+import { freePort, message, moatOk, provisionAcme, smtpSend, startRbldnsd, startSink, startSmtp, workDir } from '../helpers/appliance'
 
 t.test('a sender its own server does not know is caught; the answer is cached', async (t) => {
   const dir = workDir(t)
-  const zones = path.join(dir, 'zones')
-  fs.chmodSync(dir, 0o755)
-  fs.mkdirSync(zones, { mode: 0o755 })
-  fs.writeFileSync(path.join(zones, 'sender.txt'), '@ MX 10 mx.sender.test\nmx A 127.0.0.1\n')
-  const dnsPort = await freePort()
-  const dns = spawn('rbldnsd', ['-n', '-u', 'rbldns', '-b', `127.0.0.1/${dnsPort}`, '-w', zones, 'sender.test:generic:sender.txt'], { stdio: 'ignore' })
-  t.teardown(() => dns.kill())
-  await new Promise((r) => setTimeout(r, 500))
+  const dns = await startRbldnsd(path.join(dir, 'zones'), { 'sender.test': ['generic', '@ MX 10 mx.sender.test\nmx A 127.0.0.1\n'] })
+  t.teardown(() => dns.proc.kill())
+  const dnsPort = dns.port
 
   // The sender domain's own mail server: knows real@, not ghost@.
   const asked: string[] = []
@@ -40,9 +33,7 @@ t.test('a sender its own server does not know is caught; the answer is cached', 
   const sink = await startSink()
   t.teardown(() => sink.close())
   const data = path.join(dir, 'data')
-  moatOk(data, ['org', 'add', 'acme'])
-  moatOk(data, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-  moatOk(data, ['user', 'add', 'alice@example.com'])
+  provisionAcme(data, sink.port)
   moatOk(data, ['rule', 'add', 'UNKNOWN_SENDER', '--what', '{"callback":"invalid"}', '--action', 'surespam', '--description', 'the sender address does not exist at its own domain'])
   const smtp = await startSmtp(data, { MOAT_DNS_SERVER: `127.0.0.1:${dnsPort}`, MOAT_CALLBACK_PORT: String(mxPort) })
   const send = (from: string, subject: string) =>

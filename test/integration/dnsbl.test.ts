@@ -2,12 +2,11 @@
  * moat-dnsbl against a real DNS server: Debian's rbldnsd on loopback serving a test zone,
  * clients connecting from 127.0.0.2 (every list's standard test entry) and 127.0.0.3.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { freePort, message, moatOk, smtpSend, startSink, startSmtp, workDir } from '../helpers/appliance'
+import { freePort, message, provisionAcme, smtpSend, startRbldnsd, startSink, startSmtp, workDir } from '../helpers/appliance'
 
 function dnsblIni(opts: { delaySeconds: number; onError?: string }): string {
   return [
@@ -26,33 +25,17 @@ function dnsblIni(opts: { delaySeconds: number; onError?: string }): string {
   ].join('\n')
 }
 
-async function startRbldnsd(dir: string): Promise<{ port: number; proc: ChildProcess }> {
-  fs.writeFileSync(path.join(dir, 'zen.txt'), ':127.0.0.2:Listed for testing, see http://example.test/$\n127.0.0.2\n')
-  fs.writeFileSync(path.join(dir, 'other.txt'), ':127.0.0.4:Listed\n127.0.0.2\n127.0.0.5\n')
-  // rbldnsd drops to its own user; it must be able to reach the zone files.
-  fs.chmodSync(path.dirname(dir), 0o755)
-  fs.chmodSync(dir, 0o755)
-  const port = await freePort()
-  const proc = spawn('rbldnsd', ['-n', '-u', 'rbldns', '-b', `127.0.0.1/${port}`, '-w', dir, 'zen.test.moat:ip4set:zen.txt', 'other.test.moat:ip4set:other.txt'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  // rbldnsd says nothing when ready; give it a moment to load the zones.
-  await new Promise((r) => setTimeout(r, 500))
-  if (proc.exitCode !== null) throw new Error('rbldnsd did not start')
-  return { port, proc }
-}
-
 t.test('listed, unlisted, delayed once, and a DNS server that is down', async (t) => {
   const dir = workDir(t)
-  fs.mkdirSync(path.join(dir, 'zones'))
-  const rbl = await startRbldnsd(path.join(dir, 'zones'))
+  const rbl = await startRbldnsd(path.join(dir, 'zones'), {
+    'zen.test.moat': ['ip4set', ':127.0.0.2:Listed for testing, see http://example.test/$\n127.0.0.2\n'],
+    'other.test.moat': ['ip4set', ':127.0.0.4:Listed\n127.0.0.2\n127.0.0.5\n'],
+  })
   t.teardown(() => rbl.proc.kill())
   const sink = await startSink()
   t.teardown(() => sink.close())
   const data = path.join(dir, 'data')
-  moatOk(data, ['org', 'add', 'acme'])
-  moatOk(data, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-  moatOk(data, ['user', 'add', 'alice@example.com'])
+  provisionAcme(data, sink.port)
   fs.mkdirSync(path.join(data, 'haraka/config'), { recursive: true })
   fs.writeFileSync(path.join(data, 'haraka/config/moat-dnsbl.ini'), dnsblIni({ delaySeconds: 2 }))
   const smtp = await startSmtp(data, { MOAT_DNS_SERVER: `127.0.0.1:${rbl.port}` })
@@ -90,9 +73,7 @@ t.test('a DNS server that does not answer costs at most the timeout and fails op
   const dir = workDir(t)
   const sink = await startSink()
   t.teardown(() => sink.close())
-  moatOk(dir, ['org', 'add', 'acme'])
-  moatOk(dir, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-  moatOk(dir, ['user', 'add', 'alice@example.com'])
+  provisionAcme(dir, sink.port)
   fs.mkdirSync(path.join(dir, 'haraka/config'), { recursive: true })
   fs.writeFileSync(path.join(dir, 'haraka/config/moat-dnsbl.ini'), dnsblIni({ delaySeconds: 600 }))
   // moat-auth asks the same dead server; keep its share of the wait small and known.

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import os from 'node:os'
 import { corpusDir } from '../../appliance/engine/training'
 import t, { type Test } from 'tap'
-import { message, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until, workDir } from '../helpers/appliance'
+import { message, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until, workDir, provisionAcme } from '../helpers/appliance'
 
 const CORPUS = path.join(corpusDir(), 'dev')
 
@@ -30,9 +30,7 @@ t.test('SIGKILL under load loses no acknowledged message', async (t) => {
   const dir = workDir(t)
   const sink = await startSink()
   t.teardown(() => sink.close())
-  moatOk(dir, ['org', 'add', 'acme'])
-  moatOk(dir, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-  moatOk(dir, ['user', 'add', 'alice@example.com'])
+  provisionAcme(dir, sink.port)
   const bodies = [...corpusSample('ham/sa-easy_ham', 30), ...corpusSample('spam/sa-spam', 30)]
 
   let smtp = await startSmtp(dir)
@@ -96,9 +94,7 @@ t.test('a full disk gives 4xx and no crash; mail flows again when space returns'
   const sink = await startSink()
   let smtp: Awaited<ReturnType<typeof startSmtp>> | null = null
   try {
-    moatOk(mnt, ['org', 'add', 'acme'])
-    moatOk(mnt, ['domain', 'add', 'example.com', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
-    moatOk(mnt, ['user', 'add', 'alice@example.com'])
+    provisionAcme(mnt, sink.port)
     smtp = await startSmtp(mnt)
     await fullDisk(t, mnt, sink, smtp)
   } finally {
