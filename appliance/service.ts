@@ -27,7 +27,7 @@ function log(msg: string): void {
  */
 export function execSmtp(settings: Settings): void {
   openDatabase(databasePath(settings.dataDir)).close() // migrate before Haraka's plugins open it
-  const root = renderHarakaRoot(settings)
+  const root = renderHarakaRoot(settings, log)
   log(`SMTP on ${settings.listen}:${settings.smtpPort} (Haraka root ${root})`)
   const bin = require.resolve('haraka/bin/haraka')
   process.argv = [process.argv[0], bin, '-c', root]

@@ -7,6 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Settings } from '../config'
+import { ensureCertificate } from '../tls'
 
 const TEMPLATE_DIR = path.resolve(__dirname, '../../../appliance/haraka/config')
 const PLUGIN_DIR = path.resolve(__dirname, '../../../plugins')
@@ -39,7 +40,7 @@ function listenAddress(settings: Settings): string {
   return `${host}:${settings.smtpPort}`
 }
 
-export function renderHarakaRoot(settings: Settings): string {
+export function renderHarakaRoot(settings: Settings, log: (msg: string) => void = () => {}): string {
   const root = path.join(settings.dataDir, 'haraka')
   const configDir = path.join(root, 'config')
   fs.mkdirSync(configDir, { recursive: true })
@@ -49,8 +50,15 @@ export function renderHarakaRoot(settings: Settings): string {
     maxMessageBytes: String(settings.maxMessageBytes),
     logLevel: settings.logLevel,
   }
+  const tls = ensureCertificate(settings.dataDir, settings.hostname, log)
+  if (tls) {
+    writeIfChanged(path.join(configDir, 'tls_key.pem'), fs.readFileSync(tls.key, 'utf8'))
+    fs.chmodSync(path.join(configDir, 'tls_key.pem'), 0o600)
+    writeIfChanged(path.join(configDir, 'tls_cert.pem'), fs.readFileSync(tls.cert, 'utf8'))
+  }
   for (const name of fs.readdirSync(TEMPLATE_DIR)) {
-    const text = fs.readFileSync(path.join(TEMPLATE_DIR, name), 'utf8')
+    let text = fs.readFileSync(path.join(TEMPLATE_DIR, name), 'utf8')
+    if (name === 'plugins' && !tls) text = text.replace(/^tls$/m, '# tls: no certificate')
     writeIfChanged(
       path.join(configDir, name),
       text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {

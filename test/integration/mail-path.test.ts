@@ -70,6 +70,14 @@ t.test('clean mail to a provisioned user is relayed to the domain server', async
   t.equal(state.state, 'delivered')
 })
 
+t.test('STARTTLS with the certificate generated at first start (swaks)', async (t) => {
+  t.ok(fs.existsSync(path.join(dir, 'tls/key.pem')) && fs.existsSync(path.join(dir, 'tls/cert.pem')), 'per-install key and certificate')
+  const r = require('node:child_process').spawnSync('swaks', ['--server', `127.0.0.1:${smtp.port}`, '--tls', '--to', 'alice@example.com', '--from', 'tls@outside.test', '--header', 'Subject: over tls'], { encoding: 'utf8' })
+  t.equal(r.status, 0, r.stdout.slice(-500))
+  t.match(r.stdout, /TLS started with cipher TLSv1\.[23]/)
+  t.match(r.stdout, /<~  250 Message accepted/)
+})
+
 t.test('unknown recipients and foreign domains are refused at RCPT', async (t) => {
   const unknown = await smtpSend(smtp.port, { from: 's@outside.test', to: ['nobody@example.com'], data: HAM() })
   t.equal(unknown.final.code, 550)
