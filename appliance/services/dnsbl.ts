@@ -6,6 +6,7 @@
  */
 import { promises as dns } from 'node:dns'
 import net from 'node:net'
+import type { Db } from '../db/database'
 
 export interface Zone {
   zone: string
@@ -47,6 +48,25 @@ export function isPrivate(ip: string): boolean {
     return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || a === 0
   }
   return ip === '::1' || /^f[cd]/i.test(ip) || /^fe80/i.test(ip)
+}
+
+/** When each listed client was first delayed, so it is delayed once, not forever. */
+export class DnsblDelays {
+  private readonly q
+
+  constructor(db: Db) {
+    this.q = {
+      seen: db.prepare(
+        `INSERT INTO dnsbl_delays (ip, zone, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (ip) DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING first_seen_at`,
+      ),
+    }
+  }
+
+  /** Records this attempt; returns when the client was first seen. */
+  firstSeen(ip: string, zone: string, now: number): number {
+    return (this.q.seen.get(ip, zone, now, now) as { first_seen_at: number }).first_seen_at
+  }
 }
 
 export class DnsblChecker {

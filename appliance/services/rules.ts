@@ -43,12 +43,17 @@ interface Row extends Omit<Rule, 'what' | 'enabled'> {
 }
 
 export class Rules {
-  constructor(private readonly db: Db) {}
+  private readonly q
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      list: db.prepare(`SELECT r.*, o.name AS org FROM rules r LEFT JOIN organisations o ON o.id = r.org_id ORDER BY r.name`),
+      countMatch: db.prepare(`UPDATE rules SET matches = matches + 1, last_match_at = ? WHERE id = ?`),
+    }
+  }
 
   list(): (Rule & { org: string | null })[] {
-    const rows = this.db
-      .prepare(`SELECT r.*, o.name AS org FROM rules r LEFT JOIN organisations o ON o.id = r.org_id ORDER BY r.name`)
-      .all() as Row[]
+    const rows = this.q.list.all() as Row[]
     return rows.map((r) => ({ ...r, what: JSON.parse(r.what), enabled: r.enabled === 1 }))
   }
 
@@ -101,6 +106,10 @@ export class Rules {
       }
       return specs.length
     })()
+  }
+
+  countMatches(ids: number[], now: number): void {
+    for (const id of ids) this.q.countMatch.run(now, id)
   }
 
   /** Enabled rules for the SMTP path (newest version each call: rules change at run time). */

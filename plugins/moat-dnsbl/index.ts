@@ -13,7 +13,7 @@
  *   answers 451 — never 5xx for our own failure.
  * Untrusted input: the client's IP address (a hostile PTR never reaches a query).
  */
-import { type DnsblResult, DnsblChecker, isPrivate, type Zone } from '../../appliance/services/dnsbl'
+import { type DnsblResult, DnsblChecker, DnsblDelays, isPrivate, type Zone } from '../../appliance/services/dnsbl'
 import { addSymbols, constants, DSN, guarded, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
@@ -41,6 +41,7 @@ export function load_config(this: HarakaPlugin): void {
   }
   this.zones = zones
   const m = this.cfg.main ?? {}
+  this.delays = new DnsblDelays(runtime().db)
   this.checker = new DnsblChecker({
     server: runtime().settings.dnsServer,
     timeoutMs: Number(m.timeout_ms) || 1500,
@@ -76,14 +77,9 @@ export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaC
     if (!delaying || !this.cfg.reject.delay) return done()
     const ip = connection.remote.ip
     const now = Date.now()
-    const db = runtime().db
-    db.prepare(
-      `INSERT INTO dnsbl_delays (ip, zone, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (ip) DO UPDATE SET last_seen_at = excluded.last_seen_at`,
-    ).run(ip, delaying.zone, now, now)
-    const row = db.prepare(`SELECT first_seen_at FROM dnsbl_delays WHERE ip = ?`).get(ip) as { first_seen_at: number }
+    const firstSeen = (this.delays as DnsblDelays).firstSeen(ip, delaying.zone, now)
     const window = (Number(this.cfg.main.delay_seconds) || 0) * 1000
-    if (now - row.first_seen_at < window) {
+    if (now - firstSeen < window) {
       connection.results.add(this, { fail: `delayed:${delaying.zone}` })
       return done(
         constants.DENYSOFT,

@@ -14,7 +14,7 @@
 import { evaluate } from '../../appliance/engine/rules'
 import type { Symbol } from '../../appliance/engine/symbols'
 import { SenderCallback } from '../../appliance/services/callback'
-import { Rules } from '../../appliance/services/rules'
+import { type Rule, Rules } from '../../appliance/services/rules'
 import { addSymbols, collectSymbols, constants, DSN, guarded, moatNotes, parsedMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
@@ -26,6 +26,8 @@ export function register(this: HarakaPlugin): void {
 export function load_config(this: HarakaPlugin): void {
   this.cfg = this.config.get('moat-rules.ini', () => this.load_config())
   const rt = runtime()
+  this.rules = new Rules(rt.db)
+  this.cached = { until: 0, rules: [] }
   this.callback = new SenderCallback({
     dnsServer: rt.settings.dnsServer,
     port: Number(process.env.MOAT_CALLBACK_PORT) || Number(this.cfg.callback?.port) || 25,
@@ -43,7 +45,10 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
     const spamWeight = Math.max(...[...orgIds].map((id) => rt.tenants.orgById(id)?.spam_threshold ?? 5))
     const fired: Symbol[] = []
     const matched: number[] = []
-    const active = new Rules(rt.db).active('in')
+    // Re-read at most every two seconds: an edited rule applies within that, and the hot
+    // path does not query and parse the rules table once per message.
+    if (this.cached.until < Date.now()) this.cached = { until: Date.now() + 2000, rules: this.rules.active('in') }
+    const active: Rule[] = this.cached.rules
     // The callback costs a round trip to the sender's server: only when a rule asks for it.
     if (input.mailFrom && active.some((r) => JSON.stringify(r.what).includes('"callback"'))) {
       ;(input as { callback?: string }).callback = await this.callback.verify(input.mailFrom)
@@ -59,27 +64,23 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
       if (!hit) continue
       matched.push(rule.id)
       if (rule.action === 'reject') {
-        recordMatches(matched)
+        recordMatches(this.rules, matched)
         return done(constants.DENY, DSN.create(554, `Message refused by rule ${rule.name}`, 7, 1))
       }
       const weight = { score: rule.score, spam: spamWeight, surespam: 1000, tag: 0 }[rule.action]
       fired.push({ name: `RULE_${rule.name}`, detail: rule.description.slice(0, 120), weight })
     }
-    recordMatches(matched)
+    recordMatches(this.rules, matched)
     addSymbols(txn, this, fired)
     done()
   })
 }
 
-function recordMatches(ids: number[]): void {
+function recordMatches(rules: Rules, ids: number[]): void {
   if (!ids.length) return
-  const rt = runtime()
   const now = Date.now()
   // Counts ride the next group commit; losing one in a crash is harmless.
-  void rt.committer
-    .submit(() => {
-      const stmt = rt.db.prepare(`UPDATE rules SET matches = matches + 1, last_match_at = ? WHERE id = ?`)
-      for (const id of ids) stmt.run(now, id)
-    })
+  void runtime()
+    .committer.submit(() => rules.countMatches(ids, now))
     .catch(() => {})
 }
