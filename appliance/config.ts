@@ -14,6 +14,8 @@ export interface Settings {
   /** Address SMTP and web listen on. */
   listen: string
   smtpPort: number
+  /** Submission port (SMTP AUTH after STARTTLS, for users sending outbound mail). */
+  submissionPort: number
   webPort: number
   /** Hard cap Haraka enforces while reading DATA; organisations may set lower limits. */
   maxMessageBytes: number
@@ -23,6 +25,8 @@ export interface Settings {
   clamd: string | null
   /** This appliance's host name: SMTP banner, Received and Authentication-Results headers. */
   hostname: string
+  /** Seconds to connect to another server and to wait for each of its answers. */
+  outboundTimeoutSeconds: number
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
 }
@@ -37,6 +41,13 @@ function port(name: string, fallback: number): number {
   return n
 }
 
+function seconds(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > 3600) throw new Error(`${name} must be a whole number of seconds (1-3600), got "${raw}"`)
+  return n
+}
+
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const maxRaw = env.MOAT_MAX_MESSAGE_BYTES
   const maxMessageBytes = maxRaw ? Number(maxRaw) : 50 * 1024 * 1024
@@ -47,12 +58,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dataDir: path.resolve(env.MOAT_DATA_DIR || 'var'),
     listen: env.MOAT_LISTEN || '127.0.0.1',
     smtpPort: port('MOAT_SMTP_PORT', 2525),
+    submissionPort: port('MOAT_SUBMISSION_PORT', 2587),
     webPort: port('MOAT_WEB_PORT', 8080),
     maxMessageBytes,
     dnsServer: env.MOAT_DNS_SERVER || null,
     clamd: env.MOAT_CLAMD || null,
     hostname: env.MOAT_HOSTNAME || os.hostname(),
     logLevel: env.MOAT_LOG_LEVEL || 'notice',
+    outboundTimeoutSeconds: seconds(env.MOAT_OUTBOUND_TIMEOUT, 'MOAT_OUTBOUND_TIMEOUT', 30),
   }
 }
 

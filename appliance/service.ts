@@ -28,7 +28,7 @@ function log(msg: string): void {
 export function execSmtp(settings: Settings): void {
   openDatabase(databasePath(settings.dataDir)).close() // migrate before Haraka's plugins open it
   const root = renderHarakaRoot(settings, log)
-  log(`SMTP on ${settings.listen}:${settings.smtpPort} (Haraka root ${root})`)
+  log(`SMTP on ${settings.listen}:${settings.smtpPort}, submission on ${settings.listen}:${settings.submissionPort} (Haraka root ${root})`)
   const bin = require.resolve('haraka/bin/haraka')
   process.argv = [process.argv[0], bin, '-c', root]
   require(bin)

@@ -184,7 +184,7 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
     const flags = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []
     const moat = spawn(process.execPath, [...flags, path.join(ROOT, 'bin/moat'), 'smtp'], {
       stdio: 'ignore',
-      env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_LOG_LEVEL: 'warn', ...env },
+      env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_SUBMISSION_PORT: String(await freePort()), MOAT_LOG_LEVEL: 'warn', ...env },
     })
     try {
       rows.push(await measure(label, moat, moatPort))

@@ -199,4 +199,135 @@ export const migrations: readonly string[] = [
    '{"all":[{"any":[{"fromName":"(^|[^a-z])UPS([^a-z]|$)"},{"subject":"(^|[^a-z])UPS([^a-z]|$)"},{"body":"(^|[^a-z])UPS([^a-z]|$)"}]},{"extract":"tracking *(number|no[.]?|#|id)? *[:#]? *([a-z0-9]{8,35})","notMatching":"^1Z[0-9a-z]{16}$"}]}',
    'score', 6, CAST(unixepoch('subsec') * 1000 AS INTEGER));
   `,
+  // 5: the outbound smarthost: relay networks per organisation, transport routes, bounce
+  // keys (BATV), per-domain DKIM keys, held senders, per-sender counters, the backscatter
+  // policy and outbound quarantine
+  `
+  CREATE TABLE relay_networks (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    cidr TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX relay_networks_org ON relay_networks(org_id);
+
+  -- Static routes for outbound mail, as Postfix's transport map: '*' routes everything
+  -- (a smarthost upstream); a domain routes that domain. Without a route, DNS MX.
+  CREATE TABLE transport_routes (
+    id INTEGER PRIMARY KEY,
+    domain TEXT NOT NULL UNIQUE,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL DEFAULT 25 CHECK (port BETWEEN 1 AND 65535),
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- Keys of the bounce-address stamps. Generated at first start, rotated; a key stays
+  -- usable for checking until every stamp made with it has expired.
+  CREATE TABLE bounce_keys (
+    id INTEGER PRIMARY KEY,
+    secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+  ) STRICT;
+
+  -- DKIM: a key per domain, made when first asked for; signing starts when the admin says
+  -- the DNS record is published (a signature no receiver can check helps nobody).
+  ALTER TABLE domains ADD COLUMN dkim_selector TEXT;
+  ALTER TABLE domains ADD COLUMN dkim_private_key TEXT;
+  ALTER TABLE domains ADD COLUMN dkim_enabled INTEGER NOT NULL DEFAULT 0 CHECK (dkim_enabled IN (0, 1));
+
+  ALTER TABLE organisations ADD COLUMN backscatter_action TEXT NOT NULL DEFAULT 'quarantine'
+    CHECK (backscatter_action IN ('quarantine', 'reject', 'tag', 'off'));
+  ALTER TABLE organisations ADD COLUMN outbound_hourly_limit INTEGER NOT NULL DEFAULT 1000
+    CHECK (outbound_hourly_limit > 0);
+  ALTER TABLE organisations ADD COLUMN outbound_spam_limit INTEGER NOT NULL DEFAULT 10
+    CHECK (outbound_spam_limit > 0);
+
+  -- The SMTP AUTH login an outbound message was sent with (null: a registered mail server).
+  ALTER TABLE messages ADD COLUMN sender_login TEXT;
+
+  ALTER TABLE quarantine ADD COLUMN direction TEXT NOT NULL DEFAULT 'in' CHECK (direction IN ('in', 'out'));
+
+  -- A held delivery stays in the outbox until its sender is released.
+  ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1));
+
+  -- Outbound senders per hour: messages sent and how many were spam or virus.
+  CREATE TABLE sender_counts (
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    messages INTEGER NOT NULL DEFAULT 0,
+    spam INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (org_id, address, hour)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE held_senders (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    held_at INTEGER NOT NULL,
+    released_at INTEGER
+  ) STRICT;
+  CREATE UNIQUE INDEX held_senders_active ON held_senders(org_id, address) WHERE released_at IS NULL;
+
+  -- Alerts for admins (held senders, own IP listed); the UI and digests read them.
+  CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER REFERENCES organisations(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    acknowledged_at INTEGER
+  ) STRICT;
+  CREATE INDEX alerts_open ON alerts(created_at) WHERE acknowledged_at IS NULL;
+  `,
+  // 6: delivery monitoring: every outbound delivery attempt, and per destination IP per hour
+  `
+  CREATE TABLE delivery_attempts (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    queue_id TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    domain TEXT NOT NULL,
+    mx_host TEXT,
+    ip TEXT,
+    port INTEGER,
+    tls INTEGER NOT NULL DEFAULT 0 CHECK (tls IN (0, 1)),
+    outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'deferred', 'bounced', 'failed')),
+    class TEXT NOT NULL,
+    code INTEGER,
+    response TEXT,
+    connect_ms INTEGER,
+    total_ms INTEGER,
+    attempt INTEGER NOT NULL,
+    recipients INTEGER NOT NULL DEFAULT 1
+  ) STRICT;
+  CREATE INDEX delivery_attempts_at ON delivery_attempts(at);
+  CREATE INDEX delivery_attempts_ip ON delivery_attempts(ip, at);
+
+  CREATE TABLE delivery_hourly (
+    ip TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    deferred INTEGER NOT NULL DEFAULT 0,
+    bounced INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    resources INTEGER NOT NULL DEFAULT 0,
+    greylisted INTEGER NOT NULL DEFAULT 0,
+    rbl INTEGER NOT NULL DEFAULT 0,
+    connect_ms_sum INTEGER NOT NULL DEFAULT 0,
+    connect_count INTEGER NOT NULL DEFAULT 0,
+    total_ms_sum INTEGER NOT NULL DEFAULT 0,
+    total_ms_max INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ip, hour)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX delivery_hourly_hour ON delivery_hourly(hour);
+  `,
 ]

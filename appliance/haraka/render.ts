@@ -37,7 +37,7 @@ function linkTo(target: string, link: string): void {
 
 function listenAddress(settings: Settings): string {
   const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
-  return `${host}:${settings.smtpPort}`
+  return `${host}:${settings.smtpPort},${host}:${settings.submissionPort}`
 }
 
 export function renderHarakaRoot(settings: Settings, log: (msg: string) => void = () => {}): string {
@@ -49,6 +49,8 @@ export function renderHarakaRoot(settings: Settings, log: (msg: string) => void 
     listen: listenAddress(settings),
     maxMessageBytes: String(settings.maxMessageBytes),
     logLevel: settings.logLevel,
+    submissionPort: String(settings.submissionPort),
+    outboundTimeout: String(settings.outboundTimeoutSeconds),
   }
   const tls = ensureCertificate(settings.dataDir, settings.hostname, log)
   if (tls) {

@@ -1,10 +1,13 @@
 /*
  * Daily retention: quarantine entries past their organisation's quarantine retention
  * (default 30 days), then archived messages past the archive retention that nothing
- * references any more, and their spool files.
+ * references any more, and their spool files; raw delivery attempts after 14 days (their
+ * hourly roll-up after 400), outbound sender counters after 2 days.
  */
 import type { Db } from '../db/database'
 import { Archive } from '../services/archive'
+import { DeliveryMonitor } from '../services/delivery-monitor'
+import { OutboundSenders } from '../services/outbound-senders'
 import { Quarantine } from '../services/quarantine'
 import { RawStore } from '../services/raw-store'
 import type { Spool } from '../services/spool'
@@ -12,7 +15,11 @@ import type { Spool } from '../services/spool'
 export interface RetentionResult {
   quarantinePurged: number
   archivePurged: number
+  deliveryAttemptsPurged: number
 }
+
+export const DELIVERY_ATTEMPT_DAYS = 14
+export const DELIVERY_HOURLY_DAYS = 400
 
 export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise<RetentionResult> {
   const now = deps.now ?? Date.now()
@@ -24,5 +31,7 @@ export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise
     archivePurged += n
     if (n === 0) break
   }
-  return { quarantinePurged, archivePurged }
+  const delivery = new DeliveryMonitor(deps.db).purge(DELIVERY_ATTEMPT_DAYS, DELIVERY_HOURLY_DAYS, now)
+  new OutboundSenders(deps.db).prune(2 * 86_400_000, now)
+  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts }
 }

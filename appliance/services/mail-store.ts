@@ -8,6 +8,7 @@ import type { GroupCommitter } from '../db/group-commit'
 import type { Db } from '../db/database'
 import type { ScoredSymbol, Verdict } from '../engine/symbols'
 import type { RawStore } from './raw-store'
+import { OutboundSenders } from './outbound-senders'
 
 export type RecipientAction = 'deliver' | 'tag' | 'quarantine'
 
@@ -38,6 +39,8 @@ export interface AcceptInput {
   messageIdHeader: string | null
   /** Authentication-Results value written on acceptance (added to the message on delivery). */
   authResults?: string | null
+  /** Outbound only: the SMTP AUTH login, or null for a registered mail server. */
+  senderLogin?: string | null
   /** Decoded text for the archive's full-text index. */
   bodyText: string
   parts: OrgPart[]
@@ -54,25 +57,27 @@ const MAX_INDEXED_BODY = 200_000
 
 export class MailStore {
   private readonly q
+  private readonly senders: OutboundSenders
 
   constructor(
     db: Db,
     private readonly raws: RawStore,
     private readonly committer: GroupCommitter,
   ) {
+    this.senders = new OutboundSenders(db)
     this.q = {
       insertMessage: db.prepare(
         `INSERT INTO messages (org_id, raw_id, direction, received_at, queue_id, client_ip, helo, mail_from, rcpt_to,
-           from_header, subject, message_id_header, size, verdict, score, symbols, auth_results)
+           from_header, subject, message_id_header, size, verdict, score, symbols, auth_results, sender_login)
          VALUES (@org_id, @raw_id, @direction, @received_at, @queue_id, @client_ip, @helo, @mail_from, @rcpt_to,
-           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols, @auth_results)`,
+           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols, @auth_results, @sender_login)`,
       ),
       insertFts: db.prepare(`INSERT INTO archive_fts (rowid, sender, recipients, subject, body) VALUES (?, ?, ?, ?, ?)`),
       insertQuarantine: db.prepare(
-        `INSERT INTO quarantine (org_id, message_id, rcpt, user_id, verdict, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO quarantine (org_id, message_id, rcpt, user_id, verdict, created_at, direction) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertDelivery: db.prepare(
-        `INSERT INTO deliveries (org_id, message_id, rcpt, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (org_id, message_id, rcpt, reason, created_at, updated_at, held) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
     }
   }
@@ -104,18 +109,23 @@ export class MailStore {
             score: part.score,
             symbols: JSON.stringify(part.symbols),
             auth_results: input.authResults ?? null,
+            sender_login: input.senderLogin ?? null,
           })
           const messageId = Number(info.lastInsertRowid)
           result.messageIds.push(messageId)
           this.q.insertFts.run(messageId, `${input.mailFrom} ${input.fromHeader ?? ''}`, rcptList, input.subject ?? '', body)
+          // Outbound: count the sender and hold it when it goes over its organisation's limits.
+          const held =
+            input.direction === 'out' &&
+            this.senders.record(part.orgId, input.senderLogin || input.mailFrom || 'MAILER-DAEMON', part.verdict !== 'clean', input.receivedAt).held
           for (const r of part.rcpts) {
             if (r.action === 'quarantine') {
               const verdict = part.verdict === 'clean' ? 'spam' : part.verdict
-              const q = this.q.insertQuarantine.run(part.orgId, messageId, r.address, r.userId, verdict, input.receivedAt)
+              const q = this.q.insertQuarantine.run(part.orgId, messageId, r.address, r.userId, verdict, input.receivedAt, input.direction)
               result.quarantineIds.push(Number(q.lastInsertRowid))
             } else {
               const d = this.q.insertDelivery.run(
-                part.orgId, messageId, r.address, r.action === 'tag' ? 'tagged' : 'clean', input.receivedAt, input.receivedAt,
+                part.orgId, messageId, r.address, r.action === 'tag' ? 'tagged' : 'clean', input.receivedAt, input.receivedAt, held ? 1 : 0,
               )
               result.deliveryIds.push(Number(d.lastInsertRowid))
             }

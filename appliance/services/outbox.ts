@@ -9,6 +9,9 @@ import type { GroupCommitter } from '../db/group-commit'
 
 export interface HandOffGroup {
   messageId: number
+  orgId: number
+  direction: 'in' | 'out'
+  fromHeader: string | null
   reason: 'clean' | 'tagged' | 'released'
   mailFrom: string
   rawId: number
@@ -44,10 +47,10 @@ export class Outbox {
   ) {
     this.q = {
       pending: db.prepare(
-        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.mail_from, m.raw_id, m.queue_id, m.client_ip, m.helo,
+        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.org_id, m.direction, m.from_header, m.mail_from, m.raw_id, m.queue_id, m.client_ip, m.helo,
            m.received_at, m.verdict, m.score, m.symbols, m.auth_results
          FROM deliveries d JOIN messages m ON m.id = d.message_id
-         WHERE d.state = 'pending' ORDER BY d.id LIMIT 500`,
+         WHERE d.state = 'pending' AND d.held = 0 ORDER BY d.id LIMIT 500`,
       ),
       setState: db.prepare(
         `UPDATE deliveries SET state = @state, attempts = attempts + @attempt, last_response = coalesce(@response, last_response),
@@ -77,6 +80,7 @@ export class Outbox {
   private async run(): Promise<void> {
     const rows = this.q.pending.all() as {
       id: number; message_id: number; rcpt: string; reason: HandOffGroup['reason']; mail_from: string; raw_id: number
+      org_id: number; direction: 'in' | 'out'; from_header: string | null
       queue_id: string; client_ip: string | null; helo: string | null; received_at: number; verdict: string; score: number; symbols: string; auth_results: string | null
     }[]
     const groups = new Map<string, HandOffGroup>()
@@ -86,7 +90,7 @@ export class Outbox {
       let g = groups.get(key)
       if (!g) {
         g = {
-          messageId: r.message_id, reason: r.reason, mailFrom: r.mail_from, rawId: r.raw_id, queueId: r.queue_id,
+          messageId: r.message_id, orgId: r.org_id, direction: r.direction, fromHeader: r.from_header, reason: r.reason, mailFrom: r.mail_from, rawId: r.raw_id, queueId: r.queue_id,
           clientIp: r.client_ip, helo: r.helo, receivedAt: r.received_at, verdict: r.verdict, score: r.score,
           symbols: r.symbols, authResults: r.auth_results, rcpts: new Map(),
         }

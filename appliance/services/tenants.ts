@@ -19,8 +19,14 @@ export interface Organisation {
   archive_retention_days: number
   quarantine_retention_days: number
   suspended_at: number | null
+  backscatter_action: BackscatterAction
+  outbound_hourly_limit: number
+  outbound_spam_limit: number
   created_at: number
 }
+
+export type BackscatterAction = 'quarantine' | 'reject' | 'tag' | 'off'
+export const BACKSCATTER_ACTIONS: readonly BackscatterAction[] = ['quarantine', 'reject', 'tag', 'off']
 
 export interface Domain {
   id: number
@@ -30,6 +36,8 @@ export interface Domain {
   deliver_port: number
   tag_mode: number
   catch_all: number
+  dkim_selector: string | null
+  dkim_private_key: string | null
   created_at: number
 }
 
@@ -82,6 +90,9 @@ export interface OrgPolicy {
   max_message_bytes?: number
   archive_retention_days?: number
   quarantine_retention_days?: number
+  backscatter_action?: BackscatterAction
+  outbound_hourly_limit?: number
+  outbound_spam_limit?: number
 }
 
 export interface UserImportRow {
@@ -188,13 +199,17 @@ export class Tenants {
     if (next.surespam_threshold < next.spam_threshold) {
       throw new TenantError('surespam threshold must not be below the spam threshold')
     }
-    for (const key of ['max_message_bytes', 'archive_retention_days', 'quarantine_retention_days'] as const) {
+    for (const key of ['max_message_bytes', 'archive_retention_days', 'quarantine_retention_days', 'outbound_hourly_limit', 'outbound_spam_limit'] as const) {
       if (!Number.isInteger(next[key]) || next[key] <= 0) throw new TenantError(`${key} must be a positive whole number`)
+    }
+    if (!BACKSCATTER_ACTIONS.includes(next.backscatter_action)) {
+      throw new TenantError(`backscatter action must be one of ${BACKSCATTER_ACTIONS.join(', ')}`)
     }
     this.db
       .prepare(
         `UPDATE organisations SET spam_threshold = ?, surespam_threshold = ?, max_message_bytes = ?,
-         archive_retention_days = ?, quarantine_retention_days = ? WHERE id = ?`,
+         archive_retention_days = ?, quarantine_retention_days = ?, backscatter_action = ?,
+         outbound_hourly_limit = ?, outbound_spam_limit = ? WHERE id = ?`,
       )
       .run(
         next.spam_threshold,
@@ -202,6 +217,9 @@ export class Tenants {
         next.max_message_bytes,
         next.archive_retention_days,
         next.quarantine_retention_days,
+        next.backscatter_action,
+        next.outbound_hourly_limit,
+        next.outbound_spam_limit,
         org.id,
       )
     return this.orgById(org.id)!

@@ -9,6 +9,8 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { STAMP_HEADER } from '../services/bounce-keys'
+import { Dkim } from '../services/dkim'
 import { type HandOffGroup, Outbox } from '../services/outbox'
 import { constants, type HarakaHmail } from './haraka'
 import { runtime } from './runtime'
@@ -39,12 +41,18 @@ export function traceHeaders(g: HandOffGroup, hostname: string): [string, string
     out.push(['X-Moat-Score', String(g.score)])
     out.push(['X-Moat-Symbols', headerSafe(names.join(' '))])
   }
-  if (g.authResults) out.push(['Authentication-Results', g.authResults])
+  if (g.authResults && g.direction === 'in') out.push(['Authentication-Results', g.authResults])
   out.push([
     'Received',
     `from ${headerSafe(g.helo || 'unknown')} (${g.clientIp ? `[${g.clientIp}]` : 'unknown'}) by ${hostname} (Moat) with ESMTP id ${g.queueId}; ${rfc2822Date(g.receivedAt)}`,
   ])
   return out
+}
+
+/** The domain of a stored From header ("Name <a@b>" or "a@b"): the DKIM signing domain (DMARC alignment). */
+export function headerDomain(from: string | null): string | null {
+  const m = /@([a-z0-9.-]+)>?\s*$/i.exec(from ?? '')
+  return m ? m[1].toLowerCase() : null
 }
 
 /** Splits a CRLF message into dot-stuffed wire lines, as Haraka stores received DATA. */
@@ -74,13 +82,25 @@ export function startDelivery(haraka: HarakaParts): Outbox {
   const rt = runtime()
   const hostname = (config.get('me') as string) || os.hostname()
 
+  const dkim = new Dkim(rt.db)
+
   const handOff = async (g: HandOffGroup): Promise<void> => {
     const raw = rt.raws.read(g.rawId)
     const txn = trans.createTransaction(null, smtpIni)
-    txn.mail_from = new Address(g.mailFrom ? `<${g.mailFrom}>` : '<>')
+    const isOutbound = g.direction === 'out'
+    // Outbound: a BATV-tagged envelope sender and a header stamp, so that a real bounce can
+    // be told from backscatter when it comes back.
+    const mailFrom = isOutbound ? rt.bounceKeys.tagAddress(g.mailFrom) : g.mailFrom
+    txn.mail_from = new Address(mailFrom ? `<${mailFrom}>` : '<>')
     txn.rcpt_to = [...g.rcpts.keys()].map((r) => new Address(`<${r}>`))
-    txn.notes = { moat: { messageId: g.messageId, reason: g.reason, deliveries: Object.fromEntries(g.rcpts) } }
-    for (const [name, value] of traceHeaders(g, hostname)) txn.add_data(Buffer.from(`${name}: ${value}\r\n`))
+    txn.notes = { moat: { messageId: g.messageId, reason: g.reason, direction: g.direction, deliveries: Object.fromEntries(g.rcpts) } }
+    let head = traceHeaders(g, hostname)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')
+    if (isOutbound && g.mailFrom) head = `${STAMP_HEADER}: ${rt.bounceKeys.headerStamp(g.mailFrom)}\r\n${head}`
+    const signingDomain = isOutbound ? headerDomain(g.fromHeader) : null
+    if (signingDomain) head = (await dkim.sign(Buffer.concat([Buffer.from(head), raw]), signingDomain)) + head
+    for (const line of head.split(/(?<=\n)/)) txn.add_data(Buffer.from(line))
     for (const line of wireLines(raw)) txn.add_data(line)
     txn.message_stream.add_line_end()
     await new Promise<void>((resolve, reject) =>

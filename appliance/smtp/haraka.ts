@@ -39,6 +39,7 @@ export interface HarakaTransaction {
 export interface HarakaConnection {
   uuid: string
   remote: { ip: string; host?: string }
+  local?: { ip: string; port: number }
   hello: { host?: string; verb?: string }
   relaying: boolean
   notes: Record<string, any>
@@ -133,10 +134,25 @@ export interface OrgVerdict {
   verdict: Verdict
   score: number
   symbols: ScoredSymbol[]
+  /** deliver with X-Moat-* headers whatever the verdict (the organisation's policy said tag) */
+  tag?: boolean
+}
+
+/** Who is relaying outbound mail: set by moat-relay. */
+export interface RelayNote {
+  orgId: number
+  /** the authenticated user; null for a registered mail server */
+  userId: number | null
+  via: 'network' | 'auth'
+  login?: string
 }
 
 export interface MoatNotes {
+  /** Set for outbound mail: every recipient is then scored with the sender's organisation. */
+  outbound?: RelayNote
   rcpts: RecipientNote[]
+  /** organisations for which this is a bounce without a valid stamp (set by moat-bounce) */
+  backscatter?: number[]
   /** organisation id -> verdict under that organisation's thresholds (set by moat-scorer) */
   verdicts: Record<number, OrgVerdict>
 }

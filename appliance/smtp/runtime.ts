@@ -13,6 +13,8 @@ import { Recipients } from '../services/recipients'
 import { RawStore } from '../services/raw-store'
 import { Spool } from '../services/spool'
 import { Tenants } from '../services/tenants'
+import { RelayControl } from '../services/relay'
+import { BounceKeys } from '../services/bounce-keys'
 
 export interface Runtime {
   settings: Settings
@@ -22,6 +24,9 @@ export interface Runtime {
   committer: GroupCommitter
   recipients: Recipients
   tenants: Tenants
+  relay: RelayControl
+  /** Replaced by moat-bounce when its config sets another validity window. */
+  bounceKeys: BounceKeys
   /** The classifier model; reloaded when a newer one is trained (checked every few seconds). */
   model(): LogisticModel
 }
@@ -44,6 +49,8 @@ export function runtime(): Runtime {
     store: new MailStore(db, raws, committer),
     recipients: new Recipients(db),
     tenants: new Tenants(db),
+    relay: new RelayControl(db),
+    bounceKeys: new BounceKeys(db),
     model() {
       if (Date.now() - checkedAt > 5000) {
         checkedAt = Date.now()

@@ -61,6 +61,7 @@ function lookup(plugin: HarakaPlugin, connection: HarakaConnection): Promise<Dns
 }
 
 export function start_lookup(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
+  if (connection.relaying) return next()
   // Started at connect so the answers are in by RCPT; the promise never rejects.
   void lookup(this, connection)
   next()
@@ -92,6 +93,8 @@ export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaC
 
 export function add_symbols(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
   guarded(this, next, async (done) => {
+    // A customer's server or an authenticated user (often on a dynamic, PBL-listed address).
+    if (connection.relaying) return done()
     const r = await lookup(this, connection)
     addSymbols(
       connection.transaction!,

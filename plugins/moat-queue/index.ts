@@ -1,9 +1,11 @@
 /*
  * moat-queue: makes an accepted message durable and routes it per recipient: clean mail to
  * the delivery outbox, spam and surespam to the recipient's quarantine (or, for a domain in
- * tag mode, to the outbox with X-Moat-* headers). Every message is archived.
+ * tag mode, to the outbox with X-Moat-* headers). Outbound spam goes to the outbound
+ * quarantine of its sender, never bounced (the sender may be forged). Every message is
+ * archived, with its direction.
  *
- * Hooks: queue. Config: moat-queue.ini (none yet).
+ * Hooks: queue, queue_outbound. Config: moat-queue.ini (none yet).
  * Durability: answers OK (so Haraka says 250) only after MailStore.accept resolved, i.e.
  *   after the spool file and its directory were fsynced and the rows were committed with
  *   synchronous=FULL. Anything failing before that is a 451/452, never a 250.
@@ -16,6 +18,9 @@ import { kickOutbox } from '../../appliance/smtp/delivery'
 
 export function register(this: HarakaPlugin): void {
   this.register_hook('queue', 'store')
+  // Haraka sends a relaying client's mail to queue_outbound instead of queue (and, with no
+  // plugin there, straight to its outbound queue, unscanned and unarchived).
+  this.register_hook('queue_outbound', 'store')
 }
 
 export function store(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
@@ -45,13 +50,14 @@ export async function store_async(this: HarakaPlugin, connection: HarakaConnecti
     if (!v) throw new Error(`no verdict for organisation ${r.orgId}: is moat-scorer loaded?`)
     let part = parts.get(r.orgId)
     if (!part) parts.set(r.orgId, (part = { orgId: r.orgId, verdict: v.verdict, score: v.score, symbols: v.symbols, rcpts: [] }))
-    const action: RecipientAction = r.tagMode ? 'tag' : v.verdict === 'clean' ? 'deliver' : 'quarantine'
+    const action: RecipientAction = r.tagMode || v.tag ? 'tag' : v.verdict === 'clean' ? 'deliver' : 'quarantine'
     part.rcpts.push({ address: r.address, userId: r.userId, action })
   }
   const queueId = txn.uuid
   await runtime().store.accept({
     queueId,
-    direction: 'in',
+    direction: notes.outbound ? 'out' : 'in',
+    senderLogin: notes.outbound?.login ?? null,
     raw,
     receivedAt: Date.now(),
     clientIp: connection.remote.ip,

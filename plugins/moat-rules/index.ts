@@ -27,7 +27,7 @@ export function load_config(this: HarakaPlugin): void {
   this.cfg = this.config.get('moat-rules.ini', () => this.load_config())
   const rt = runtime()
   this.rules = new Rules(rt.db)
-  this.cached = { until: 0, rules: [] }
+  this.cached = { until: 0, in: [], out: [] }
   this.callback = new SenderCallback({
     dnsServer: rt.settings.dnsServer,
     port: Number(process.env.MOAT_CALLBACK_PORT) || Number(this.cfg.callback?.port) || 25,
@@ -47,8 +47,8 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
     const matched: number[] = []
     // Re-read at most every two seconds: an edited rule applies within that, and the hot
     // path does not query and parse the rules table once per message.
-    if (this.cached.until < Date.now()) this.cached = { until: Date.now() + 2000, rules: this.rules.active('in') }
-    const active: Rule[] = this.cached.rules
+    if (this.cached.until < Date.now()) this.cached = { until: Date.now() + 2000, in: this.rules.active('in'), out: this.rules.active('out') }
+    const active: Rule[] = connection.relaying ? this.cached.out : this.cached.in
     // The callback costs a round trip to the sender's server: only when a rule asks for it.
     if (input.mailFrom && active.some((r) => JSON.stringify(r.what).includes('"callback"'))) {
       ;(input as { callback?: string }).callback = await this.callback.verify(input.mailFrom)

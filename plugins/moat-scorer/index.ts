@@ -25,8 +25,11 @@ export function decide(this: HarakaPlugin, next: Next, connection: HarakaConnect
     for (const orgId of new Set(notes.rcpts.map((r) => r.orgId))) {
       const org = tenants.orgById(orgId)
       if (!org) continue
-      const verdict = verdictFor(scored.score, { spam: org.spam_threshold, surespam: org.surespam_threshold })
-      notes.verdicts[orgId] = { verdict, score: scored.score, symbols: scored.symbols }
+      let verdict = verdictFor(scored.score, { spam: org.spam_threshold, surespam: org.surespam_threshold })
+      // A bounce without a valid stamp: the organisation's backscatter policy decides, not the score.
+      const backscatter = notes.backscatter?.includes(orgId) ?? false
+      if (backscatter) verdict = 'surespam'
+      notes.verdicts[orgId] = { verdict, score: scored.score, symbols: scored.symbols, tag: backscatter && org.backscatter_action === 'tag' }
     }
     txn.results.add(this, { score: scored.score, symbol_names: scored.symbols.map((s) => s.name).join(' ') })
     done()

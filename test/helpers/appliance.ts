@@ -160,6 +160,7 @@ export async function startSink(opts: { reject?: (rcpt: string) => string | null
 
 export interface RunningSmtp {
   port: number
+  submissionPort: number
   proc: ChildProcess
   output(): string
   stop(signal?: NodeJS.Signals): Promise<void>
@@ -168,12 +169,13 @@ export interface RunningSmtp {
 /** Starts `moat smtp` on a free port and resolves once it answers with a 220 banner. */
 export async function startSmtp(dataDir: string, env: Record<string, string> = {}): Promise<RunningSmtp> {
   const port = await freePort()
+  const submissionPort = await freePort()
   // No test asks real DNS: unless a test brings its own server, lookups go to a closed
   // loopback port and fail at once.
   const noDns = `127.0.0.1:${await freePort()}`
   let out = ''
   const proc = spawn(process.execPath, [BIN, 'smtp'], {
-    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(port), MOAT_LOG_LEVEL: 'info', MOAT_DNS_SERVER: noDns, ...env },
+    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(port), MOAT_SUBMISSION_PORT: String(submissionPort), MOAT_LOG_LEVEL: 'info', MOAT_DNS_SERVER: noDns, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   proc.stdout!.on('data', (d) => (out += d))
@@ -202,6 +204,7 @@ export async function startSmtp(dataDir: string, env: Record<string, string> = {
   }
   const running: RunningSmtp = {
     port,
+    submissionPort,
     proc,
     output: () => out,
     stop(signal: NodeJS.Signals = 'SIGINT') {

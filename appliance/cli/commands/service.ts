@@ -11,7 +11,7 @@ export const serviceCommands: Command[] = [
     path: ['start'],
     usage: '',
     summary:
-      'Run the appliance in the foreground: SMTP (MOAT_LISTEN:MOAT_SMTP_PORT, default 127.0.0.1:2525) and web (MOAT_WEB_PORT, default 8080), data in MOAT_DATA_DIR (default ./var).',
+      'Run the appliance in the foreground: SMTP (MOAT_LISTEN:MOAT_SMTP_PORT, default 127.0.0.1:2525), submission (MOAT_SUBMISSION_PORT, default 2587) and web (MOAT_WEB_PORT, default 8080), data in MOAT_DATA_DIR (default ./var).',
     run: () => runSupervisor({ smtp: true, web: true }),
   },
   {

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import { parse } from 'csv-parse/sync'
 import { type Command, printTable, UsageError, isoTime } from '../command'
 import { appliance } from '../context'
-import type { UserImportRow } from '../../services/tenants'
+import type { OrgPolicy, UserImportRow } from '../../services/tenants'
 
 const json = { type: 'boolean', description: 'print JSON' } as const
 
@@ -60,14 +60,17 @@ export const tenantCommands: Command[] = [
   },
   {
     path: ['org', 'policy'],
-    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--json]',
-    summary: "Show or change an organisation's thresholds, size limit and retention.",
+    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--json]',
+    summary: "Show or change an organisation's thresholds, size limit, retention, backscatter policy and outbound sender limits.",
     options: {
       spam: { type: 'string', description: 'score at which mail is spam' },
       surespam: { type: 'string', description: 'score at which mail is surespam' },
       'max-size': { type: 'string', description: 'largest message accepted, in bytes' },
       'archive-days': { type: 'string', description: 'LiveArchive retention in days' },
       'quarantine-days': { type: 'string', description: 'quarantine retention in days' },
+      backscatter: { type: 'string', description: 'unstamped bounces: quarantine (as surespam), reject, tag or off' },
+      'outbound-hourly': { type: 'string', description: 'messages a sender may send per hour before being held' },
+      'outbound-spam': { type: 'string', description: 'outbound spam or viruses per hour before the sender is held' },
       json,
     },
     run({ args, opts, out }) {
@@ -79,6 +82,9 @@ export const tenantCommands: Command[] = [
         max_message_bytes: numberOpt(opts['max-size'], 'max-size'),
         archive_retention_days: numberOpt(opts['archive-days'], 'archive-days'),
         quarantine_retention_days: numberOpt(opts['quarantine-days'], 'quarantine-days'),
+        backscatter_action: opts.backscatter as OrgPolicy['backscatter_action'],
+        outbound_hourly_limit: numberOpt(opts['outbound-hourly'], 'outbound-hourly'),
+        outbound_spam_limit: numberOpt(opts['outbound-spam'], 'outbound-spam'),
       }
       const changes = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined))
       const org = Object.keys(changes).length ? t.setPolicy(args[0], changes) : t.requireOrg(args[0])

@@ -1,0 +1,209 @@
+/* The outbound smarthost: relay networks, SMTP passwords, routes, DKIM, held senders, bounce keys. */
+import fs from 'node:fs'
+import { BounceKeys } from '../../services/bounce-keys'
+import { DeliveryMonitor } from '../../services/delivery-monitor'
+import { Dkim } from '../../services/dkim'
+import { OutboundSenders } from '../../services/outbound-senders'
+import { RelayControl } from '../../services/relay'
+import { Transport } from '../../services/transport'
+import { type Command, isoTime, printTable, UsageError } from '../command'
+import { appliance } from '../context'
+
+const json = { type: 'boolean', description: 'print JSON' } as const
+
+function need(args: string[], n: number, what: string): void {
+  if (args.length < n) throw new UsageError(`missing ${what}`)
+}
+
+export const outboundCommands: Command[] = [
+  {
+    path: ['relay', 'add'],
+    usage: 'ORG CIDR [--description TEXT]',
+    summary: "Let the customer mail server(s) at CIDR relay outbound mail for ORG (its own domains as sender only).",
+    options: { description: { type: 'string', description: 'what this network is' } },
+    run({ args, opts, out }) {
+      need(args, 2, 'organisation and network')
+      const r = new RelayControl(appliance().db).addNetwork(args[0], args[1], String(opts.description ?? ''))
+      out(`${r.cidr} may relay for ${r.org}`)
+    },
+  },
+  {
+    path: ['relay', 'list'],
+    usage: '[--json]',
+    summary: 'List the networks allowed to relay, per organisation.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = new RelayControl(appliance().db).listNetworks()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((r) => ({ ...r, created_at: isoTime(r.created_at) })), ['org', 'cidr', 'description', 'created_at'])
+    },
+  },
+  {
+    path: ['relay', 'remove'],
+    usage: 'CIDR',
+    summary: 'Stop relaying for a network.',
+    run({ args, out }) {
+      need(args, 1, 'network')
+      new RelayControl(appliance().db).removeNetwork(args[0])
+      out(`${args[0]} may no longer relay`)
+    },
+  },
+  {
+    path: ['user', 'password'],
+    usage: 'EMAIL [--password-file FILE]',
+    summary: "Set a user's password (SMTP AUTH on the submission port, web UI). Read from FILE or the first line of standard input.",
+    options: { 'password-file': { type: 'string', description: 'file holding the password (- for standard input)' } },
+    async run({ args, opts, out }) {
+      need(args, 1, 'e-mail address')
+      const file = String(opts['password-file'] ?? '-')
+      const text = fs.readFileSync(file === '-' ? 0 : file, 'utf8')
+      const password = text.split(/\r?\n/)[0]
+      await new RelayControl(appliance().db).setPassword(args[0], password)
+      out(`password set for ${args[0].toLowerCase()}`)
+    },
+  },
+  {
+    path: ['route', 'add'],
+    usage: 'DOMAIN|* HOST[:PORT]',
+    summary: "Send outbound mail for DOMAIN (or for every domain: *) to HOST instead of the domain's MX.",
+    run({ args, out }) {
+      need(args, 2, 'domain and host')
+      const r = new Transport(appliance().db).add(args[0], args[1])
+      out(`mail for ${r.domain} goes to ${r.host}:${r.port}`)
+    },
+  },
+  {
+    path: ['route', 'list'],
+    usage: '[--json]',
+    summary: 'List transport routes for outbound mail.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = new Transport(appliance().db).list()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((r) => ({ ...r })), ['domain', 'host', 'port'])
+    },
+  },
+  {
+    path: ['route', 'remove'],
+    usage: 'DOMAIN|*',
+    summary: 'Remove a transport route (mail for the domain goes by DNS MX again).',
+    run({ args, out }) {
+      need(args, 1, 'domain')
+      new Transport(appliance().db).remove(args[0])
+      out(`route for ${args[0]} removed`)
+    },
+  },
+  {
+    path: ['domain', 'dkim'],
+    usage: 'DOMAIN [--enable|--disable|--rotate] [--json]',
+    summary: 'Show the DKIM record to publish for DOMAIN (making its key on first use); sign outbound mail once it is published (--enable).',
+    options: {
+      enable: { type: 'boolean', description: 'start signing (publish the record first)' },
+      disable: { type: 'boolean', description: 'stop signing' },
+      rotate: { type: 'boolean', description: 'make a new key and selector (signing stops until --enable)' },
+      json,
+    },
+    run({ args, opts, out }) {
+      need(args, 1, 'domain')
+      if (opts.enable && opts.disable) throw new UsageError('--enable or --disable, not both')
+      const info = new Dkim(appliance().db).info(args[0], { enable: opts.enable ? true : opts.disable ? false : undefined, rotate: !!opts.rotate })
+      if (opts.json) return out(JSON.stringify({ ...info, name: `${info.selector}._domainkey.${info.domain}` }))
+      out(`Publish this TXT record, then run: moat domain dkim ${info.domain} --enable`)
+      out(`${info.selector}._domainkey.${info.domain}. IN TXT "${info.record}"`)
+      out(`signing: ${info.enabled ? 'on' : 'off'}`)
+    },
+  },
+  {
+    path: ['sender', 'list'],
+    usage: '[--all] [--json]',
+    summary: 'List held outbound senders (--all: with released ones).',
+    options: { all: { type: 'boolean', description: 'include released senders' }, json },
+    run({ opts, out }) {
+      const rows = new OutboundSenders(appliance().db).list(!!opts.all)
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((h) => ({ ...h, held_at: isoTime(h.held_at), released_at: isoTime(h.released_at) })), ['org', 'address', 'reason', 'held_at', 'released_at'])
+    },
+  },
+  {
+    path: ['sender', 'hold'],
+    usage: 'ADDRESS --org ORG [--reason TEXT]',
+    summary: "Hold a sender's outbound mail (queued, not sent) until released.",
+    options: { org: { type: 'string', description: 'organisation of the sender' }, reason: { type: 'string', description: 'why' } },
+    run({ args, opts, out }) {
+      need(args, 1, 'address')
+      if (!opts.org) throw new UsageError('--org is required')
+      const org = appliance().tenants.requireOrg(String(opts.org))
+      const held = new OutboundSenders(appliance().db).hold(org.id, args[0], String(opts.reason ?? 'held by an administrator'))
+      out(held ? `${args[0]} is held` : `${args[0]} was held already`)
+    },
+  },
+  {
+    path: ['sender', 'release'],
+    usage: 'ADDRESS [--org ORG]',
+    summary: 'Release a held sender: its held mail goes out.',
+    options: { org: { type: 'string', description: 'organisation of the sender' } },
+    run({ args, opts, out }) {
+      need(args, 1, 'address')
+      const freed = new OutboundSenders(appliance().db).release(args[0], opts.org ? String(opts.org) : undefined)
+      out(`${args[0]} released; ${freed} held deliveries go out`)
+    },
+  },
+  {
+    path: ['bounce-keys', 'list'],
+    usage: '[--json]',
+    summary: 'List the keys that stamp outbound mail against backscatter.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = new BounceKeys(appliance().db).list()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((k) => ({ id: k.id, created_at: isoTime(k.created_at), retired_at: isoTime(k.retired_at) })), ['id', 'created_at', 'retired_at'])
+    },
+  },
+  {
+    path: ['bounce-keys', 'rotate'],
+    usage: '',
+    summary: 'Make a new stamping key; older keys keep checking bounces until their stamps expire.',
+    run({ out }) {
+      const id = new BounceKeys(appliance().db).rotate()
+      out(`bounce key ${id} is now used for stamping`)
+    },
+  },
+  {
+    path: ['delivery', 'stats'],
+    usage: '[--ip IP] [--hours N] [--json]',
+    summary: 'Delivery to other servers per destination IP: attempts, deferrals, failures, latency, and whose side the trouble is on.',
+    options: {
+      ip: { type: 'string', description: 'one destination IP only' },
+      hours: { type: 'string', description: 'how far back (default 24)' },
+      json,
+    },
+    run({ opts, out }) {
+      const hours = opts.hours === undefined ? 24 : Number(opts.hours)
+      if (!Number.isInteger(hours) || hours < 1) throw new UsageError('--hours wants a whole number of hours')
+      const rows = new DeliveryMonitor(appliance().db).stats({ hours, ip: opts.ip ? String(opts.ip) : undefined })
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(
+        out,
+        rows.map((r) => ({
+          ...r,
+          avg_connect_ms: r.avg_connect_ms ?? '',
+          diagnosis: r.diagnosis.map((d) => `${d.side}: ${d.reason} (${d.count})`).join('; ') || 'ok',
+        })),
+        ['ip', 'domain', 'attempts', 'delivered', 'deferred', 'bounced', 'failed', 'avg_connect_ms', 'avg_total_ms', 'max_total_ms', 'diagnosis'],
+      )
+    },
+  },
+  {
+    path: ['delivery', 'attempts'],
+    usage: '[--ip IP] [--limit N] [--json]',
+    summary: 'The latest delivery attempts, with the SMTP answer and timings of each.',
+    options: { ip: { type: 'string', description: 'one destination IP only' }, limit: { type: 'string', description: 'how many (default 50)' }, json },
+    run({ opts, out }) {
+      const limit = opts.limit === undefined ? 50 : Number(opts.limit)
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit wants a whole number')
+      const rows = new DeliveryMonitor(appliance().db).recent({ ip: opts.ip ? String(opts.ip) : undefined, limit })
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((r) => ({ ...r, at: isoTime(r.at as number) })), ['at', 'domain', 'ip', 'port', 'outcome', 'class', 'code', 'connect_ms', 'total_ms', 'attempt', 'response'])
+    },
+  },
+]
