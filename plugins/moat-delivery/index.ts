@@ -10,6 +10,7 @@
 import { queuedDeliveryIds, recordBounced, recordDeferred, recordDelivered, startDelivery } from '../../appliance/smtp/delivery'
 import { constants, type HarakaHmail, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
+const { Address } = require('@haraka/email-address')
 import { Transport } from '../../appliance/services/transport'
 import { type Attempt, DeliveryMonitor, smtpCode } from '../../appliance/services/delivery-monitor'
 
@@ -113,9 +114,10 @@ function instrumentAttempts(plugin: HarakaPlugin): void {
         recordAttempt(plugin, hmail, 'failed', String(err), false)
       }
       cb(err, socket)
-      // After Haraka's own listeners (it removes earlier ones when the session starts).
-      socket?.once?.('error', (e: unknown) => (timing.sessionError ??= String(e)))
-      socket?.once?.('close', () => (timing.sessionError ??= 'connection closed by the remote end'))
+      // Added after Haraka's session start (which removes earlier listeners), but run before
+      // its own: those move on to the next MX at once, and we must know why by then.
+      socket?.prependOnceListener?.('error', (e: unknown) => (timing.sessionError ??= String(e)))
+      socket?.prependOnceListener?.('close', () => (timing.sessionError ??= 'connection closed by the remote end'))
     })
   }
 }
@@ -188,6 +190,11 @@ export function on_deferred(this: HarakaPlugin, next: Next, hmail: TimedHmail, p
 }
 
 export function on_bounce(this: HarakaPlugin, next: Next, hmail: TimedHmail, err: unknown): void {
+  // Haraka writes its bounce to the envelope sender, which for outbound mail carries our BATV
+  // tag: the sender's own server knows only the untagged address.
+  const from = hmail.todo.mail_from?.address
+  const untagged = from ? runtime().bounceKeys.checkAddress(from) : null
+  if (untagged && untagged.status !== 'none') hmail.todo.mail_from = new Address(`<${untagged.original}>`)
   const text = rcptAnswer((err as { bounced_rcpt?: unknown })?.bounced_rcpt) ?? String((err as Error)?.message ?? err)
   if (/Tried all MXs|Too many failures/.test(text)) recordBrokenSession(this, hmail)
   if (!(hmail.moat_attempt?.recorded && /Tried all MXs|Too many failures/.test(text))) recordAttempt(this, hmail, 'bounced', text, false)

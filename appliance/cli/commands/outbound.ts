@@ -184,13 +184,15 @@ export const outboundCommands: Command[] = [
       if (opts.json) return out(JSON.stringify(rows))
       printTable(
         out,
-        rows.map((r) => ({
-          ...r,
-          avg_connect_ms: r.avg_connect_ms ?? '',
-          diagnosis: r.diagnosis.map((d) => `${d.side}: ${d.reason} (${d.count})`).join('; ') || 'ok',
-        })),
-        ['ip', 'domain', 'attempts', 'delivered', 'deferred', 'bounced', 'failed', 'avg_connect_ms', 'avg_total_ms', 'max_total_ms', 'diagnosis'],
+        rows.map((r) => ({ ...r, avg_connect_ms: r.avg_connect_ms ?? '' })),
+        ['ip', 'domain', 'attempts', 'delivered', 'deferred', 'bounced', 'failed', 'avg_connect_ms', 'avg_total_ms', 'max_total_ms'],
       )
+      const troubled = rows.filter((r) => r.diagnosis.length)
+      if (troubled.length) out('')
+      for (const r of troubled) {
+        out(`${r.ip}:`)
+        for (const d of r.diagnosis) out(`  ${d.count} x ${d.side === 'ours' ? 'OUR side' : `${d.side} side`}: ${d.reason}`)
+      }
     },
   },
   {
