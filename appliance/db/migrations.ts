@@ -330,4 +330,27 @@ export const migrations: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX delivery_hourly_hour ON delivery_hourly(hour);
   `,
+  // 7: the appliance's own outbound addresses on public blocklists, over time
+  `
+  CREATE TABLE rbl_listings (
+    id INTEGER PRIMARY KEY,
+    ip TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    codes TEXT NOT NULL,
+    listed_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    delisted_at INTEGER
+  ) STRICT;
+  CREATE UNIQUE INDEX rbl_listings_open ON rbl_listings(ip, zone) WHERE delisted_at IS NULL;
+
+  CREATE TABLE rbl_checks (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    ips INTEGER NOT NULL,
+    zones INTEGER NOT NULL,
+    listed INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    ms INTEGER NOT NULL
+  ) STRICT;
+  `,
 ]

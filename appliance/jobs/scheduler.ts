@@ -6,6 +6,8 @@ import cron from 'node-cron'
 import type { Db } from '../db/database'
 import type { Spool } from '../services/spool'
 import * as retention from './retention'
+import { loadSettings } from '../config'
+import { RblWatch } from '../services/rbl-watch'
 
 export interface JobDeps {
   db: Db
@@ -15,6 +17,8 @@ export interface JobDeps {
 
 export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Promise<unknown> }[] = [
   { name: 'retention', schedule: '17 3 * * *', run: (deps) => retention.run(deps) },
+  // Every 30 minutes: a listing stops the sender who caused it within half an hour.
+  { name: 'rbl-watch', schedule: '*/30 * * * *', run: (deps) => new RblWatch(deps.db, loadSettings().dnsServer).run() },
 ]
 
 export async function runJob(name: string, deps: JobDeps): Promise<unknown> {

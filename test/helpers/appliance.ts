@@ -46,9 +46,9 @@ export interface CliResult {
   stderr: string
 }
 
-export function moat(dataDir: string, args: string[], input?: string): CliResult {
+export function moat(dataDir: string, args: string[], input?: string, env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], {
-    env: { ...process.env, MOAT_DATA_DIR: dataDir },
+    env: { ...process.env, MOAT_DATA_DIR: dataDir, ...env },
     input,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,

@@ -5,6 +5,7 @@ import { DeliveryMonitor } from '../../services/delivery-monitor'
 import { Dkim } from '../../services/dkim'
 import { OutboundSenders } from '../../services/outbound-senders'
 import { RelayControl } from '../../services/relay'
+import { RblWatch, readZoneFile } from '../../services/rbl-watch'
 import { Transport } from '../../services/transport'
 import { type Command, isoTime, printTable, UsageError } from '../command'
 import { appliance } from '../context'
@@ -206,6 +207,63 @@ export const outboundCommands: Command[] = [
       const rows = new DeliveryMonitor(appliance().db).recent({ ip: opts.ip ? String(opts.ip) : undefined, limit })
       if (opts.json) return out(JSON.stringify(rows))
       printTable(out, rows.map((r) => ({ ...r, at: isoTime(r.at as number) })), ['at', 'domain', 'ip', 'port', 'outcome', 'class', 'code', 'connect_ms', 'total_ms', 'attempt', 'response'])
+    },
+  },
+  {
+    path: ['rbl', 'status'],
+    usage: '[--json]',
+    summary: "The appliance's own outbound addresses on public blocklists: current listings and history.",
+    options: { json },
+    run({ opts, out }) {
+      const a = appliance()
+      const s = new RblWatch(a.db, a.settings.dnsServer).status()
+      if (opts.json) return out(JSON.stringify(s))
+      out(`watching: ${s.ips.join(', ') || '(no public address found; set one with moat rbl watch IP)'} on ${s.zones} lists`)
+      out(`last check: ${s.last_check ? `${isoTime(s.last_check.at as number)}, ${s.last_check.listed} listed, ${s.last_check.errors} lists unreachable` : 'never'}`)
+      out('')
+      printTable(out, s.history.map((r) => ({ ...r, listed_at: isoTime(r.listed_at as number), delisted_at: isoTime(r.delisted_at as number) || 'LISTED' })), ['ip', 'zone', 'codes', 'listed_at', 'delisted_at'])
+    },
+  },
+  {
+    path: ['rbl', 'check'],
+    usage: '[--json]',
+    summary: 'Check the outbound addresses against every watched list now (the job runs every 30 minutes).',
+    options: { json },
+    async run({ opts, out }) {
+      const a = appliance()
+      const r = await new RblWatch(a.db, a.settings.dnsServer).run()
+      if (opts.json) return out(JSON.stringify(r))
+      out(`${r.ips.length} addresses x ${r.zones} lists: ${r.listed.length} listed (${r.listed.filter((l) => l.isNew).length} new), ${r.delisted.length} delisted, ${r.errors} unreachable`)
+      for (const l of r.listed) out(`  ${l.ip} listed on ${l.zone} (${l.codes.join(',')})${l.isNew ? ' NEW' : ''}`)
+      if (r.held) out(`held sender ${r.held.address}`)
+    },
+  },
+  {
+    path: ['rbl', 'watch'],
+    usage: 'IP... | --auto',
+    summary: "Set the outbound addresses to watch (--auto: this machine's public addresses).",
+    options: { auto: { type: 'boolean', description: "watch this machine's public addresses" } },
+    run({ args, opts, out }) {
+      const a = appliance()
+      if (!opts.auto && !args.length) throw new UsageError('name the addresses, or --auto')
+      const w = new RblWatch(a.db, a.settings.dnsServer)
+      w.setIps(opts.auto ? null : args)
+      out(`watching ${w.ips().join(', ') || 'nothing'}`)
+    },
+  },
+  {
+    path: ['rbl', 'zones'],
+    usage: '[--file FILE | --shipped] [--json]',
+    summary: 'Show the watched blocklists, or replace them with the zones in FILE (--shipped: back to the shipped list).',
+    options: { file: { type: 'string', description: 'one zone per line' }, shipped: { type: 'boolean', description: 'use the shipped list' }, json },
+    run({ opts, out }) {
+      const a = appliance()
+      const w = new RblWatch(a.db, a.settings.dnsServer)
+      if (opts.file) w.setZones(readZoneFile(String(opts.file)))
+      else if (opts.shipped) w.setZones(null)
+      const zones = w.zones()
+      if (opts.json) return out(JSON.stringify(zones))
+      for (const z of zones) out(z)
     },
   },
 ]
