@@ -23,9 +23,13 @@ import { MailStore } from '../appliance/services/mail-store'
 import { RawStore } from '../appliance/services/raw-store'
 import { Spool } from '../appliance/services/spool'
 import { Tenants } from '../appliance/services/tenants'
+import { RelayControl } from '../appliance/services/relay'
+import { Transport } from '../appliance/services/transport'
 import { parseMessage } from '../appliance/engine/message'
 import { accuracyRows, crossValidate, loadSamples } from './accuracy'
 import { percentile, runLoad } from './smtp-load'
+
+const BENCH_PASSWORD = 'bench password, loopback only'
 
 const ROOT = path.resolve(__dirname, '../..')
 const CORPUS = path.join(corpusDir(), 'dev')
@@ -109,9 +113,9 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
   const rows: Record<string, string | number>[] = []
 
   // Warm up (JIT, caches), then the measured run, with the server's CPU and peak memory.
-  const measure = async (label: string, server: ChildProcess, port: number) => {
+  const measure = async (label: string, server: ChildProcess, port: number, flow: Partial<Parameters<typeof runLoad>[0]> = {}) => {
     await waitForBanner(port, server)
-    const load = { port, messages, concurrency, from: 'load@outside.test', to: 'user@bench.test' }
+    const load = { port, messages, concurrency, from: 'load@outside.test', to: 'user@bench.test', ...flow }
     await runLoad({ ...load, count: 300 })
     const cpu0 = cpuSeconds(server.pid!)
     const r = await runLoad({ ...load, count })
@@ -170,24 +174,33 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
   // (3) the full Moat pipeline, delivering clean mail to the same sink; DNS lookups (SPF,
   // DKIM, DMARC) go to a closed loopback port, never to the network. (4) the same with every
   // filter working: clamd scanning each message and the blocklists answered by rbldnsd.
-  const runMoat = async (label: string, env: Record<string, string>, configFiles: Record<string, string> = {}) => {
+  const runMoat = async (label: string, env: Record<string, string>, configFiles: Record<string, string> = {}, outbound = false) => {
     const dataDir = path.join(tmp, `moat-${rows.length}`)
     const db = openDatabase(path.join(dataDir, 'moat.db'))
     const tenants = new Tenants(db)
     tenants.addOrg('bench')
     tenants.addDomain('bench.test', { org: 'bench', deliverTo: `127.0.0.1:${sinkPort}` })
     tenants.addUser('user@bench.test')
+    // Outbound: one user sending corpus mail (spam included) to the internet, i.e. the sink;
+    // limits high enough that the bench measures sending, not holding.
+    tenants.setPolicy('bench', { outbound_hourly_limit: 1e9, outbound_spam_limit: 1e9 })
+    await new RelayControl(db).setPassword('user@bench.test', BENCH_PASSWORD)
+    new Transport(db).add('*', `127.0.0.1:${sinkPort}`)
     db.close()
     fs.mkdirSync(path.join(dataDir, 'haraka/config'), { recursive: true })
     for (const [name, text] of Object.entries(configFiles)) fs.writeFileSync(path.join(dataDir, 'haraka/config', name), text)
     const moatPort = await freePort()
+    const submissionPort = await freePort()
     const flags = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []
     const moat = spawn(process.execPath, [...flags, path.join(ROOT, 'bin/moat'), 'smtp'], {
       stdio: 'ignore',
-      env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_SUBMISSION_PORT: String(await freePort()), MOAT_LOG_LEVEL: 'warn', ...env },
+      env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_SMTP_PORT: String(moatPort), MOAT_SUBMISSION_PORT: String(submissionPort), MOAT_LOG_LEVEL: 'warn', ...env },
     })
     try {
-      rows.push(await measure(label, moat, moatPort))
+      if (outbound) {
+        await waitForBanner(moatPort, moat)
+        rows.push(await measure(label, moat, submissionPort, { from: 'user@bench.test', to: 'someone@remote.test', auth: { user: 'user@bench.test', password: BENCH_PASSWORD } }))
+      } else rows.push(await measure(label, moat, moatPort))
     } finally {
       await stop(moat)
     }
@@ -195,6 +208,12 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
   const helpers: ChildProcess[] = []
   try {
     await runMoat('Moat: durable store, scoring, archive, delivery', { MOAT_DNS_SERVER: `127.0.0.1:${await freePort()}` })
+    await runMoat(
+      'Moat outbound: submission, STARTTLS + AUTH, scanning, BATV stamp, delivery',
+      { MOAT_DNS_SERVER: `127.0.0.1:${await freePort()}` },
+      {},
+      true,
+    )
     const side = path.join(tmp, 'side')
     const clamd = await startClamd(side)
     helpers.push(clamd.proc)

@@ -4,6 +4,7 @@
  * (final dot to reply). Talks to loopback only.
  */
 import net from 'node:net'
+import tls from 'node:tls'
 
 export interface LoadResult {
   sent: number
@@ -40,6 +41,9 @@ class Session {
       this.drain()
     })
   }
+  end(data: string): void {
+    this.socket.end(data)
+  }
   async cmd(data: string | Buffer): Promise<string> {
     this.socket.write(data)
     return this.reply()
@@ -58,6 +62,8 @@ export async function runLoad(opts: {
   concurrency: number
   from: string
   to: string
+  /** submission: STARTTLS, then AUTH PLAIN as this user */
+  auth?: { user: string; password: string }
 }): Promise<LoadResult> {
   const payloads = opts.messages.map(stuffed)
   let next = 0
@@ -68,9 +74,20 @@ export async function runLoad(opts: {
     socket.setNoDelay(true)
     // A reset after QUIT (unread 221) is not a failure of the run.
     socket.on('error', () => {})
-    const s = new Session(socket)
+    let s = new Session(socket)
     await s.reply() // banner
     await s.cmd('EHLO load.test\r\n')
+    if (opts.auth) {
+      if (!(await s.cmd('STARTTLS\r\n')).startsWith('220')) throw new Error('STARTTLS refused')
+      const secure = tls.connect({ socket, rejectUnauthorized: false }) // the appliance's self-signed certificate
+      await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject))
+      secure.on('error', () => {})
+      s = new Session(secure)
+      await s.cmd('EHLO load.test\r\n')
+      const token = Buffer.from(`\0${opts.auth.user}\0${opts.auth.password}`).toString('base64')
+      const r = await s.cmd(`AUTH PLAIN ${token}\r\n`)
+      if (!r.startsWith('235')) throw new Error(`AUTH failed: ${r}`)
+    }
     while (next < opts.count) {
       const i = next++
       result.sent++
@@ -88,7 +105,7 @@ export async function runLoad(opts: {
       if (reply.startsWith('250')) result.accepted++
       else result.failed++
     }
-    socket.end('QUIT\r\n')
+    s.end('QUIT\r\n')
   }
   await Promise.all(Array.from({ length: opts.concurrency }, worker))
   result.seconds = Number(process.hrtime.bigint() - started) / 1e9
