@@ -4,6 +4,8 @@
  * answer, or do not listen at all — and what the monitor recorded for each.
  */
 import net from 'node:net'
+import path from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
 import { freePort, message, moatOk, provisionAcme, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until, workDir } from '../helpers/appliance'
 
@@ -97,7 +99,7 @@ t.before(async () => {
   }
   routes['down.test'] = await freePort() // nothing listens there
   for (const [domain, port] of Object.entries(routes)) moatOk(dir, ['route', 'add', domain, `127.0.0.1:${port}`])
-  smtp = await startSmtp(dir, { MOAT_OUTBOUND_TIMEOUT: '3' })
+  smtp = await startSmtp(dir, { MOAT_OUTBOUND_TIMEOUT: '5' })
 })
 
 t.teardown(async () => {
@@ -129,14 +131,19 @@ t.test('each kind of trouble is recorded and classified', async (t) => {
     })
     t.equal(r.final.code, 250, `accepted for ${domain}`)
   }
-  const attempts = await until(
+  // Poll the database, not the CLI: a blocking spawnSync here would stall the loopback servers
+  // this process runs, and they would time out for real.
+  const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+  t.teardown(() => db.close())
+  await until(
     () => {
-      const rows = JSON.parse(moatOk(dir, ['delivery', 'attempts', '--json', '--limit', '100'])) as AttemptRow[]
-      return Object.keys(routes).every((d) => rows.some((r) => r.domain === d)) && rows
+      const domains = (db.prepare(`SELECT DISTINCT domain FROM delivery_attempts`).all() as { domain: string }[]).map((r) => r.domain)
+      return Object.keys(routes).every((d) => domains.includes(d))
     },
     30_000,
     'an attempt for every domain',
   )
+  const attempts = JSON.parse(moatOk(dir, ['delivery', 'attempts', '--json', '--limit', '100'])) as AttemptRow[]
   const of = (d: string) => attempts.find((a) => a.domain === d)!
   t.match(of('accept.test'), { outcome: 'delivered', class: 'ok', ip: '127.0.0.1', port: routes['accept.test'], attempt: 1 })
   t.match(of('slow.test'), { outcome: 'delivered', class: 'ok' })
@@ -148,7 +155,7 @@ t.test('each kind of trouble is recorded and classified', async (t) => {
   t.match(of('rbl.test').response, /zen\.spamhaus\.org/)
   t.match(of('drop.test'), { outcome: 'failed', class: 'dropped' })
   t.match(of('silent.test'), { outcome: 'failed', class: 'timeout' })
-  t.ok(of('silent.test').total_ms! >= 2900, 'waited the configured timeout')
+  t.ok(of('silent.test').total_ms! >= 4900, 'waited the configured timeout')
   t.match(of('down.test'), { outcome: 'failed', class: 'refused' })
 
   const stats = JSON.parse(moatOk(dir, ['delivery', 'stats', '--json'])) as { ip: string; attempts: number; delivered: number; refused: number; timeouts: number; rbl: number; diagnosis: { class: string; side: string }[] }[]
@@ -163,7 +170,7 @@ t.test('each kind of trouble is recorded and classified', async (t) => {
   t.same(sides, { refused: 'theirs', timeout: 'network', dropped: 'network', resources: 'theirs', greylisted: 'theirs', rbl: 'ours' })
   const table = moatOk(dir, ['delivery', 'stats', '--ip', '127.0.0.1'])
   t.match(table, /1 x OUR side: rejected because our address is on a blocklist/)
-  t.match(table, /1 x network side: timed out/)
+  t.match(table, /1 x network: timed out/)
 })
 
 t.test("Haraka's bounce goes to the sender's untagged address", async (t) => {

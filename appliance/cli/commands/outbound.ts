@@ -192,7 +192,8 @@ export const outboundCommands: Command[] = [
       if (troubled.length) out('')
       for (const r of troubled) {
         out(`${r.ip}:`)
-        for (const d of r.diagnosis) out(`  ${d.count} x ${d.side === 'ours' ? 'OUR side' : `${d.side} side`}: ${d.reason}`)
+        const side = { ours: 'OUR side', theirs: 'their side', network: 'network', none: '' } as Record<string, string>
+        for (const d of r.diagnosis) out(`  ${d.count} x ${side[d.side]}: ${d.reason}`)
       }
     },
   },
