@@ -14,6 +14,7 @@ import { renderHarakaRoot } from './haraka/render'
 import { startScheduler } from './jobs/scheduler'
 import { Spool } from './services/spool'
 import { createApp } from '../web/app'
+import { Accounts } from './services/accounts'
 
 export const VERSION: string = require('../../package.json').version
 
@@ -40,10 +41,14 @@ function spawnSmtp(): ChildProcess {
 
 export function startWeb(settings: Settings): { close(): void } {
   const db = openDatabase(databasePath(settings.dataDir))
-  const app = createApp({ db, version: VERSION, clamd: settings.clamd })
+  const spool = new Spool(spoolDir(settings.dataDir))
+  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd })
   const server = serve({ fetch: app.fetch, hostname: settings.listen, port: settings.webPort })
-  const jobs = startScheduler({ db, spool: new Spool(spoolDir(settings.dataDir)), log })
-  log(`web on http://${settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen}:${settings.webPort}/`)
+  const jobs = startScheduler({ db, spool, log })
+  const base = `http://${settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen}:${settings.webPort}`
+  log(`web on ${base}/`)
+  const setup = new Accounts(db).setupToken()
+  if (setup) log(`no admin yet: create the first one at ${base}/setup?token=${setup} (one use), or with "moat admin create"`)
   return {
     close() {
       jobs.stop()

@@ -1,15 +1,37 @@
 /*
- * The web application. For now a status page and a health endpoint; the admin, MSP and user
- * UI grow here (one route file per resource, mounted with app.route()).
+ * The web application: server-rendered Hono + htmx, every asset served by the app itself
+ * (the appliance may be offline). One route file per area under routes/, all behind the
+ * security middleware (headers, session, CSRF); every query is scoped by the session.
  */
+import fs from 'node:fs'
+import path from 'node:path'
 import { Hono } from 'hono'
 import type { Db } from '../appliance/db/database'
+import { Accounts } from '../appliance/services/accounts'
+import { Archive } from '../appliance/services/archive'
+import { RawStore } from '../appliance/services/raw-store'
+import type { Spool } from '../appliance/services/spool'
+import { accountRoutes } from './routes/account'
+import { archiveRoutes } from './routes/archive'
+import { loginRoutes } from './routes/login'
+import { quarantineRoutes } from './routes/quarantine'
+import { setupRoutes } from './routes/setup'
+import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
+import { Layout } from './views/layout'
 
 export interface WebDeps {
   db: Db
+  spool: Spool
   version: string
   /** clamd address, or null when antivirus is off. */
   clamd: string | null
+  /** Mark cookies Secure (the appliance serves HTTPS; dev mode on loopback does not). */
+  secureCookies?: boolean
+}
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  'htmx.min.js': { file: require.resolve('htmx.org/dist/htmx.min.js'), type: 'text/javascript' },
+  'moat.css': { file: path.resolve(__dirname, '../../web/static/moat.css'), type: 'text/css' },
 }
 
 function counts(db: Db): Record<string, number> {
@@ -24,38 +46,48 @@ function counts(db: Db): Record<string, number> {
   }
 }
 
-export function createApp(deps: WebDeps): Hono {
-  const app = new Hono()
-  app.use('*', async (c, next) => {
-    await next()
-    c.header('X-Content-Type-Options', 'nosniff')
-    c.header('X-Frame-Options', 'DENY')
-    c.header('Content-Security-Policy', "default-src 'self'")
-  })
+export function createApp(deps: WebDeps): Hono<Env> {
+  const app = new Hono<Env>()
+  const accounts = new Accounts(deps.db)
+  const raws = new RawStore(deps.db, deps.spool)
+  const archive = new Archive(deps.db, raws)
   const antivirus = deps.clamd ? `on (clamd at ${deps.clamd})` : 'OFF: no clamd configured'
+
+  app.use('*', securityHeaders())
+  const assets = new Map(Object.entries(STATIC).map(([name, s]) => [name, { body: fs.readFileSync(s.file), type: s.type }]))
+  app.get('/static/:name', (c) => {
+    const a = assets.get(c.req.param('name'))
+    if (!a) return c.notFound()
+    c.header('Content-Type', a.type)
+    c.header('Cache-Control', 'public, max-age=86400')
+    return c.body(new Uint8Array(a.body))
+  })
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
-  app.get('/', (c) => {
+
+  app.use('*', loadSession(accounts))
+  app.use('*', csrfCheck())
+  app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))
+  app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
+  app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
+  app.route('/', accountRoutes(accounts))
+  app.route('/', setupRoutes(accounts))
+
+  app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
+
+  app.get('/status', requireLogin(['appliance_admin']), (c) => {
     const n = counts(deps.db)
     return c.html(
-      <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <title>Moat</title>
-        </head>
-        <body>
-          <h1>Moat {deps.version}</h1>
-          <p>The appliance is running. The web interface is not built yet; use the <code>moat</code> command.</p>
-          <p>Antivirus: {antivirus}</p>
-          <ul>
+      <Layout title="Status" session={c.get('session')}>
+        <h1>Moat {deps.version}</h1>
+        <p>Antivirus: {antivirus}</p>
+        <table>
+          <tbody>
             {Object.entries(n).map(([k, v]) => (
-              <li>
-                {k}: {v}
-              </li>
+              <tr><th>{k}</th><td class="num">{v}</td></tr>
             ))}
-          </ul>
-        </body>
-      </html>,
+          </tbody>
+        </table>
+      </Layout>,
     )
   })
   return app

@@ -353,4 +353,48 @@ export const migrations: readonly string[] = [
     ms INTEGER NOT NULL
   ) STRICT;
   `,
+  // 8: web accounts: appliance and MSP admins (mailbox users log in as themselves), sessions,
+  // login throttling, the audit log; the quarantine listed per user
+  `
+  CREATE TABLE admins (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('appliance_admin', 'msp_admin')),
+    msp_id INTEGER NOT NULL DEFAULT 1 REFERENCES msps(id),
+    totp_secret TEXT,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- id is the SHA-256 of the cookie's token: a copy of the database does not log anyone in.
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('admin', 'user')),
+    principal_id INTEGER NOT NULL,
+    csrf TEXT NOT NULL,
+    ip TEXT,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX sessions_principal ON sessions(kind, principal_id);
+
+  CREATE TABLE login_failures (
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX login_failures_key ON login_failures(key, at);
+
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    org_id INTEGER,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+  ) STRICT;
+  CREATE INDEX audit_log_org ON audit_log(org_id, at);
+
+  CREATE INDEX quarantine_user_created ON quarantine(user_id, created_at);
+  CREATE INDEX quarantine_created ON quarantine(created_at);
+  `,
 ]

@@ -76,7 +76,11 @@ export function parseArchiveQuery(query: string): ParsedQuery {
 export class Archive {
   constructor(private readonly db: Db, private readonly raws: RawStore) {}
 
-  search(query: string, opts: { orgId?: number; limit?: number; offset?: number } = {}): ArchiveHit[] {
+  /**
+   * orgIds limits to those organisations (null: all); addresses to messages those addresses
+   * sent or received (an end user's own mail).
+   */
+  search(query: string, opts: { orgId?: number; orgIds?: number[] | null; addresses?: string[]; limit?: number; offset?: number } = {}): ArchiveHit[] {
     const pq = parseArchiveQuery(query)
     const where: string[] = []
     const args: unknown[] = []
@@ -87,6 +91,14 @@ export class Archive {
     if (opts.orgId !== undefined) {
       where.push('m.org_id = ?')
       args.push(opts.orgId)
+    }
+    if (opts.orgIds) {
+      where.push(`m.org_id IN (${opts.orgIds.map(() => '?').join(',') || 'NULL'})`)
+      args.push(...opts.orgIds)
+    }
+    if (opts.addresses?.length) {
+      where.push(`(${opts.addresses.map(() => `lower(m.mail_from) = ? OR instr(',' || replace(lower(m.rcpt_to), ' ', '') || ',', ?) > 0`).join(' OR ')})`)
+      for (const a of opts.addresses) args.push(a.toLowerCase(), `,${a.toLowerCase()},`)
     }
     if (pq.after !== null) {
       where.push('m.received_at >= ?')

@@ -12,6 +12,8 @@ export interface QuarantineEntry {
   org: string
   message_id: number
   rcpt: string
+  user_id: number | null
+  direction: 'in' | 'out'
   verdict: 'spam' | 'surespam'
   created_at: number
   released_at: number | null
@@ -26,15 +28,26 @@ export interface QuarantineEntry {
 
 export interface QuarantineFilter {
   orgId?: number
+  /** several organisations (an MSP's); null or absent = no limit */
+  orgIds?: number[] | null
+  /** only this user's own entries */
+  userId?: number | null
   rcpt?: string
   verdict?: 'spam' | 'surespam'
+  /** substring of the envelope sender or From header */
+  sender?: string
+  subject?: string
+  since?: number
+  until?: number
   includeReleased?: boolean
+  /** keyset paging: entries older than this one */
+  before?: { createdAt: number; id: number }
   limit?: number
 }
 
 export class QuarantineError extends Error {}
 
-const SELECT = `SELECT q.id, q.org_id, o.name AS org, q.message_id, q.rcpt, q.verdict, q.created_at, q.released_at,
+const SELECT = `SELECT q.id, q.org_id, o.name AS org, q.message_id, q.rcpt, q.user_id, q.direction, q.verdict, q.created_at, q.released_at,
   m.mail_from, m.from_header, m.subject, m.score, m.symbols, m.size, m.raw_id
   FROM quarantine q JOIN messages m ON m.id = q.message_id JOIN organisations o ON o.id = q.org_id`
 
@@ -68,9 +81,38 @@ export class Quarantine {
       where.push('q.rcpt = ?')
       args.push(filter.rcpt.toLowerCase())
     }
+    if (filter.orgIds) {
+      where.push(`q.org_id IN (${filter.orgIds.map(() => '?').join(',') || 'NULL'})`)
+      args.push(...filter.orgIds)
+    }
+    if (filter.userId != null) {
+      where.push('q.user_id = ?')
+      args.push(filter.userId)
+    }
     if (filter.verdict) {
       where.push('q.verdict = ?')
       args.push(filter.verdict)
+    }
+    const like = (v: string) => `%${v.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    if (filter.sender) {
+      where.push(`(lower(m.mail_from) LIKE ? ESCAPE '\\' OR lower(coalesce(m.from_header, '')) LIKE ? ESCAPE '\\')`)
+      args.push(like(filter.sender), like(filter.sender))
+    }
+    if (filter.subject) {
+      where.push(`lower(coalesce(m.subject, '')) LIKE ? ESCAPE '\\'`)
+      args.push(like(filter.subject))
+    }
+    if (filter.since !== undefined) {
+      where.push('q.created_at >= ?')
+      args.push(filter.since)
+    }
+    if (filter.until !== undefined) {
+      where.push('q.created_at < ?')
+      args.push(filter.until)
+    }
+    if (filter.before) {
+      where.push('(q.created_at < ? OR (q.created_at = ? AND q.id < ?))')
+      args.push(filter.before.createdAt, filter.before.createdAt, filter.before.id)
     }
     if (!filter.includeReleased) where.push('q.released_at IS NULL')
     const sql = `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY q.created_at DESC, q.id DESC LIMIT ?`

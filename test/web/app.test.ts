@@ -1,20 +1,245 @@
-/* The web app's placeholder and health endpoint, through app.request(). */
+/*
+ * The web app through app.request(): sign-in, sessions, CSRF, headers, and the tenant
+ * isolation cases — reading and changing another tenant's quarantine entries and archived
+ * messages by id must answer 404.
+ */
 import t from 'tap'
 import { openDatabase } from '../../appliance/db/database'
+import { GroupCommitter } from '../../appliance/db/group-commit'
+import { Accounts, IDLE_TIMEOUT_MS } from '../../appliance/services/accounts'
+import { MailStore } from '../../appliance/services/mail-store'
+import { RawStore } from '../../appliance/services/raw-store'
+import { RelayControl } from '../../appliance/services/relay'
+import { Spool } from '../../appliance/services/spool'
 import { Tenants } from '../../appliance/services/tenants'
 import { createApp } from '../../web/app'
 
-t.test('health reports counts and the status page escapes nothing it should not', async (t) => {
-  const db = openDatabase(':memory:')
-  new Tenants(db).addOrg('acme')
-  const app = createApp({ db, version: '9.9.9', clamd: null })
+const PASSWORD = 'a long enough password'
+
+async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }) {
+  const dir = t.testdir()
+  const db = openDatabase(`${dir}/moat.db`)
+  t.teardown(() => db.close())
+  const spool = new Spool(`${dir}/spool`)
+  const tenants = new Tenants(db)
+  tenants.addOrg('acme')
+  tenants.addOrg('globex')
+  tenants.addDomain('example.com', { org: 'acme', deliverTo: '127.0.0.1:2600' })
+  tenants.addDomain('globex.test', { org: 'globex', deliverTo: '127.0.0.1:2600' })
+  const alice = tenants.addUser('alice@example.com')
+  const bob = tenants.addUser('bob@example.com')
+  tenants.addUser('boss@example.com', { role: 'org_admin' })
+  const hank = tenants.addUser('hank@globex.test')
+  const relay = new RelayControl(db)
+  for (const u of ['alice@example.com', 'bob@example.com', 'boss@example.com', 'hank@globex.test']) await relay.setPassword(u, PASSWORD)
+  await new Accounts(db).createAdmin('root@moat.test', PASSWORD)
+  const store = new MailStore(db, new RawStore(db, spool), new GroupCommitter(db))
+  const ids: Record<string, { message: number; quarantine: number }> = {}
+  const put = async (name: string, orgId: number, rcpt: string, userId: number) => {
+    const raw = Buffer.from(`From: spammer@bad.test\r\nTo: ${rcpt}\r\nSubject: ${name} cheap pills\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p><b>buy</b> now ${name}<img src="http://tracker.test/pixel.png"></p>\r\n`)
+    const r = await store.accept({
+      queueId: name, direction: 'in', raw, receivedAt: Date.now(), clientIp: '192.0.2.1', helo: 'bad.test', mailFrom: 'spammer@bad.test',
+      fromHeader: 'spammer@bad.test', subject: `${name} cheap pills`, messageIdHeader: null, bodyText: `buy now ${name}`,
+      parts: [{ orgId, verdict: 'spam', score: 7.5, symbols: [{ name: 'CLASSIFIER_95', weight: 6 }, { name: 'URL_IP_HOST', weight: 1.5 }], rcpts: [{ address: rcpt, userId, action: 'quarantine' }] }],
+    })
+    ids[name] = { message: r.messageIds[0], quarantine: r.quarantineIds[0] }
+  }
+  await put('alicemail', alice.org_id, 'alice@example.com', alice.id)
+  await put('bobmail', bob.org_id, 'bob@example.com', bob.id)
+  await put('hankmail', hank.org_id, 'hank@globex.test', hank.id)
+  const app = createApp({ db, spool, version: '9.9.9', clamd: null })
+  return { db, app, ids }
+}
+
+type App = Awaited<ReturnType<typeof setup>>['app']
+
+/** Signs in through the real form: GET for the login cookie, POST the form. */
+async function signIn(app: App, email: string, password = PASSWORD): Promise<{ status: number; cookie: string; csrf: string }> {
+  const form = await app.request('/login')
+  const loginCookie = /moat_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]
+  const token = /name="_login" value="([^"]+)"/.exec(await form.text())![1]
+  const res = await app.request('/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `moat_login=${loginCookie}` },
+    body: new URLSearchParams({ _login: token, email, password, next: '/quarantine' }).toString(),
+  })
+  const session = /moat_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1] ?? ''
+  let csrf = ''
+  if (session) {
+    const page = await app.request('/quarantine', { headers: { Cookie: `moat_session=${session}` } })
+    csrf = /"X-CSRF-Token":"([^"]+)"/.exec((await page.text()).replace(/&quot;/g, '"'))?.[1] ?? ''
+  }
+  return { status: res.status, cookie: `moat_session=${session}`, csrf }
+}
+
+function post(app: App, path: string, who: { cookie: string; csrf?: string }, fields: Record<string, string> = {}) {
+  return app.request(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: who.cookie },
+    body: new URLSearchParams(who.csrf ? { _csrf: who.csrf, ...fields } : fields).toString(),
+  })
+}
+
+t.test('sign-in: a plain form, a hardened session cookie, strict headers', async (t) => {
+  const { app } = await setup(t)
+  t.equal((await app.request('/quarantine')).status, 303, 'signed out: to the login page')
+  const page = await app.request('/login')
+  t.match(page.headers.get('content-security-policy'), /script-src 'self'; style-src 'self'/)
+  t.notMatch(await page.text(), /<script>|style=/, 'no inline script or style for the CSP to allow')
+  const bad = await signIn(app, 'alice@example.com', 'wrong password!!')
+  t.equal(bad.status, 401)
+  const res = await app.request('/login')
+  const cookie = res.headers.get('set-cookie')!
+  t.match(cookie, /HttpOnly/)
+  const ok = await signIn(app, 'Alice@Example.com')
+  t.equal(ok.status, 303)
+  t.ok(ok.csrf.length > 20, 'the page carries the CSRF token for htmx')
+  const home = await app.request('/quarantine', { headers: { Cookie: ok.cookie } })
+  t.equal(home.status, 200)
+  t.equal(home.headers.get('cache-control'), 'no-store')
+  const out = await post(app, '/logout', ok)
+  t.equal(out.status, 303)
+  t.equal((await app.request('/quarantine', { headers: { Cookie: ok.cookie } })).status, 303, 'the session is gone after sign-out')
+})
+
+t.test('the session cookie is HttpOnly and SameSite=Lax, Secure behind TLS', async (t) => {
+  const { db } = await setup(t)
+  const spool = new Spool(`${t.testdir()}/spool2`)
+  const app = createApp({ db, spool, version: '1', clamd: null, secureCookies: true })
+  const form = await app.request('/login')
+  const loginCookie = /moat_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]
+  const token = /name="_login" value="([^"]+)"/.exec(await form.text())![1]
+  const res = await app.request('/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `moat_login=${loginCookie}` },
+    body: new URLSearchParams({ _login: token, email: 'alice@example.com', password: PASSWORD }).toString(),
+  })
+  const c = res.headers.get('set-cookie')!
+  t.match(c, /moat_session=/)
+  t.match(c, /HttpOnly/)
+  t.match(c, /Secure/)
+  t.match(c, /SameSite=Lax/)
+})
+
+t.test('login CSRF: a POST without the form cookie is refused', async (t) => {
+  const { app } = await setup(t)
+  const res = await app.request('/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _login: 'x', email: 'alice@example.com', password: PASSWORD }).toString(),
+  })
+  t.equal(res.status, 403)
+  t.notOk(res.headers.get('set-cookie')?.includes('moat_session='))
+})
+
+t.test('throttling: five failures lock the account for a while, even with the right password', async (t) => {
+  const { app } = await setup(t)
+  for (let i = 0; i < 5; i++) t.equal((await signIn(app, 'bob@example.com', 'not the password')).status, 401)
+  t.equal((await signIn(app, 'bob@example.com')).status, 429)
+  t.equal((await signIn(app, 'alice@example.com')).status, 303, 'another account is not locked')
+})
+
+t.test('sessions end after the idle timeout', async (t) => {
+  const { db } = await setup(t)
+  const accounts = new Accounts(db)
+  const r = await accounts.login('alice@example.com', PASSWORD, '127.0.0.1', 1_000_000)
+  t.ok(r.ok)
+  if (!r.ok) return
+  t.ok(accounts.session(r.session.token, 1_000_000 + IDLE_TIMEOUT_MS - 1000))
+  t.equal(accounts.session(r.session.token, 1_000_000 + 2 * IDLE_TIMEOUT_MS + 5000), null)
+  t.equal(accounts.session('forged-token'), null)
+})
+
+t.test('CSRF: a state change without the session token is refused', async (t) => {
+  const { app, ids } = await setup(t)
+  const alice = await signIn(app, 'alice@example.com')
+  const res = await post(app, `/quarantine/${ids.alicemail.quarantine}/release`, { cookie: alice.cookie })
+  t.equal(res.status, 403)
+  const wrong = await post(app, `/quarantine/${ids.alicemail.quarantine}/release`, { cookie: alice.cookie, csrf: 'x'.repeat(32) })
+  t.equal(wrong.status, 403)
+  const ok = await post(app, `/quarantine/${ids.alicemail.quarantine}/release`, alice)
+  t.equal(ok.status, 303)
+  const htmx = await app.request(`/quarantine/${ids.alicemail.quarantine}/delete`, { method: 'POST', headers: { Cookie: alice.cookie, 'X-CSRF-Token': alice.csrf } })
+  t.equal(htmx.status, 303, 'the htmx header works as well as the form field')
+})
+
+t.test('end users see only their own quarantine; another tenant or user gets 404', async (t) => {
+  const { app, ids, db } = await setup(t)
+  const alice = await signIn(app, 'alice@example.com')
+  const list = await (await app.request('/quarantine', { headers: { Cookie: alice.cookie } })).text()
+  t.match(list, /alicemail cheap pills/)
+  t.notMatch(list, /bobmail|hankmail/, "not bob's (same organisation), not hank's (another)")
+  for (const other of [ids.bobmail.quarantine, ids.hankmail.quarantine]) {
+    t.equal((await app.request(`/quarantine/${other}`, { headers: { Cookie: alice.cookie } })).status, 404)
+    t.equal((await app.request(`/quarantine/${other}/html`, { headers: { Cookie: alice.cookie } })).status, 404)
+    for (const action of ['release', 'delete', 'not-spam']) {
+      t.equal((await post(app, `/quarantine/${other}/${action}`, alice)).status, 404, `${action} of another's entry`)
+    }
+  }
+  t.equal((await post(app, '/quarantine/bulk', alice, { action: 'delete', ids: String(ids.hankmail.quarantine) })).status, 303)
+  const left = db.prepare(`SELECT count(*) AS n FROM quarantine WHERE released_at IS NULL`).get() as { n: number }
+  t.equal(left.n, 3, 'the bulk action skipped what is not hers: nothing changed')
+  t.equal((await app.request(`/archive/${ids.hankmail.message}/eml`, { headers: { Cookie: alice.cookie } })).status, 404)
+  t.equal((await app.request(`/archive/${ids.bobmail.message}`, { headers: { Cookie: alice.cookie } })).status, 404, "a colleague's mail is not hers")
+  const own = await app.request(`/archive/${ids.alicemail.message}/eml`, { headers: { Cookie: alice.cookie } })
+  t.equal(own.status, 200)
+  t.match(await own.text(), /Subject: alicemail cheap pills/)
+  const search = await (await app.request('/archive?q=cheap', { headers: { Cookie: alice.cookie } })).text()
+  t.match(search, /alicemail/)
+  t.notMatch(search, /bobmail|hankmail/)
+  t.equal((await app.request('/status', { headers: { Cookie: alice.cookie } })).status, 404, 'no appliance status for a user')
+})
+
+t.test('organisation admins see their organisation only; the appliance admin sees all', async (t) => {
+  const { app, ids } = await setup(t)
+  const boss = await signIn(app, 'boss@example.com')
+  const list = await (await app.request('/quarantine', { headers: { Cookie: boss.cookie } })).text()
+  t.match(list, /alicemail/)
+  t.match(list, /bobmail/)
+  t.notMatch(list, /hankmail/)
+  t.equal((await app.request(`/quarantine/${ids.hankmail.quarantine}`, { headers: { Cookie: boss.cookie } })).status, 404)
+  t.equal((await post(app, `/quarantine/${ids.hankmail.quarantine}/release`, boss)).status, 404)
+  t.equal((await app.request(`/archive/${ids.hankmail.message}/eml`, { headers: { Cookie: boss.cookie } })).status, 404)
+  const preview = await app.request(`/quarantine/${ids.bobmail.quarantine}`, { headers: { Cookie: boss.cookie } })
+  t.equal(preview.status, 200)
+  const html = await preview.text()
+  t.match(html, /CLASSIFIER_95<\/td><td class="num">6\.00/, 'the symbols and weights behind the verdict')
+  t.match(html, /<iframe class="html" sandbox=""/)
+  const frame = await app.request(`/quarantine/${ids.bobmail.quarantine}/html`, { headers: { Cookie: boss.cookie } })
+  t.match(frame.headers.get('content-security-policy'), /default-src 'none'.*sandbox/, 'remote content blocked in the preview')
+  t.match(await frame.text(), /tracker\.test/, 'the HTML as sent, inside the locked frame only')
+  t.notMatch(html, /tracker\.test/, 'never in the page itself')
+
+  const root = await signIn(app, 'root@moat.test')
+  const all = await (await app.request('/quarantine', { headers: { Cookie: root.cookie } })).text()
+  t.match(all, /alicemail/)
+  t.match(all, /hankmail/)
+  t.equal((await app.request('/status', { headers: { Cookie: root.cookie } })).status, 200)
+})
+
+t.test('first start: the one-time setup link creates the admin, then is gone', async (t) => {
+  const dir = t.testdir()
+  const db = openDatabase(`${dir}/moat.db`)
+  t.teardown(() => db.close())
+  const accounts = new Accounts(db)
+  const token = accounts.setupToken()!
+  const app = createApp({ db, spool: new Spool(`${dir}/spool`), version: '1', clamd: null })
+  const form = { email: 'admin@moat.test', password: PASSWORD }
+  const bad = await app.request('/setup', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...form, token: 'guess' }).toString() })
+  t.equal(bad.status, 403)
+  const ok = await app.request('/setup', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...form, token }).toString() })
+  t.equal(ok.status, 303)
+  t.equal((await app.request(`/setup?token=${token}`)).status, 404, 'gone once an admin exists')
+  t.equal(accounts.setupToken(), null)
+  t.equal((await signIn(app, 'admin@moat.test')).status, 303)
+})
+
+t.test('health and assets need no session', async (t) => {
+  const { app } = await setup(t)
   const health = await app.request('/healthz')
-  t.equal(health.status, 200)
-  t.match(await health.json(), { ok: true, version: '9.9.9', organisations: 1, archived: 0, antivirus: /OFF/ })
-  const page = await app.request('/')
-  t.equal(page.status, 200)
-  t.equal(page.headers.get('x-frame-options'), 'DENY')
-  t.match(page.headers.get('content-security-policy'), /default-src 'self'/)
-  t.match(await page.text(), /<h1>Moat 9.9.9<\/h1>/)
-  t.equal((await app.request('/nope')).status, 404)
+  t.match(await health.json(), { ok: true, version: '9.9.9', organisations: 2, antivirus: /OFF/ })
+  const js = await app.request('/static/htmx.min.js')
+  t.equal(js.status, 200)
+  t.match(js.headers.get('content-type'), /javascript/)
+  t.equal((await app.request('/static/../package.json')).status, 404)
 })

@@ -1,10 +1,10 @@
 /* The content engine offline: scan, train, learn. */
 import fs from 'node:fs'
 import path from 'node:path'
-import { features, learnFeatures, type LogisticModel, serialiseLogistic } from '../../engine/logistic'
+import { type LogisticModel, serialiseLogistic } from '../../engine/logistic'
 import { scanMessage } from '../../engine/engine'
 import { DEFAULT_MODEL_PATH, loadActiveModel, loadDefaultModel, saveModel } from '../../engine/models'
-import { corpusDir, listMessageFiles, tokensOfFile, trainDefaultModel, trainOnFiles } from '../../engine/training'
+import { corpusDir, learnReported, listMessageFiles, trainDefaultModel, trainOnFiles } from '../../engine/training'
 import { databasePath, loadSettings } from '../../config'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
@@ -89,16 +89,8 @@ export const engineCommands: Command[] = [
       const spam = list(opts.spam)
       const ham = list(opts.ham)
       if (!spam.length && !ham.length) throw new UsageError('learn wants --spam FILE or --ham FILE')
-      const db = appliance().db
-      const model = loadActiveModel(db).model
-      // A report weighs more than one training message: the user saw this one go wrong.
-      for (let round = 0; round < 3; round++) {
-        for (const f of spam) learnFeatures(model, features(await tokensOfFile(f)), true)
-        for (const f of ham) learnFeatures(model, features(await tokensOfFile(f)), false)
-      }
-      const id = saveModel(db, model, `moat learn: ${spam.length} spam, ${ham.length} ham`)
-      // Keep a few versions to roll back to, not every single report.
-      db.prepare(`DELETE FROM classifier_models WHERE id NOT IN (SELECT id FROM classifier_models ORDER BY id DESC LIMIT 5)`).run()
+      const reports = [...spam.map((f) => ({ raw: fs.readFileSync(f), spam: true })), ...ham.map((f) => ({ raw: fs.readFileSync(f), spam: false }))]
+      const id = await learnReported(appliance().db, reports, `moat learn: ${spam.length} spam, ${ham.length} ham`)
       out(`model ${id}: learned ${spam.length} spam and ${ham.length} ham`)
     },
   },

@@ -1,5 +1,4 @@
-/* The outbound smarthost: relay networks, SMTP passwords, routes, DKIM, held senders, bounce keys. */
-import fs from 'node:fs'
+/* The outbound smarthost: relay networks, routes, DKIM, held senders, bounce keys, delivery and blocklist monitoring. */
 import { BounceKeys } from '../../services/bounce-keys'
 import { DeliveryMonitor } from '../../services/delivery-monitor'
 import { Dkim } from '../../services/dkim'
@@ -47,20 +46,6 @@ export const outboundCommands: Command[] = [
       need(args, 1, 'network')
       new RelayControl(appliance().db).removeNetwork(args[0])
       out(`${args[0]} may no longer relay`)
-    },
-  },
-  {
-    path: ['user', 'password'],
-    usage: 'EMAIL [--password-file FILE]',
-    summary: "Set a user's password (SMTP AUTH on the submission port, web UI). Read from FILE or the first line of standard input.",
-    options: { 'password-file': { type: 'string', description: 'file holding the password (- for standard input)' } },
-    async run({ args, opts, out }) {
-      need(args, 1, 'e-mail address')
-      const file = String(opts['password-file'] ?? '-')
-      const text = fs.readFileSync(file === '-' ? 0 : file, 'utf8')
-      const password = text.split(/\r?\n/)[0]
-      await new RelayControl(appliance().db).setPassword(args[0], password)
-      out(`password set for ${args[0].toLowerCase()}`)
     },
   },
   {

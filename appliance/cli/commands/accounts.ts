@@ -1,0 +1,49 @@
+/* Sign-in accounts: web admins, and mailbox users' passwords (web UI and SMTP AUTH). */
+import fs from 'node:fs'
+import { Accounts } from '../../services/accounts'
+import { RelayControl } from '../../services/relay'
+import { type Command, UsageError } from '../command'
+import { appliance } from '../context'
+
+function need(args: string[], n: number, what: string): void {
+  if (args.length < n) throw new UsageError(`missing ${what}`)
+}
+
+export const accountCommands: Command[] = [
+  {
+    path: ['admin', 'create'],
+    usage: '--email EMAIL (--password PASSWORD | --password-file FILE) [--msp]',
+    summary: 'Create a web admin: the appliance admin (everything), or with --msp an MSP admin (all organisations of the MSP).',
+    options: {
+      email: { type: 'string', description: 'sign-in address' },
+      password: { type: 'string', description: 'the password (visible to other local users in ps; prefer --password-file)' },
+      'password-file': { type: 'string', description: 'file holding the password (- for standard input)' },
+      msp: { type: 'boolean', description: 'an MSP admin rather than the appliance admin' },
+    },
+    async run({ opts, out }) {
+      if (!opts.email) throw new UsageError('--email is required')
+      let password = opts.password as string | undefined
+      if (password === undefined) {
+        if (!opts['password-file']) throw new UsageError('--password or --password-file is required')
+        const file = String(opts['password-file'])
+        password = fs.readFileSync(file === '-' ? 0 : file, 'utf8').split(/\r?\n/)[0]
+      }
+      const id = await new Accounts(appliance().db).createAdmin(String(opts.email), password, opts.msp ? 'msp_admin' : 'appliance_admin')
+      out(`${opts.msp ? 'MSP' : 'appliance'} admin ${String(opts.email).toLowerCase()} created (id ${id})`)
+    },
+  },
+  {
+    path: ['user', 'password'],
+    usage: 'EMAIL [--password-file FILE]',
+    summary: "Set a user's password (SMTP AUTH on the submission port, web UI). Read from FILE or the first line of standard input.",
+    options: { 'password-file': { type: 'string', description: 'file holding the password (- for standard input)' } },
+    async run({ args, opts, out }) {
+      need(args, 1, 'e-mail address')
+      const file = String(opts['password-file'] ?? '-')
+      const text = fs.readFileSync(file === '-' ? 0 : file, 'utf8')
+      const password = text.split(/\r?\n/)[0]
+      await new RelayControl(appliance().db).setPassword(args[0], password)
+      out(`password set for ${args[0].toLowerCase()}`)
+    },
+  },
+]

@@ -1,0 +1,222 @@
+/*
+ * Who may use the web UI and API, and with what reach. Appliance and MSP admins are accounts
+ * of their own; organisation admins and end users log in with their mailbox address. Login is
+ * throttled per account and per client address; sessions are server-side rows keyed by the
+ * hash of the cookie's token, with an idle timeout; every session has its CSRF token.
+ */
+import crypto from 'node:crypto'
+import type { Db } from '../db/database'
+import { hashPassword, verifyPassword } from './passwords'
+import { TenantError } from './tenants'
+
+export type Role = 'appliance_admin' | 'msp_admin' | 'org_admin' | 'user'
+
+export interface Principal {
+  kind: 'admin' | 'user'
+  id: number
+  email: string
+  role: Role
+  /** MSP admins: their MSP; everyone else's organisation belongs to one too */
+  mspId: number | null
+  /** organisation admins and users */
+  orgId: number | null
+}
+
+/** What a principal may see: null orgIds = every organisation; userId = only that user's own. */
+export interface Scope {
+  orgIds: number[] | null
+  userId: number | null
+  addresses: string[]
+}
+
+/** May this scope see a row of organisation orgId belonging to userId? */
+export function canSee(scope: Scope, orgId: number, userId: number | null): boolean {
+  if (scope.orgIds !== null && !scope.orgIds.includes(orgId)) return false
+  return scope.userId === null || scope.userId === userId
+}
+
+export interface Session {
+  token: string
+  csrf: string
+  principal: Principal
+}
+
+export const IDLE_TIMEOUT_MS = 30 * 60_000
+const ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000
+const THROTTLE_WINDOW_MS = 15 * 60_000
+const MAX_FAILURES_PER_ACCOUNT = 5
+const MAX_FAILURES_PER_IP = 20
+
+export type LoginResult = { ok: true; session: Session } | { ok: false; reason: 'invalid' | 'throttled' }
+
+function tokenHash(token: string): string {
+  return crypto.createHash('sha256').update(token).digest('hex')
+}
+
+export class Accounts {
+  private readonly q
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      adminByEmail: db.prepare(`SELECT * FROM admins WHERE email = ?`),
+      adminById: db.prepare(`SELECT * FROM admins WHERE id = ?`),
+      insertAdmin: db.prepare(`INSERT INTO admins (email, password_hash, role, msp_id, created_at) VALUES (?, ?, ?, ?, ?)`),
+      countAdmins: db.prepare(`SELECT count(*) AS n FROM admins`),
+      userByEmail: db.prepare(
+        `SELECT u.id, u.email, u.role, u.org_id, u.password_hash, o.msp_id, o.suspended_at FROM users u
+         JOIN organisations o ON o.id = u.org_id WHERE u.email = ?`,
+      ),
+      userById: db.prepare(
+        `SELECT u.id, u.email, u.role, u.org_id, o.msp_id, o.suspended_at FROM users u
+         JOIN organisations o ON o.id = u.org_id WHERE u.id = ?`,
+      ),
+      aliasesOf: db.prepare(`SELECT address FROM aliases WHERE user_id = ?`),
+      orgsOfMsp: db.prepare(`SELECT id FROM organisations WHERE msp_id = ?`),
+      failures: db.prepare(`SELECT count(*) AS n FROM login_failures WHERE key = ? AND at > ?`),
+      fail: db.prepare(`INSERT INTO login_failures (key, at) VALUES (?, ?)`),
+      clearFailures: db.prepare(`DELETE FROM login_failures WHERE key = ?`),
+      pruneFailures: db.prepare(`DELETE FROM login_failures WHERE at < ?`),
+      insertSession: db.prepare(
+        `INSERT INTO sessions (id, kind, principal_id, csrf, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      session: db.prepare(`SELECT * FROM sessions WHERE id = ?`),
+      touch: db.prepare(`UPDATE sessions SET last_seen_at = ? WHERE id = ?`),
+      deleteSession: db.prepare(`DELETE FROM sessions WHERE id = ?`),
+      pruneSessions: db.prepare(`DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`),
+      audit: db.prepare(`INSERT INTO audit_log (at, actor, org_id, action, detail) VALUES (?, ?, ?, ?, ?)`),
+    }
+  }
+
+  /**
+   * A one-time setup token while no admin exists (a new one each start; only its hash is
+   * stored), or null once there is an admin.
+   */
+  setupToken(): string | null {
+    if (this.hasAdmin()) return null
+    const token = crypto.randomBytes(24).toString('base64url')
+    this.db.prepare(`INSERT INTO settings (key, value) VALUES ('setup_token', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(tokenHash(token)))
+    return token
+  }
+
+  /** Creates the first admin with the setup token; refused once any admin exists. */
+  async setupFirstAdmin(token: string, email: string, password: string): Promise<number | null> {
+    const row = this.db.prepare(`SELECT value FROM settings WHERE key = 'setup_token'`).get() as { value: string } | undefined
+    if (!row || this.hasAdmin()) return null
+    const want = Buffer.from(JSON.parse(row.value) as string)
+    const got = Buffer.from(tokenHash(token))
+    if (want.length !== got.length || !crypto.timingSafeEqual(want, got)) return null
+    const id = await this.createAdmin(email, password)
+    this.db.prepare(`DELETE FROM settings WHERE key = 'setup_token'`).run()
+    return id
+  }
+
+  hasAdmin(): boolean {
+    return (this.q.countAdmins.get() as { n: number }).n > 0
+  }
+
+  async createAdmin(email: string, password: string, role: 'appliance_admin' | 'msp_admin' = 'appliance_admin'): Promise<number> {
+    const e = email.trim().toLowerCase()
+    if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new TenantError(`"${email}" is not an e-mail address`)
+    if (this.q.adminByEmail.get(e)) throw new TenantError(`admin "${e}" exists already`)
+    let hash: string
+    try {
+      hash = await hashPassword(password)
+    } catch (err) {
+      throw new TenantError((err as Error).message)
+    }
+    return Number(this.q.insertAdmin.run(e, hash, role, 1, Date.now()).lastInsertRowid)
+  }
+
+  private principalFor(kind: 'admin' | 'user', id: number): Principal | null {
+    if (kind === 'admin') {
+      const a = this.q.adminById.get(id) as { id: number; email: string; role: Role; msp_id: number } | undefined
+      return a ? { kind, id: a.id, email: a.email, role: a.role, mspId: a.role === 'msp_admin' ? a.msp_id : null, orgId: null } : null
+    }
+    const u = this.q.userById.get(id) as { id: number; email: string; role: Role; org_id: number; msp_id: number; suspended_at: number | null } | undefined
+    if (!u || u.suspended_at) return null
+    return { kind, id: u.id, email: u.email, role: u.role, mspId: u.msp_id, orgId: u.org_id }
+  }
+
+  /** Checks a password with throttling; a throttled login is refused without checking. */
+  async login(email: string, password: string, ip: string, now = Date.now()): Promise<LoginResult> {
+    const e = email.trim().toLowerCase()
+    const since = now - THROTTLE_WINDOW_MS
+    const count = (key: string) => (this.q.failures.get(key, since) as { n: number }).n
+    if (count(`account:${e}`) >= MAX_FAILURES_PER_ACCOUNT || count(`ip:${ip}`) >= MAX_FAILURES_PER_IP) return { ok: false, reason: 'throttled' }
+    const admin = this.q.adminByEmail.get(e) as { id: number; password_hash: string } | undefined
+    const user = admin ? undefined : (this.q.userByEmail.get(e) as { id: number; password_hash: string | null; suspended_at: number | null } | undefined)
+    const ok = await verifyPassword(password, admin?.password_hash ?? user?.password_hash)
+    if (!ok || (user && user.suspended_at)) {
+      this.q.fail.run(`account:${e}`, now)
+      this.q.fail.run(`ip:${ip}`, now)
+      return { ok: false, reason: 'invalid' }
+    }
+    this.q.clearFailures.run(`account:${e}`)
+    const kind = admin ? 'admin' : 'user'
+    const principal = this.principalFor(kind, (admin ?? user)!.id)!
+    const token = crypto.randomBytes(32).toString('base64url')
+    const csrf = crypto.randomBytes(24).toString('base64url')
+    this.q.insertSession.run(tokenHash(token), kind, principal.id, csrf, ip, now, now)
+    this.audit(principal, 'login', '', now)
+    return { ok: true, session: { token, csrf, principal } }
+  }
+
+  /** The live session for a cookie token, or null (unknown, idle too long, or too old). */
+  session(token: string | undefined, now = Date.now()): Session | null {
+    if (!token) return null
+    const id = tokenHash(token)
+    const row = this.q.session.get(id) as { kind: 'admin' | 'user'; principal_id: number; csrf: string; created_at: number; last_seen_at: number } | undefined
+    if (!row) return null
+    if (now - row.last_seen_at > IDLE_TIMEOUT_MS || now - row.created_at > ABSOLUTE_TIMEOUT_MS) {
+      this.q.deleteSession.run(id)
+      return null
+    }
+    const principal = this.principalFor(row.kind, row.principal_id)
+    if (!principal) return null
+    // One write a minute at most, not one per request.
+    if (now - row.last_seen_at > 60_000) this.q.touch.run(now, id)
+    return { token, csrf: row.csrf, principal }
+  }
+
+  logout(token: string): void {
+    this.q.deleteSession.run(tokenHash(token))
+  }
+
+  prune(now = Date.now()): void {
+    this.q.pruneSessions.run(now - IDLE_TIMEOUT_MS, now - ABSOLUTE_TIMEOUT_MS)
+    this.q.pruneFailures.run(now - THROTTLE_WINDOW_MS)
+  }
+
+  scope(p: Principal): Scope {
+    switch (p.role) {
+      case 'appliance_admin':
+        return { orgIds: null, userId: null, addresses: [] }
+      case 'msp_admin':
+        return { orgIds: (this.q.orgsOfMsp.all(p.mspId) as { id: number }[]).map((r) => r.id), userId: null, addresses: [] }
+      case 'org_admin':
+        return { orgIds: [p.orgId!], userId: null, addresses: [] }
+      case 'user':
+        return { orgIds: [p.orgId!], userId: p.id, addresses: [p.email, ...(this.q.aliasesOf.all(p.id) as { address: string }[]).map((a) => a.address)] }
+    }
+  }
+
+  audit(actor: Principal, action: string, detail = '', now = Date.now()): void {
+    this.q.audit.run(now, `${actor.kind}:${actor.email}`, actor.orgId, action, detail)
+  }
+
+  /** For the mailbox users' own password change. */
+  async changePassword(p: Principal, current: string, next: string): Promise<boolean> {
+    const row = (p.kind === 'admin' ? this.q.adminById.get(p.id) : this.q.userByEmail.get(p.email)) as { password_hash: string | null } | undefined
+    if (!(await verifyPassword(current, row?.password_hash))) return false
+    let hash: string
+    try {
+      hash = await hashPassword(next)
+    } catch (err) {
+      throw new TenantError((err as Error).message)
+    }
+    this.db.prepare(p.kind === 'admin' ? `UPDATE admins SET password_hash = ? WHERE id = ?` : `UPDATE users SET password_hash = ? WHERE id = ?`).run(hash, p.id)
+    this.audit(p, 'password-change')
+    return true
+  }
+}
+

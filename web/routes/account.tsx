@@ -1,0 +1,45 @@
+/* The signed-in person's own account: password change. */
+import { Hono } from 'hono'
+import type { Accounts } from '../../appliance/services/accounts'
+import { TenantError } from '../../appliance/services/tenants'
+import { type Env, requireLogin } from '../security'
+import { Csrf, Layout } from '../views/layout'
+
+export function accountRoutes(accounts: Accounts): Hono<Env> {
+  const app = new Hono<Env>()
+  app.use('/account', requireLogin())
+  app.use('/account/*', requireLogin())
+
+  const page = (c: any, status: 200 | 400 | 403, message?: string, error?: string) => {
+    const session = c.get('session')!
+    return c.html(
+      <Layout title="Account" session={session}>
+        <h1>{session.principal.email}</h1>
+        <p class="muted">Signed in as {session.principal.role.replace('_', ' ')}.</p>
+        {message && <p role="status">{message}</p>}
+        {error && <p class="error" role="alert">{error}</p>}
+        <form method="post" action="/account/password" class="login">
+          <h2>Change password</h2>
+          <Csrf session={session} />
+          <label>Current password <input type="password" name="current" autocomplete="current-password" required /></label>
+          <label>New password <input type="password" name="next" autocomplete="new-password" minlength={10} required /></label>
+          <button type="submit">Change password</button>
+        </form>
+      </Layout>,
+      status,
+    )
+  }
+
+  app.get('/account', (c) => page(c, 200))
+  app.post('/account/password', async (c) => {
+    const body = await c.req.parseBody()
+    try {
+      const ok = await accounts.changePassword(c.get('session')!.principal, String(body.current ?? ''), String(body.next ?? ''))
+      return ok ? page(c, 200, 'Password changed.') : page(c, 403, undefined, 'The current password is wrong.')
+    } catch (err) {
+      if (err instanceof TenantError) return page(c, 400, undefined, err.message)
+      throw err
+    }
+  })
+  return app
+}

@@ -1,0 +1,70 @@
+/*
+ * Sign-in and sign-out. The login form is a plain POST /login with `email` and `password`
+ * (works without JavaScript); a double-submit cookie guards it against login CSRF, since
+ * there is no session yet to hold a token.
+ */
+import { type Context, Hono } from 'hono'
+import { getCookie, setCookie } from 'hono/cookie'
+import crypto from 'node:crypto'
+import type { Accounts } from '../../appliance/services/accounts'
+import { clearSessionCookie, type Env, setSessionCookie } from '../security'
+import { Layout } from '../views/layout'
+
+const LOGIN_CSRF_COOKIE = 'moat_login'
+
+function safeNext(next: unknown): string {
+  // Only our own paths: an open redirect after login is a phishing aid.
+  return typeof next === 'string' && /^\/[a-z]/.test(next) && !next.startsWith('//') ? next : '/quarantine'
+}
+
+function LoginPage(props: { token: string; next: string; error?: string; email?: string }) {
+  return (
+    <Layout title="Sign in" session={null}>
+      <form method="post" action="/login" class="login">
+        <h1>Sign in</h1>
+        {props.error && <p class="error" role="alert">{props.error}</p>}
+        <input type="hidden" name="_login" value={props.token} />
+        <input type="hidden" name="next" value={props.next} />
+        <label>E-mail <input type="email" name="email" autocomplete="username" required value={props.email ?? ''} /></label>
+        <label>Password <input type="password" name="password" autocomplete="current-password" required /></label>
+        <button type="submit">Sign in</button>
+      </form>
+    </Layout>
+  )
+}
+
+export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }): Hono<Env> {
+  const app = new Hono<Env>()
+
+  const form = (c: Context<Env>, status: 200 | 401 | 403 | 429, next: unknown, error?: string, email?: string) => {
+    const token = crypto.randomBytes(18).toString('base64url')
+    setCookie(c, LOGIN_CSRF_COOKIE, token, { httpOnly: true, sameSite: 'Strict', secure: opts.secureCookies, path: '/login' })
+    return c.html(<LoginPage token={token} next={safeNext(next)} error={error} email={email} />, status)
+  }
+
+  app.get('/login', (c) => (c.get('session') ? c.redirect('/quarantine', 303) : form(c, 200, c.req.query('next'))))
+
+  app.post('/login', async (c) => {
+    const body = await c.req.parseBody()
+    const cookie = getCookie(c, LOGIN_CSRF_COOKIE)
+    if (!cookie || cookie !== body._login) return form(c, 403, body.next, 'The form expired; please sign in again.')
+    const email = String(body.email ?? '')
+    const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? 'local'
+    const r = await accounts.login(email, String(body.password ?? ''), ip)
+    if (!r.ok) {
+      return r.reason === 'throttled'
+        ? form(c, 429, body.next, 'Too many failed sign-ins; wait 15 minutes and try again.', email)
+        : form(c, 401, body.next, 'Wrong e-mail address or password.', email)
+    }
+    setSessionCookie(c, r.session.token, opts.secureCookies)
+    return c.redirect(safeNext(body.next), 303)
+  })
+
+  app.post('/logout', (c) => {
+    const s = c.get('session')
+    if (s) accounts.logout(s.token)
+    clearSessionCookie(c)
+    return c.redirect('/login', 303)
+  })
+  return app
+}

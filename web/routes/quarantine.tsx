@@ -1,0 +1,207 @@
+/*
+ * The quarantine: search and filters, keyset paging (fast at a million rows), a safe preview
+ * (the HTML part only inside a sandboxed frame whose own CSP blocks every remote load), the
+ * symbols and weights behind the verdict, and release / delete / not spam, one or many.
+ * Every lookup goes through the session's scope: another tenant's entry is a plain 404.
+ */
+import { type Context, Hono } from 'hono'
+import { type Accounts, canSee } from '../../appliance/services/accounts'
+import type { Archive } from '../../appliance/services/archive'
+import { learnReported } from '../../appliance/engine/training'
+import { parseMessage } from '../../appliance/engine/message'
+import { Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
+import type { RawStore } from '../../appliance/services/raw-store'
+import type { Db } from '../../appliance/db/database'
+import { type Env, requireLogin } from '../security'
+import { Csrf, Layout, when } from '../views/layout'
+
+const PAGE = 50
+
+function day(v: string | undefined): number | undefined {
+  if (!v || !/^\d{4}-\d{2}-\d{2}$/.test(v)) return undefined
+  const t = Date.parse(`${v}T00:00:00Z`)
+  return Number.isNaN(t) ? undefined : t
+}
+
+export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive }): Hono<Env> {
+  const app = new Hono<Env>()
+  const quarantine = new Quarantine(deps.db)
+  app.use('/quarantine', requireLogin())
+  app.use('/quarantine/*', requireLogin())
+
+  /** The entry if this session may see it; otherwise null (answered as 404). */
+  const entry = (c: Context<Env>, id: string): QuarantineEntry | null => {
+    const n = Number(id)
+    if (!Number.isInteger(n)) return null
+    try {
+      const e = quarantine.get(n)
+      return canSee(c.get('scope')!, e.org_id, e.user_id) ? e : null
+    } catch (err) {
+      if (err instanceof QuarantineError) return null
+      throw err
+    }
+  }
+
+  app.get('/quarantine', (c) => {
+    const session = c.get('session')!
+    const scope = c.get('scope')!
+    const q = c.req.query()
+    const until = day(q.until)
+    const filter: QuarantineFilter = {
+      orgIds: scope.orgIds,
+      userId: scope.userId,
+      sender: q.sender || undefined,
+      subject: q.subject || undefined,
+      rcpt: q.rcpt || undefined,
+      verdict: q.verdict === 'spam' || q.verdict === 'surespam' ? q.verdict : undefined,
+      since: day(q.since),
+      until: until === undefined ? undefined : until + 86_400_000,
+      limit: PAGE + 1,
+    }
+    const m = /^(\d+)\.(\d+)$/.exec(q.before ?? '')
+    if (m) filter.before = { createdAt: Number(m[1]), id: Number(m[2]) }
+    const rows = quarantine.list(filter)
+    const more = rows.length > PAGE
+    const page = rows.slice(0, PAGE)
+    const last = page.at(-1)
+    const keep = new URLSearchParams(Object.entries(q).filter(([k, v]) => k !== 'before' && v) as [string, string][])
+    if (last) keep.set('before', `${last.created_at}.${last.id}`)
+    return c.html(
+      <Layout title="Quarantine" session={session}>
+        <h1>Quarantine</h1>
+        <form method="get" action="/quarantine" class="filters" role="search">
+          <input name="sender" placeholder="Sender" value={q.sender ?? ''} />
+          <input name="subject" placeholder="Subject" value={q.subject ?? ''} />
+          {scope.userId === null && <input name="rcpt" placeholder="Recipient" value={q.rcpt ?? ''} />}
+          <select name="verdict">
+            <option value="">spam and surespam</option>
+            <option value="spam" selected={q.verdict === 'spam'}>spam</option>
+            <option value="surespam" selected={q.verdict === 'surespam'}>surespam</option>
+          </select>
+          <label>from <input type="date" name="since" value={q.since ?? ''} /></label>
+          <label>to <input type="date" name="until" value={q.until ?? ''} /></label>
+          <button type="submit">Search</button>
+        </form>
+        <form method="post" action="/quarantine/bulk">
+          <Csrf session={session} />
+          <div class="actions">
+            <button type="submit" name="action" value="release">Release selected</button>
+            <button type="submit" name="action" value="delete">Delete selected</button>
+          </div>
+          <table id="quarantine">
+            <thead>
+              <tr><th></th><th>Received</th><th>From</th><th>Subject</th><th class="wide">To</th><th>Verdict</th><th class="num wide">Score</th></tr>
+            </thead>
+            <tbody>
+              {page.map((e) => (
+                <tr data-id={e.id}>
+                  <td><input type="checkbox" name="ids" value={String(e.id)} aria-label={`select ${e.id}`} /></td>
+                  <td>{when(e.created_at)}</td>
+                  <td>{e.from_header || e.mail_from || '<>'}</td>
+                  <td><a href={`/quarantine/${e.id}`}>{e.subject || '(no subject)'}</a></td>
+                  <td class="wide">{e.rcpt}{e.direction === 'out' ? ' (outbound)' : ''}</td>
+                  <td>{e.verdict}</td>
+                  <td class="num wide">{e.score.toFixed(1)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {!page.length && <p class="muted">Nothing in the quarantine matches.</p>}
+        </form>
+        {more && <p><a href={`/quarantine?${keep}`} rel="next">Older →</a></p>}
+      </Layout>,
+    )
+  })
+
+  app.get('/quarantine/:id', async (c) => {
+    const e = entry(c, c.req.param('id'))
+    if (!e) return c.notFound()
+    const session = c.get('session')!
+    const msg = await parseMessage(deps.raws.read(e.raw_id))
+    const symbols = JSON.parse(e.symbols) as { name: string; weight: number; detail?: string }[]
+    return c.html(
+      <Layout title={e.subject || 'Quarantined message'} session={session}>
+        <h1>{e.subject || '(no subject)'}</h1>
+        <table>
+          <tbody>
+            <tr><th>From</th><td>{e.from_header || e.mail_from}</td></tr>
+            <tr><th>Envelope sender</th><td>{e.mail_from || '<>'}</td></tr>
+            <tr><th>To</th><td>{e.rcpt}</td></tr>
+            <tr><th>Date</th><td>{msg.date ?? ''}</td></tr>
+            <tr><th>Verdict</th><td>{e.verdict}, score {e.score.toFixed(2)}{e.released_at ? `, released ${when(e.released_at)}` : ''}</td></tr>
+          </tbody>
+        </table>
+        {!e.released_at && (
+          <div class="actions">
+            <form method="post" action={`/quarantine/${e.id}/release`}><Csrf session={session} /><button type="submit">Release</button></form>
+            <form method="post" action={`/quarantine/${e.id}/not-spam`}><Csrf session={session} /><button type="submit">Not spam (release and report)</button></form>
+            <form method="post" action={`/quarantine/${e.id}/delete`}><Csrf session={session} /><button type="submit">Delete</button></form>
+          </div>
+        )}
+        <h2>Why it was flagged</h2>
+        <table id="symbols">
+          <thead><tr><th>Symbol</th><th class="num">Weight</th><th>Detail</th></tr></thead>
+          <tbody>
+            {[...symbols].sort((a, b) => b.weight - a.weight).map((s) => (
+              <tr><td>{s.name}</td><td class="num">{s.weight.toFixed(2)}</td><td>{s.detail ?? ''}</td></tr>
+            ))}
+          </tbody>
+        </table>
+        <h2>Text</h2>
+        <pre class="body">{msg.text.slice(0, 100_000)}</pre>
+        {msg.html && (
+          <>
+            <h2>HTML (remote content blocked)</h2>
+            <iframe class="html" sandbox="" src={`/quarantine/${e.id}/html`} title="HTML part"></iframe>
+          </>
+        )}
+      </Layout>,
+    )
+  })
+
+  // The HTML part, for the sandboxed frame only: no script, no remote anything, not even styles.
+  app.get('/quarantine/:id/html', async (c) => {
+    const e = entry(c, c.req.param('id'))
+    if (!e) return c.notFound()
+    const msg = await parseMessage(deps.raws.read(e.raw_id))
+    c.header('Content-Security-Policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox")
+    c.header('X-Frame-Options', 'SAMEORIGIN')
+    return c.html(msg.html || '')
+  })
+
+  const act = async (c: Context<Env>, ids: number[], action: string): Promise<number> => {
+    const session = c.get('session')!
+    let done = 0
+    for (const id of ids) {
+      const e = entry(c, String(id))
+      if (!e) continue
+      try {
+        if (action === 'delete') quarantine.remove(e.id)
+        else quarantine.release(e.id)
+        if (action === 'not-spam') await learnReported(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `not spam: quarantine ${e.id} by ${session.principal.email}`)
+        deps.accounts.audit(session.principal, `quarantine-${action}`, `entry ${e.id} for ${e.rcpt}`)
+        done++
+      } catch (err) {
+        if (!(err instanceof QuarantineError)) throw err // released already: nothing to do
+      }
+    }
+    return done
+  }
+
+  for (const action of ['release', 'delete', 'not-spam']) {
+    app.post(`/quarantine/:id/${action}`, async (c) => {
+      if (!entry(c, c.req.param('id'))) return c.notFound()
+      await act(c, [Number(c.req.param('id'))], action)
+      return c.redirect('/quarantine', 303)
+    })
+  }
+
+  app.post('/quarantine/bulk', async (c) => {
+    const body = await c.req.parseBody({ all: true })
+    const ids = ([] as unknown[]).concat(body.ids ?? []).map(Number).filter(Number.isInteger)
+    const action = body.action === 'delete' ? 'delete' : 'release'
+    await act(c, ids.slice(0, 500), action)
+    return c.redirect('/quarantine', 303)
+  })
+  return app
+}

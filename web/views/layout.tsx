@@ -1,0 +1,47 @@
+/* The page frame: navigation by role, the CSRF token for htmx, assets served by the app itself. */
+import type { Child } from 'hono/jsx'
+import type { Session } from '../../appliance/services/accounts'
+
+export function Layout(props: { title: string; session: Session | null; children: Child }) {
+  const s = props.session
+  const admin = s?.principal.role === 'appliance_admin'
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        {/* htmx must not inject its inline indicator style: the CSP allows no inline styles. */}
+        <meta name="htmx-config" content='{"includeIndicatorStyles":false}' />
+        <title>{props.title} · Moat</title>
+        <link rel="stylesheet" href="/static/moat.css" />
+        <script src="/static/htmx.min.js" defer></script>
+      </head>
+      <body hx-headers={s ? JSON.stringify({ 'X-CSRF-Token': s.csrf }) : undefined}>
+        <header>
+          <strong>Moat</strong>
+          {s && (
+            <nav>
+              <a href="/quarantine">Quarantine</a>
+              <a href="/archive">Archive</a>
+              {admin && <a href="/status">Status</a>}
+              <a href="/account">{s.principal.email}</a>
+              <form method="post" action="/logout" class="inline">
+                <input type="hidden" name="_csrf" value={s.csrf} />
+                <button type="submit">Sign out</button>
+              </form>
+            </nav>
+          )}
+        </header>
+        <main>{props.children}</main>
+      </body>
+    </html>
+  )
+}
+
+export function Csrf(props: { session: Session }) {
+  return <input type="hidden" name="_csrf" value={props.session.csrf} />
+}
+
+export function when(ms: number | null): string {
+  return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 16) : ''
+}
