@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite. On a fresh Debian 12 machine, run as root, it first installs what the
-# tests talk to (swaks, a real SMTP client; nmap for its open-relay script) and the npm packages; then it builds and runs tap.
+# tests talk to (swaks, a real SMTP client; nmap for its open-relay script; chromium for the browser tests) and the npm packages; then it builds and runs tap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(swaks libnet-ssleay-perl rbldnsd clamav-daemon nmap)
+DEBIAN_PACKAGES=(swaks libnet-ssleay-perl rbldnsd clamav-daemon nmap chromium)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,7 +13,7 @@ import { SMTPServer } from 'smtp-server'
 export const ROOT = path.resolve(__dirname, '../../..')
 const BIN = path.join(ROOT, 'bin/moat')
 
-const runningServers: { dir: string; smtp: RunningSmtp }[] = []
+const runningServers: { dir: string; smtp: { stop(): Promise<void> } }[] = []
 
 /**
  * A throw-away data folder for a test that runs the appliance. Unlike t.testdir(), whose
@@ -218,6 +218,50 @@ export async function startSmtp(dataDir: string, env: Record<string, string> = {
         proc.kill(signal)
       })
     },
+  }
+  runningServers.push({ dir: dataDir, smtp: running })
+  return running
+}
+
+export interface RunningWeb {
+  port: number
+  url: string
+  output(): string
+  stop(): Promise<void>
+}
+
+/** Starts `moat web` (web UI and jobs) on a free loopback port; resolves once /healthz answers. */
+export async function startWeb(dataDir: string, env: Record<string, string> = {}): Promise<RunningWeb> {
+  const port = await freePort()
+  let out = ''
+  const proc = spawn(process.execPath, [BIN, 'web'], {
+    env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_WEB_PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  proc.stdout!.on('data', (d) => (out += d))
+  proc.stderr!.on('data', (d) => (out += d))
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`moat web exited ${proc.exitCode}:\n${out}`)
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false)
+    if (ok) break
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL')
+      throw new Error(`moat web did not come up:\n${out}`)
+    }
+    await new Promise((r) => setTimeout(r, 150))
+  }
+  const running: RunningWeb = {
+    port,
+    url,
+    output: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve()
+        proc.once('exit', () => resolve())
+        proc.kill('SIGKILL')
+      }),
   }
   runningServers.push({ dir: dataDir, smtp: running })
   return running
