@@ -16,6 +16,7 @@ import { archiveRoutes } from './routes/archive'
 import { loginRoutes } from './routes/login'
 import { quarantineRoutes } from './routes/quarantine'
 import { setupRoutes } from './routes/setup'
+import { listRoutes } from './routes/lists'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -71,6 +72,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
   app.route('/', accountRoutes(accounts))
   app.route('/', setupRoutes(accounts))
+  app.route('/', listRoutes({ db: deps.db, accounts }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
 

@@ -11,12 +11,13 @@ import { serviceCommands } from './commands/service'
 import { tenantCommands } from './commands/tenants'
 import { outboundCommands } from './commands/outbound'
 import { accountCommands } from './commands/accounts'
+import { listCommands } from './commands/lists'
 import { TenantError } from '../services/tenants'
 import { QuarantineError } from '../services/quarantine'
 import { ArchiveQueryError } from '../services/archive'
 import { RuleError } from '../services/rules'
 
-export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands]
+export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands]
 
 function overview(): string {
   const lines = ['usage: moat COMMAND [ARGS] [--help]', '', 'commands:']

@@ -397,4 +397,21 @@ export const migrations: readonly string[] = [
   CREATE INDEX quarantine_user_created ON quarantine(user_id, created_at);
   CREATE INDEX quarantine_created ON quarantine(created_at);
   `,
+  // 9: allow and block lists of senders, per organisation or per user; and whether an
+  // allow-listed sender skips the deliberate blocklist delay (off: the long-standing policy)
+  `
+  CREATE TABLE sender_lists (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('allow', 'block')),
+    pattern TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX sender_lists_entry ON sender_lists(org_id, coalesce(user_id, 0), kind, pattern);
+  CREATE INDEX sender_lists_pattern ON sender_lists(org_id, pattern);
+
+  ALTER TABLE organisations ADD COLUMN allowlist_skips_rbl_delay INTEGER NOT NULL DEFAULT 0
+    CHECK (allowlist_skips_rbl_delay IN (0, 1));
+  `,
 ]

@@ -22,6 +22,7 @@ export interface Organisation {
   backscatter_action: BackscatterAction
   outbound_hourly_limit: number
   outbound_spam_limit: number
+  allowlist_skips_rbl_delay: number
   created_at: number
 }
 
@@ -93,6 +94,7 @@ export interface OrgPolicy {
   backscatter_action?: BackscatterAction
   outbound_hourly_limit?: number
   outbound_spam_limit?: number
+  allowlist_skips_rbl_delay?: number
 }
 
 export interface UserImportRow {
@@ -209,7 +211,7 @@ export class Tenants {
       .prepare(
         `UPDATE organisations SET spam_threshold = ?, surespam_threshold = ?, max_message_bytes = ?,
          archive_retention_days = ?, quarantine_retention_days = ?, backscatter_action = ?,
-         outbound_hourly_limit = ?, outbound_spam_limit = ? WHERE id = ?`,
+         outbound_hourly_limit = ?, outbound_spam_limit = ?, allowlist_skips_rbl_delay = ? WHERE id = ?`,
       )
       .run(
         next.spam_threshold,
@@ -220,6 +222,7 @@ export class Tenants {
         next.backscatter_action,
         next.outbound_hourly_limit,
         next.outbound_spam_limit,
+        next.allowlist_skips_rbl_delay ? 1 : 0,
         org.id,
       )
     return this.orgById(org.id)!

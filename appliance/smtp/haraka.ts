@@ -151,6 +151,8 @@ export interface MoatNotes {
   /** Set for outbound mail: every recipient is then scored with the sender's organisation. */
   outbound?: RelayNote
   rcpts: RecipientNote[]
+  /** recipient -> the allow or block list entry that decides for it (set by moat-lists) */
+  listed?: Record<string, 'allow' | 'block'>
   /** organisations for which this is a bounce without a valid stamp (set by moat-bounce) */
   backscatter?: number[]
   /** organisation id -> verdict under that organisation's thresholds (set by moat-scorer) */

@@ -14,7 +14,8 @@
  * Untrusted input: the client's IP address (a hostile PTR never reaches a query).
  */
 import { type DnsblResult, DnsblChecker, DnsblDelays, isPrivate, type Zone } from '../../appliance/services/dnsbl'
-import { addSymbols, constants, DSN, guarded, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { addSymbols, constants, DSN, guarded, type HarakaAddress, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { SenderLists } from '../../appliance/services/sender-lists'
 import { runtime } from '../../appliance/smtp/runtime'
 
 export function register(this: HarakaPlugin): void {
@@ -42,6 +43,7 @@ export function load_config(this: HarakaPlugin): void {
   this.zones = zones
   const m = this.cfg.main ?? {}
   this.delays = new DnsblDelays(runtime().db)
+  this.lists = new SenderLists(runtime().db)
   this.checker = new DnsblChecker({
     server: runtime().settings.dnsServer,
     timeoutMs: Number(m.timeout_ms) || 1500,
@@ -67,7 +69,21 @@ export function start_lookup(this: HarakaPlugin, next: Next, connection: HarakaC
   next()
 }
 
-export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
+/**
+ * The long-standing policy: allow-listing a sender does not lift the delay. An organisation
+ * can switch that (allowlist_skips_rbl_delay); then a sender on the recipient's (or its
+ * organisation's) allow list, by envelope address, is not delayed.
+ */
+function allowListedPastDelay(plugin: HarakaPlugin, connection: HarakaConnection, rcpt: HarakaAddress): boolean {
+  const sender = connection.transaction?.mail_from?.address
+  if (!sender || !rcpt?.host) return false
+  const rt = runtime()
+  const res = rt.recipients.resolve(rcpt.user, rcpt.host)
+  if (!res.ok || !rt.tenants.orgById(res.orgId)?.allowlist_skips_rbl_delay) return false
+  return (plugin.lists as SenderLists).match(res.orgId, res.userId, [sender])?.kind === 'allow'
+}
+
+export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaConnection, params: [HarakaAddress]): void {
   guarded(this, next, async (done) => {
     const r = await lookup(this, connection)
     for (const e of r.errors) connection.results.add(this, { err: `${e.zone}: ${e.code}` })
@@ -76,6 +92,10 @@ export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaC
     }
     const delaying = r.listings.find((l) => l.delay)
     if (!delaying || !this.cfg.reject.delay) return done()
+    if (allowListedPastDelay(this, connection, params?.[0])) {
+      connection.results.add(this, { skip: `delay:${delaying.zone}: allow-listed` })
+      return done()
+    }
     const ip = connection.remote.ip
     const now = Date.now()
     const firstSeen = (this.delays as DnsblDelays).firstSeen(ip, delaying.zone, now)

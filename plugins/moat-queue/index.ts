@@ -50,7 +50,11 @@ export async function store_async(this: HarakaPlugin, connection: HarakaConnecti
     if (!v) throw new Error(`no verdict for organisation ${r.orgId}: is moat-scorer loaded?`)
     let part = parts.get(r.orgId)
     if (!part) parts.set(r.orgId, (part = { orgId: r.orgId, verdict: v.verdict, score: v.score, symbols: v.symbols, rcpts: [] }))
-    const action: RecipientAction = r.tagMode || v.tag ? 'tag' : v.verdict === 'clean' ? 'deliver' : 'quarantine'
+    let action: RecipientAction = r.tagMode || v.tag ? 'tag' : v.verdict === 'clean' ? 'deliver' : 'quarantine'
+    // The recipient's (or its organisation's) own lists decide over the score.
+    const listed = notes.listed?.[r.address]
+    if (listed === 'block') action = 'quarantine'
+    else if (listed === 'allow' && action === 'quarantine') action = 'deliver'
     part.rcpts.push({ address: r.address, userId: r.userId, action })
   }
   const queueId = txn.uuid

@@ -243,3 +243,29 @@ t.test('health and assets need no session', async (t) => {
   t.match(js.headers.get('content-type'), /javascript/)
   t.equal((await app.request('/static/../package.json')).status, 404)
 })
+
+t.test('lists: "allow sender" from the preview adds to her own list and releases; others cannot touch it', async (t) => {
+  const { app, ids, db } = await setup(t)
+  const alice = await signIn(app, 'alice@example.com')
+  t.equal((await post(app, `/quarantine/${ids.alicemail.quarantine}/allow-sender`, alice)).status, 303)
+  const row = db.prepare(`SELECT kind, pattern, user_id FROM sender_lists`).get() as { kind: string; pattern: string; user_id: number }
+  t.match(row, { kind: 'allow', pattern: 'spammer@bad.test' })
+  t.ok(row.user_id, "on her own list, not the organisation's")
+  t.ok((db.prepare(`SELECT released_at FROM quarantine WHERE id = ?`).get(ids.alicemail.quarantine) as { released_at: number }).released_at, 'and released')
+  t.equal((await post(app, `/quarantine/${ids.hankmail.quarantine}/block-sender`, alice)).status, 404, "not from another tenant's entry")
+  const entryId = (db.prepare(`SELECT id FROM sender_lists`).get() as { id: number }).id
+
+  const bob = await signIn(app, 'bob@example.com')
+  t.notMatch(await (await app.request('/lists', { headers: { Cookie: bob.cookie } })).text(), /spammer@bad\.test/, "bob does not see alice's list")
+  t.equal((await post(app, `/lists/${entryId}/delete`, bob)).status, 404)
+  const hank = await signIn(app, 'hank@globex.test')
+  t.equal((await post(app, `/lists/${entryId}/delete`, hank)).status, 404)
+  const acmeOrg = (db.prepare(`SELECT id FROM organisations WHERE name = 'acme'`).get() as { id: number }).id
+  const boss = await signIn(app, 'boss@example.com')
+  t.match(await (await app.request('/lists', { headers: { Cookie: boss.cookie } })).text(), /spammer@bad\.test/, 'her organisation admin sees it')
+  const globexOrg = (db.prepare(`SELECT id FROM organisations WHERE name = 'globex'`).get() as { id: number }).id
+  t.equal((await post(app, '/lists', boss, { kind: 'block', pattern: '@evil.test', org: String(globexOrg) })).status, 404, "not into another organisation's list")
+  t.equal((await post(app, '/lists', boss, { kind: 'block', pattern: '@evil.test', org: String(acmeOrg) })).status, 303)
+  t.equal((await post(app, '/lists', boss, { kind: 'block', pattern: 'no way', org: String(acmeOrg) })).status, 400)
+  t.equal((await post(app, `/lists/${entryId}/delete`, alice)).status, 303, 'she removes her own')
+})

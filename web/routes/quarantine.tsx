@@ -12,10 +12,17 @@ import { parseMessage } from '../../appliance/engine/message'
 import { Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
 import type { Db } from '../../appliance/db/database'
+import { SenderLists } from '../../appliance/services/sender-lists'
 import { type Env, requireLogin } from '../security'
+import { addForPrincipal } from './lists'
 import { Csrf, Layout, when } from '../views/layout'
 
 const PAGE = 50
+
+/** The address to allow or block for an entry: the From header's, else the envelope sender. */
+function senderOf(e: QuarantineEntry, fromHeader: string | undefined): string {
+  return (fromHeader || e.mail_from || '').toLowerCase()
+}
 
 function day(v: string | undefined): number | undefined {
   if (!v || !/^\d{4}-\d{2}-\d{2}$/.test(v)) return undefined
@@ -26,6 +33,7 @@ function day(v: string | undefined): number | undefined {
 export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive }): Hono<Env> {
   const app = new Hono<Env>()
   const quarantine = new Quarantine(deps.db)
+  const lists = new SenderLists(deps.db)
   app.use('/quarantine', requireLogin())
   app.use('/quarantine/*', requireLogin())
 
@@ -119,6 +127,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     const session = c.get('session')!
     const msg = await parseMessage(deps.raws.read(e.raw_id))
     const symbols = JSON.parse(e.symbols) as { name: string; weight: number; detail?: string }[]
+    const sender = senderOf(e, msg.from?.address)
     return c.html(
       <Layout title={e.subject || 'Quarantined message'} session={session}>
         <h1>{e.subject || '(no subject)'}</h1>
@@ -138,6 +147,10 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
             <form method="post" action={`/quarantine/${e.id}/delete`}><Csrf session={session} /><button type="submit">Delete</button></form>
           </div>
         )}
+        <div class="actions">
+          <form method="post" action={`/quarantine/${e.id}/allow-sender`}><Csrf session={session} /><button type="submit">Allow {sender}</button></form>
+          <form method="post" action={`/quarantine/${e.id}/block-sender`}><Csrf session={session} /><button type="submit">Block {sender}</button></form>
+        </div>
         <h2>Why it was flagged</h2>
         <table id="symbols">
           <thead><tr><th>Symbol</th><th class="num">Weight</th><th>Detail</th></tr></thead>
@@ -192,6 +205,22 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     app.post(`/quarantine/:id/${action}`, async (c) => {
       if (!entry(c, c.req.param('id'))) return c.notFound()
       await act(c, [Number(c.req.param('id'))], action)
+      return c.redirect('/quarantine', 303)
+    })
+  }
+
+  // "Allow sender" releases too: the user has just said this mail is wanted.
+  for (const [path, kind] of [['allow-sender', 'allow'], ['block-sender', 'block']] as const) {
+    app.post(`/quarantine/:id/${path}`, async (c) => {
+      const e = entry(c, c.req.param('id'))
+      if (!e) return c.notFound()
+      const msg = await parseMessage(deps.raws.read(e.raw_id))
+      const sender = senderOf(e, msg.from?.address)
+      if (!sender) return c.text('This message has no sender address to list.', 400)
+      const p = c.get('session')!.principal
+      addForPrincipal(lists, p, e.org_id, kind, sender)
+      deps.accounts.audit(p, `list-add`, `${kind} ${sender} from quarantine entry ${e.id}`)
+      if (kind === 'allow' && !e.released_at) await act(c, [e.id], 'release')
       return c.redirect('/quarantine', 303)
     })
   }

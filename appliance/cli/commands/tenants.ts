@@ -60,7 +60,7 @@ export const tenantCommands: Command[] = [
   },
   {
     path: ['org', 'policy'],
-    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--json]',
+    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--allowlist-skips-rbl-delay on|off] [--json]',
     summary: "Show or change an organisation's thresholds, size limit, retention, backscatter policy and outbound sender limits.",
     options: {
       spam: { type: 'string', description: 'score at which mail is spam' },
@@ -71,6 +71,7 @@ export const tenantCommands: Command[] = [
       backscatter: { type: 'string', description: 'unstamped bounces: quarantine (as surespam), reject, tag or off' },
       'outbound-hourly': { type: 'string', description: 'messages a sender may send per hour before being held' },
       'outbound-spam': { type: 'string', description: 'outbound spam or viruses per hour before the sender is held' },
+      'allowlist-skips-rbl-delay': { type: 'string', description: 'on: an allow-listed sender is not delayed for a blocklist listing (default off)' },
       json,
     },
     run({ args, opts, out }) {
@@ -85,6 +86,7 @@ export const tenantCommands: Command[] = [
         backscatter_action: opts.backscatter as OrgPolicy['backscatter_action'],
         outbound_hourly_limit: numberOpt(opts['outbound-hourly'], 'outbound-hourly'),
         outbound_spam_limit: numberOpt(opts['outbound-spam'], 'outbound-spam'),
+        allowlist_skips_rbl_delay: opts['allowlist-skips-rbl-delay'] === undefined ? undefined : onOff(String(opts['allowlist-skips-rbl-delay']), 'allowlist-skips-rbl-delay') ? 1 : 0,
       }
       const changes = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined))
       const org = Object.keys(changes).length ? t.setPolicy(args[0], changes) : t.requireOrg(args[0])
