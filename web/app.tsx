@@ -12,6 +12,7 @@ import { Archive } from '../appliance/services/archive'
 import { RawStore } from '../appliance/services/raw-store'
 import type { Spool } from '../appliance/services/spool'
 import { accountRoutes } from './routes/account'
+import { apiRoutes } from './routes/api'
 import { archiveRoutes } from './routes/archive'
 import { loginRoutes } from './routes/login'
 import { quarantineRoutes } from './routes/quarantine'
@@ -65,6 +66,8 @@ export function createApp(deps: WebDeps): Hono<Env> {
   })
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
 
+  // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
+  app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive }) as unknown as Hono<Env>)
   app.use('*', loadSession(accounts))
   app.use('*', csrfCheck())
   app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))

@@ -414,4 +414,18 @@ export const migrations: readonly string[] = [
   ALTER TABLE organisations ADD COLUMN allowlist_skips_rbl_delay INTEGER NOT NULL DEFAULT 0
     CHECK (allowlist_skips_rbl_delay IN (0, 1));
   `,
+  // 10: API tokens for the client agents, per user or admin; only their hash is kept
+  `
+  CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('admin', 'user')),
+    principal_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  ) STRICT;
+  CREATE INDEX api_tokens_principal ON api_tokens(kind, principal_id);
+  `,
 ]

@@ -204,6 +204,38 @@ export class Accounts {
     this.q.audit.run(now, `${actor.kind}:${actor.email}`, actor.orgId, action, detail)
   }
 
+  /** A new API token for this principal; the token itself is shown once and never stored. */
+  createToken(p: Principal, name: string, now = Date.now()): { id: number; token: string } {
+    const label = name.trim().slice(0, 80) || 'client'
+    const token = `moat_${crypto.randomBytes(32).toString('base64url')}`
+    const id = Number(
+      this.db.prepare(`INSERT INTO api_tokens (kind, principal_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`).run(p.kind, p.id, label, tokenHash(token), now).lastInsertRowid,
+    )
+    this.audit(p, 'api-token-create', label, now)
+    return { id, token }
+  }
+
+  listTokens(p: Principal): { id: number; name: string; created_at: number; last_used_at: number | null }[] {
+    return this.db
+      .prepare(`SELECT id, name, created_at, last_used_at FROM api_tokens WHERE kind = ? AND principal_id = ? AND revoked_at IS NULL ORDER BY id`)
+      .all(p.kind, p.id) as { id: number; name: string; created_at: number; last_used_at: number | null }[]
+  }
+
+  revokeToken(p: Principal, id: number): boolean {
+    return this.db.prepare(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND kind = ? AND principal_id = ? AND revoked_at IS NULL`).run(Date.now(), id, p.kind, p.id).changes > 0
+  }
+
+  /** The principal an API token stands for, or null (unknown, revoked, or its owner gone). */
+  principalForToken(token: string | undefined, now = Date.now()): Principal | null {
+    if (!token?.startsWith('moat_')) return null
+    const row = this.db.prepare(`SELECT id, kind, principal_id, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL`).get(tokenHash(token)) as
+      | { id: number; kind: 'admin' | 'user'; principal_id: number; last_used_at: number | null }
+      | undefined
+    if (!row) return null
+    if (!row.last_used_at || now - row.last_used_at > 60_000) this.db.prepare(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`).run(now, row.id)
+    return this.principalFor(row.kind, row.principal_id)
+  }
+
   /** For the mailbox users' own password change. */
   async changePassword(p: Principal, current: string, next: string): Promise<boolean> {
     const row = (p.kind === 'admin' ? this.q.adminById.get(p.id) : this.q.userByEmail.get(p.email)) as { password_hash: string | null } | undefined

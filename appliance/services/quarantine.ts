@@ -120,6 +120,29 @@ export class Quarantine {
     return this.db.prepare(sql).all(...args) as QuarantineEntry[]
   }
 
+  /** Quarantined since a time, by verdict, within a scope (what a client agent's badge shows). */
+  counts(f: { orgIds: number[] | null; userId: number | null; since: number }): { spam: number; surespam: number; outbound: number } {
+    const where = ['q.created_at >= ?']
+    const args: unknown[] = [f.since]
+    if (f.orgIds) {
+      where.push(`q.org_id IN (${f.orgIds.map(() => '?').join(',') || 'NULL'})`)
+      args.push(...f.orgIds)
+    }
+    if (f.userId != null) {
+      where.push('q.user_id = ?')
+      args.push(f.userId)
+    }
+    const rows = this.db
+      .prepare(`SELECT q.verdict, q.direction, count(*) AS n FROM quarantine q WHERE ${where.join(' AND ')} GROUP BY q.verdict, q.direction`)
+      .all(...args) as { verdict: string; direction: string; n: number }[]
+    const out = { spam: 0, surespam: 0, outbound: 0 }
+    for (const r of rows) {
+      if (r.direction === 'out') out.outbound += r.n
+      else if (r.verdict === 'spam' || r.verdict === 'surespam') out[r.verdict] += r.n
+    }
+    return out
+  }
+
   get(id: number, orgId?: number): QuarantineEntry {
     const row = this.q.byId.get(id) as QuarantineEntry | undefined
     // A tenant asking for another tenant's entry learns nothing more than "no such entry".

@@ -269,3 +269,69 @@ t.test('lists: "allow sender" from the preview adds to her own list and releases
   t.equal((await post(app, '/lists', boss, { kind: 'block', pattern: 'no way', org: String(acmeOrg) })).status, 400)
   t.equal((await post(app, `/lists/${entryId}/delete`, alice)).status, 303, 'she removes her own')
 })
+
+t.test('API: bearer tokens only, the same scope as the UI, 404 across tenants', async (t) => {
+  const { app, ids, db } = await setup(t)
+  const accounts = new Accounts(db)
+  const principal = async (email: string) => {
+    const r = await accounts.login(email, PASSWORD, '127.0.0.1')
+    if (!r.ok) throw new Error('login')
+    return r.session.principal
+  }
+  const aliceToken = accounts.createToken(await principal('alice@example.com'), 'notifier').token
+  const hankToken = accounts.createToken(await principal('hank@globex.test'), 'outlook').token
+  const api = (path: string, token: string | null, init: RequestInit = {}) =>
+    app.request(path, { ...init, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...((init.headers as Record<string, string>) ?? {}) } })
+
+  const spec = await api('/api/v1/openapi.json', null)
+  t.equal(spec.status, 200, 'the description needs no token')
+  t.match(await spec.json(), { openapi: /^3\./, paths: { '/api/v1/quarantine': {} } })
+  t.equal((await api('/api/v1/quarantine', null)).status, 401)
+  t.equal((await api('/api/v1/quarantine', 'moat_forged')).status, 401)
+  const alice = await signIn(app, 'alice@example.com')
+  t.equal((await app.request('/api/v1/quarantine', { headers: { Cookie: alice.cookie } })).status, 401, 'a session cookie is not an API credential')
+
+  t.match(await (await api('/api/v1/me', aliceToken)).json(), { email: 'alice@example.com', role: 'user' })
+  const list = (await (await api('/api/v1/quarantine', aliceToken)).json()) as { items: { id: number; symbols: unknown[] }[] }
+  t.same(list.items.map((i) => i.id), [ids.alicemail.quarantine], 'her own entries only')
+  t.ok(list.items[0].symbols.length, 'with the symbols behind the verdict')
+  t.match(await (await api(`/api/v1/counts?since=${new Date(Date.now() - 3600_000).toISOString()}`, aliceToken)).json(), { spam: 1, surespam: 0 })
+  t.equal((await api(`/api/v1/quarantine/${ids.hankmail.quarantine}`, aliceToken)).status, 404)
+  t.equal((await api(`/api/v1/quarantine/${ids.hankmail.quarantine}/release`, aliceToken, { method: 'POST' })).status, 404)
+  t.equal((await api(`/api/v1/archive/${ids.hankmail.message}/eml`, aliceToken)).status, 404)
+  t.equal((await api(`/api/v1/archive/${ids.alicemail.message}/eml`, hankToken)).status, 404)
+  const search = (await (await api('/api/v1/archive?q=cheap', hankToken)).json()) as { items: { subject: string }[] }
+  t.same(search.items.map((i) => i.subject), ['hankmail cheap pills'])
+
+  const rel = await api(`/api/v1/quarantine/${ids.alicemail.quarantine}/release`, aliceToken, { method: 'POST' })
+  t.match(await rel.json(), { released: true })
+  t.ok(db.prepare(`SELECT 1 FROM deliveries WHERE reason = 'released' AND rcpt = 'alice@example.com'`).get(), 'a release delivery was queued')
+
+  const models = () => (db.prepare(`SELECT count(*) AS n FROM classifier_models`).get() as { n: number }).n
+  const before = models()
+  const report = await api('/api/v1/report-spam', aliceToken, { method: 'POST', headers: { 'Content-Type': 'message/rfc822' }, body: 'From: x@spam.test\r\nSubject: cheap meds\r\n\r\nbuy cheap meds now\r\n' })
+  t.equal(report.status, 200)
+  t.equal(models(), before + 1, 'the report became a new model version')
+
+  const added = await api('/api/v1/lists', aliceToken, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ kind: 'block', pattern: '@spam.test' }) })
+  t.equal(added.status, 201)
+  const entryId = ((await added.json()) as { id: number }).id
+  t.equal((await api(`/api/v1/lists/${entryId}`, hankToken, { method: 'DELETE' })).status, 404, "not hank's to remove")
+  t.equal((await api(`/api/v1/lists/${entryId}`, aliceToken, { method: 'DELETE' })).status, 204)
+
+  const revoked = accounts.revokeToken(await principal('alice@example.com'), accounts.listTokens(await principal('alice@example.com'))[0].id)
+  t.ok(revoked)
+  t.equal((await api('/api/v1/me', aliceToken)).status, 401, 'a revoked token stops working')
+})
+
+t.test('the account page makes a token that the API accepts, shown once', async (t) => {
+  const { app } = await setup(t)
+  const bob = await signIn(app, 'bob@example.com')
+  const page = await (await post(app, '/account/tokens', bob, { name: 'laptop' })).text()
+  const token = /<code id="new-token">(moat_[\w-]+)<\/code>/.exec(page)?.[1]
+  t.ok(token, 'the new token is on the page')
+  t.match(await (await app.request('/api/v1/me', { headers: { Authorization: `Bearer ${token}` } })).json(), { email: 'bob@example.com' })
+  const again = await (await app.request('/account', { headers: { Cookie: bob.cookie } })).text()
+  t.notMatch(again, new RegExp(token!), 'not shown again')
+  t.match(again, /laptop/)
+})

@@ -3,15 +3,16 @@ import { Hono } from 'hono'
 import type { Accounts } from '../../appliance/services/accounts'
 import { TenantError } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
-import { Csrf, Layout } from '../views/layout'
+import { Csrf, Layout, when } from '../views/layout'
 
 export function accountRoutes(accounts: Accounts): Hono<Env> {
   const app = new Hono<Env>()
   app.use('/account', requireLogin())
   app.use('/account/*', requireLogin())
 
-  const page = (c: any, status: 200 | 400 | 403, message?: string, error?: string) => {
+  const page = (c: any, status: 200 | 400 | 403, message?: string, error?: string, newToken?: string) => {
     const session = c.get('session')!
+    const tokens = accounts.listTokens(session.principal)
     return c.html(
       <Layout title="Account" session={session}>
         <h1>{session.principal.email}</h1>
@@ -25,12 +26,45 @@ export function accountRoutes(accounts: Accounts): Hono<Env> {
           <label>New password <input type="password" name="next" autocomplete="new-password" minlength={10} required /></label>
           <button type="submit">Change password</button>
         </form>
+        <h2>API tokens</h2>
+        <p class="muted">For the Outlook add-in and the desktop notifier; see <a href="/api/v1/openapi.json">the API description</a>.</p>
+        {newToken && (
+          <p role="status">
+            New token (shown once; copy it now): <code id="new-token">{newToken}</code>
+          </p>
+        )}
+        <table id="tokens">
+          <tbody>
+            {tokens.map((t) => (
+              <tr data-id={t.id}>
+                <td>{t.name}</td>
+                <td>{when(t.created_at)}</td>
+                <td class="muted">{t.last_used_at ? `used ${when(t.last_used_at)}` : 'never used'}</td>
+                <td><form method="post" action={`/account/tokens/${t.id}/revoke`} class="inline"><Csrf session={session} /><button type="submit">Revoke</button></form></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <form method="post" action="/account/tokens" class="filters">
+          <Csrf session={session} />
+          <input name="name" placeholder="e.g. Outlook on my laptop" maxlength={80} />
+          <button type="submit">New token</button>
+        </form>
       </Layout>,
       status,
     )
   }
 
   app.get('/account', (c) => page(c, 200))
+  app.post('/account/tokens', async (c) => {
+    const body = await c.req.parseBody()
+    const { token } = accounts.createToken(c.get('session')!.principal, String(body.name ?? ''))
+    return page(c, 200, undefined, undefined, token)
+  })
+  app.post('/account/tokens/:id/revoke', (c) => {
+    if (!accounts.revokeToken(c.get('session')!.principal, Number(c.req.param('id')))) return c.notFound()
+    return c.redirect('/account', 303)
+  })
   app.post('/account/password', async (c) => {
     const body = await c.req.parseBody()
     try {

@@ -6,15 +6,18 @@
  */
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
-import type { Accounts, Principal } from '../../appliance/services/accounts'
+import type { Accounts, Principal, Scope } from '../../appliance/services/accounts'
 import { type ListEntry, type ListKind, SenderLists } from '../../appliance/services/sender-lists'
 import { TenantError } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Layout, when } from '../views/layout'
 
-export function visibleEntries(lists: SenderLists, c: Context<Env>): ListEntry[] {
-  const scope = c.get('scope')!
+export function visibleEntriesFor(lists: SenderLists, scope: Scope): ListEntry[] {
   return lists.list().filter((e) => (scope.orgIds === null || scope.orgIds.includes(e.org_id)) && (scope.userId === null || e.user_id === scope.userId))
+}
+
+function visibleEntries(lists: SenderLists, c: Context<Env>): ListEntry[] {
+  return visibleEntriesFor(lists, c.get('scope')!)
 }
 
 /** Adds to the principal's own level: a user's list, or (an admin) the given organisation's. */
