@@ -27,6 +27,8 @@ export interface Settings {
   hostname: string
   /** Seconds to connect to another server and to wait for each of its answers. */
   outboundTimeoutSeconds: number
+  /** The web UI's address as users reach it, for links in digests (default: the dev listener). */
+  publicUrl: string
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
 }
@@ -54,12 +56,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024) {
     throw new Error(`MOAT_MAX_MESSAGE_BYTES must be a whole number of bytes >= 1024, got "${maxRaw}"`)
   }
+  const listen = env.MOAT_LISTEN || '127.0.0.1'
+  const webPort = port('MOAT_WEB_PORT', 8080)
+  const publicUrl = (env.MOAT_PUBLIC_URL || `http://${listen.includes(':') ? `[${listen}]` : listen}:${webPort}`).replace(/\/+$/, '')
+  if (!/^https?:\/\/[^/\s]+$/.test(publicUrl)) throw new Error(`MOAT_PUBLIC_URL must be http(s)://host[:port], got "${env.MOAT_PUBLIC_URL}"`)
   return {
+    publicUrl,
     dataDir: path.resolve(env.MOAT_DATA_DIR || 'var'),
-    listen: env.MOAT_LISTEN || '127.0.0.1',
+    listen,
     smtpPort: port('MOAT_SMTP_PORT', 2525),
     submissionPort: port('MOAT_SUBMISSION_PORT', 2587),
-    webPort: port('MOAT_WEB_PORT', 8080),
+    webPort,
     maxMessageBytes,
     dnsServer: env.MOAT_DNS_SERVER || null,
     clamd: env.MOAT_CLAMD || null,

@@ -13,6 +13,8 @@ import { RawStore } from '../appliance/services/raw-store'
 import type { Spool } from '../appliance/services/spool'
 import { accountRoutes } from './routes/account'
 import { apiRoutes } from './routes/api'
+import { releaseRoutes } from './routes/release'
+import { Digests } from '../appliance/services/digests'
 import { archiveRoutes } from './routes/archive'
 import { loginRoutes } from './routes/login'
 import { quarantineRoutes } from './routes/quarantine'
@@ -68,12 +70,15 @@ export function createApp(deps: WebDeps): Hono<Env> {
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
   app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive }) as unknown as Hono<Env>)
+  // Digest release links: the token authorises, not a session (and a session must not get in the way).
+  const digests = new Digests(deps.db)
+  app.route('/', releaseRoutes(digests))
   app.use('*', loadSession(accounts))
   app.use('*', csrfCheck())
   app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
   app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
-  app.route('/', accountRoutes(accounts))
+  app.route('/', accountRoutes(accounts, digests))
   app.route('/', setupRoutes(accounts))
   app.route('/', listRoutes({ db: deps.db, accounts }))
 

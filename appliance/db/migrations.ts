@@ -428,4 +428,22 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX api_tokens_principal ON api_tokens(kind, principal_id);
   `,
+  // 11: spam digests: each user's choice (off by default, as the step-1 schema has it), and
+  // single-use release links that expire
+  `
+  ALTER TABLE users ADD COLUMN digest_frequency TEXT NOT NULL DEFAULT 'daily'
+    CHECK (digest_frequency IN ('hourly', 'every4h', 'daily'));
+  ALTER TABLE users ADD COLUMN digest_include_surespam INTEGER NOT NULL DEFAULT 0 CHECK (digest_include_surespam IN (0, 1));
+  ALTER TABLE users ADD COLUMN digest_last_sent_at INTEGER;
+
+  CREATE TABLE release_tokens (
+    token_hash TEXT PRIMARY KEY,
+    quarantine_id INTEGER NOT NULL REFERENCES quarantine(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  ) STRICT;
+  CREATE INDEX release_tokens_expiry ON release_tokens(expires_at);
+  `,
 ]

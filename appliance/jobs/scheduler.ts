@@ -8,6 +8,16 @@ import type { Spool } from '../services/spool'
 import * as retention from './retention'
 import { loadSettings } from '../config'
 import { RblWatch } from '../services/rbl-watch'
+import { Digests } from '../services/digests'
+import { GroupCommitter } from '../db/group-commit'
+import { MailStore } from '../services/mail-store'
+import { RawStore } from '../services/raw-store'
+
+function runDigests(deps: JobDeps): Promise<unknown> {
+  const s = loadSettings()
+  const store = new MailStore(deps.db, new RawStore(deps.db, deps.spool), new GroupCommitter(deps.db))
+  return new Digests(deps.db).run(store, { publicUrl: s.publicUrl, hostname: s.hostname })
+}
 
 export interface JobDeps {
   db: Db
@@ -17,6 +27,8 @@ export interface JobDeps {
 
 export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Promise<unknown> }[] = [
   { name: 'retention', schedule: '17 3 * * *', run: (deps) => retention.run(deps) },
+  // Hourly: each user's digest goes out when their hourly / 4-hourly / daily turn comes.
+  { name: 'digests', schedule: '5 * * * *', run: (deps) => runDigests(deps) },
   // Every 30 minutes: a listing stops the sender who caused it within half an hour.
   { name: 'rbl-watch', schedule: '*/30 * * * *', run: (deps) => new RblWatch(deps.db, loadSettings().dnsServer).run() },
 ]

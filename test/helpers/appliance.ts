@@ -232,7 +232,7 @@ export interface RunningWeb {
 
 /** Starts `moat web` (web UI and jobs) on a free loopback port; resolves once /healthz answers. */
 export async function startWeb(dataDir: string, env: Record<string, string> = {}): Promise<RunningWeb> {
-  const port = await freePort()
+  const port = env.MOAT_WEB_PORT ? Number(env.MOAT_WEB_PORT) : await freePort()
   let out = ''
   const proc = spawn(process.execPath, [BIN, 'web'], {
     env: { ...process.env, MOAT_DATA_DIR: dataDir, MOAT_WEB_PORT: String(port), ...env },

@@ -1,11 +1,12 @@
-/* The signed-in person's own account: password change. */
+/* The signed-in person's own account: password, quarantine digest, API tokens. */
 import { Hono } from 'hono'
 import type { Accounts } from '../../appliance/services/accounts'
+import type { DigestFrequency, Digests } from '../../appliance/services/digests'
 import { TenantError } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Layout, when } from '../views/layout'
 
-export function accountRoutes(accounts: Accounts): Hono<Env> {
+export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   const app = new Hono<Env>()
   app.use('/account', requireLogin())
   app.use('/account/*', requireLogin())
@@ -13,6 +14,7 @@ export function accountRoutes(accounts: Accounts): Hono<Env> {
   const page = (c: any, status: 200 | 400 | 403, message?: string, error?: string, newToken?: string) => {
     const session = c.get('session')!
     const tokens = accounts.listTokens(session.principal)
+    const digest = session.principal.kind === 'user' ? digests.preferences(session.principal.id) : null
     return c.html(
       <Layout title="Account" session={session}>
         <h1>{session.principal.email}</h1>
@@ -26,6 +28,22 @@ export function accountRoutes(accounts: Accounts): Hono<Env> {
           <label>New password <input type="password" name="next" autocomplete="new-password" minlength={10} required /></label>
           <button type="submit">Change password</button>
         </form>
+        {digest && (
+          <form method="post" action="/account/digest" class="login" id="digest">
+            <h2>Quarantine digest</h2>
+            <Csrf session={session} />
+            <label><input type="checkbox" name="enabled" value="on" checked={digest.enabled} /> Send me a digest of new quarantined mail</label>
+            <label>How often{' '}
+              <select name="frequency">
+                <option value="hourly" selected={digest.frequency === 'hourly'}>every hour</option>
+                <option value="every4h" selected={digest.frequency === 'every4h'}>every 4 hours</option>
+                <option value="daily" selected={digest.frequency === 'daily'}>daily</option>
+              </select>
+            </label>
+            <label><input type="checkbox" name="surespam" value="on" checked={digest.includeSurespam} /> List surespam too</label>
+            <button type="submit">Save</button>
+          </form>
+        )}
         <h2>API tokens</h2>
         <p class="muted">For the Outlook add-in and the desktop notifier; see <a href="/api/v1/openapi.json">the API description</a>.</p>
         {newToken && (
@@ -56,6 +74,14 @@ export function accountRoutes(accounts: Accounts): Hono<Env> {
   }
 
   app.get('/account', (c) => page(c, 200))
+  app.post('/account/digest', async (c) => {
+    const p = c.get('session')!.principal
+    if (p.kind !== 'user') return c.notFound()
+    const body = await c.req.parseBody()
+    const frequency = ['hourly', 'every4h', 'daily'].includes(String(body.frequency)) ? (String(body.frequency) as DigestFrequency) : 'daily'
+    digests.setPreferences(p.id, { enabled: body.enabled === 'on', frequency, includeSurespam: body.surespam === 'on' })
+    return page(c, 200, 'Digest settings saved.')
+  })
   app.post('/account/tokens', async (c) => {
     const body = await c.req.parseBody()
     const { token } = accounts.createToken(c.get('session')!.principal, String(body.name ?? ''))

@@ -2,6 +2,8 @@
 import fs from 'node:fs'
 import { Accounts } from '../../services/accounts'
 import { RelayControl } from '../../services/relay'
+import { type DigestFrequency, Digests } from '../../services/digests'
+import { TenantError } from '../../services/tenants'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
 
@@ -44,6 +46,33 @@ export const accountCommands: Command[] = [
       const password = text.split(/\r?\n/)[0]
       await new RelayControl(appliance().db).setPassword(args[0], password)
       out(`password set for ${args[0].toLowerCase()}`)
+    },
+  },
+  {
+    path: ['user', 'digest'],
+    usage: 'EMAIL on|off [--frequency hourly|every4h|daily] [--surespam on|off] [--json]',
+    summary: "Switch a user's quarantine digest (off for new accounts), its frequency, and whether it lists surespam.",
+    options: {
+      frequency: { type: 'string', description: 'hourly, every4h or daily (default daily)' },
+      surespam: { type: 'string', description: 'on: list surespam too (default off)' },
+      json: { type: 'boolean', description: 'print JSON' },
+    },
+    run({ args, opts, out }) {
+      need(args, 2, 'e-mail address and on|off')
+      if (!['on', 'off'].includes(args[1])) throw new UsageError('say on or off')
+      const a = appliance()
+      const u = a.tenants.userByEmail(args[0].toLowerCase())
+      if (!u) throw new TenantError(`no user "${args[0]}"`)
+      const d = new Digests(a.db)
+      const now = d.preferences(u.id)
+      d.setPreferences(u.id, {
+        enabled: args[1] === 'on',
+        frequency: (opts.frequency as DigestFrequency | undefined) ?? now.frequency,
+        includeSurespam: opts.surespam === undefined ? now.includeSurespam : opts.surespam === 'on',
+      })
+      const p = d.preferences(u.id)
+      if (opts.json) return out(JSON.stringify(p))
+      out(`digest for ${u.email}: ${p.enabled ? `on, ${p.frequency}${p.includeSurespam ? ', with surespam' : ''}` : 'off'}`)
     },
   },
 ]

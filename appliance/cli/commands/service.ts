@@ -24,10 +24,10 @@ export const serviceCommands: Command[] = [
   {
     path: ['jobs', 'run'],
     usage: 'NAME [--json]',
-    summary: 'Run a periodic job now (retention, rbl-watch).',
+    summary: 'Run a periodic job now (retention, rbl-watch, digests).',
     options: { json: { type: 'boolean', description: 'print JSON' } },
     async run({ args, out }) {
-      if (!args[0]) throw new UsageError('name a job: retention, rbl-watch')
+      if (!args[0]) throw new UsageError('name a job: retention, rbl-watch, digests')
       const { db } = appliance()
       const result = await runJob(args[0], { db, spool: new Spool(spoolDir(loadSettings().dataDir)), log: out })
       out(JSON.stringify(result))
