@@ -29,6 +29,8 @@ export interface Settings {
   outboundTimeoutSeconds: number
   /** The web UI's address as users reach it, for links in digests (default: the dev listener). */
   publicUrl: string
+  /** Serve the web UI over HTTPS with the appliance's certificate (the image does; dev does not). */
+  webTls: boolean
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
 }
@@ -72,6 +74,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     clamd: env.MOAT_CLAMD || null,
     hostname: env.MOAT_HOSTNAME || os.hostname(),
     logLevel: env.MOAT_LOG_LEVEL || 'notice',
+    webTls: env.MOAT_WEB_TLS === '1' || env.MOAT_WEB_TLS === 'true',
     outboundTimeoutSeconds: seconds(env.MOAT_OUTBOUND_TIMEOUT, 'MOAT_OUTBOUND_TIMEOUT', 30),
   }
 }

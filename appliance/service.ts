@@ -7,6 +7,10 @@
  * service manager (or the developer) sees it instead of a half-running appliance.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import https from 'node:https'
+import path from 'node:path'
+import { ensureCertificate } from './tls'
 import { serve } from '@hono/node-server'
 import { databasePath, loadSettings, spoolDir, type Settings } from './config'
 import { openDatabase } from './db/database'
@@ -39,31 +43,69 @@ function spawnSmtp(): ChildProcess {
   return spawn(process.execPath, [require.resolve('../../bin/moat'), 'smtp'], { stdio: 'inherit', env: process.env })
 }
 
-export function startWeb(settings: Settings): { close(): void } {
+/** Where the one-time setup link is left for the appliance's console screen (/etc/issue). */
+export function setupUrlFile(dataDir: string): string {
+  return path.join(dataDir, 'setup-url')
+}
+
+export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: true }): { close(): void } {
   const db = openDatabase(databasePath(settings.dataDir))
   const spool = new Spool(spoolDir(settings.dataDir))
-  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd })
-  const server = serve({ fetch: app.fetch, hostname: settings.listen, port: settings.webPort })
-  const jobs = startScheduler({ db, spool, log })
-  const base = `http://${settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen}:${settings.webPort}`
+  const linkFile = setupUrlFile(settings.dataDir)
+  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, onSetupDone: () => fs.rmSync(linkFile, { force: true }) })
+  const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
+  let server
+  if (settings.webTls) {
+    const tls = ensureCertificate(settings.dataDir, settings.hostname, log)
+    if (!tls) throw new Error('MOAT_WEB_TLS is set but there is no certificate (is openssl installed?)')
+    server = serve({
+      fetch: app.fetch, hostname: settings.listen, port: settings.webPort, createServer: https.createServer,
+      serverOptions: { key: fs.readFileSync(tls.key), cert: fs.readFileSync(tls.cert), minVersion: 'TLSv1.2' },
+    })
+  } else {
+    server = serve({ fetch: app.fetch, hostname: settings.listen, port: settings.webPort })
+  }
+  const jobs = opts.jobs ? startScheduler({ db, spool, log }) : null
+  const base = `${settings.webTls ? 'https' : 'http'}://${host}:${settings.webPort}`
   log(`web on ${base}/`)
   const setup = new Accounts(db).setupToken()
-  if (setup) log(`no admin yet: create the first one at ${base}/setup?token=${setup} (one use), or with "moat admin create"`)
+  if (setup) {
+    const link = `${settings.publicUrl}/setup?token=${setup}`
+    log(`no admin yet: create the first one at ${link} (one use), or with "moat admin create"`)
+    fs.writeFileSync(linkFile, `${link}\n`, { mode: 0o600 })
+  } else fs.rmSync(linkFile, { force: true })
   return {
     close() {
-      jobs.stop()
+      jobs?.stop()
       server.close()
       db.close()
     },
   }
 }
 
+/** The job scheduler alone (its own systemd unit on the appliance). */
+export function runJobs(): Promise<number> {
+  const settings = loadSettings()
+  const db = openDatabase(databasePath(settings.dataDir))
+  const jobs = startScheduler({ db, spool: new Spool(spoolDir(settings.dataDir)), log })
+  log('jobs scheduler running')
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      jobs.stop()
+      db.close()
+      resolve(0)
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+}
+
 /** Dev mode (`npm start`): the web service here, the SMTP service as a child process. */
-export async function runSupervisor(parts: { smtp: boolean; web: boolean }): Promise<number> {
+export async function runSupervisor(parts: { smtp: boolean; web: boolean; jobs?: boolean }): Promise<number> {
   const settings = loadSettings()
   // Migrate once, before the parts open the database concurrently.
   openDatabase(databasePath(settings.dataDir)).close()
-  const web = parts.web ? startWeb(settings) : null
+  const web = parts.web ? startWeb(settings, { jobs: parts.jobs !== false }) : null
   const smtp = parts.smtp ? spawnSmtp() : null
   return new Promise<number>((resolve) => {
     let stopping = false

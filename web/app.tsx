@@ -31,6 +31,9 @@ export interface WebDeps {
   clamd: string | null
   /** Mark cookies Secure (the appliance serves HTTPS; dev mode on loopback does not). */
   secureCookies?: boolean
+  dataDir?: string
+  /** Called once the first admin exists (the console's setup link is then gone). */
+  onSetupDone?: () => void
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -79,7 +82,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
   app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
   app.route('/', accountRoutes(accounts, digests))
-  app.route('/', setupRoutes(accounts))
+  app.route('/', setupRoutes(accounts, deps.db, deps.onSetupDone))
   app.route('/', listRoutes({ db: deps.db, accounts }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))

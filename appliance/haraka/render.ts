@@ -35,6 +35,19 @@ function linkTo(target: string, link: string): void {
   fs.symlinkSync(target, link)
 }
 
+// RFC 7919's ffdhe2048 group. Haraka generates DH parameters at first start when the file is
+// missing, which takes minutes on a small VM; our ciphers are ECDHE-only, so a standard group
+// is as good as any and costs nothing.
+const FFDHE2048 = `-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+`
+
 function listenAddress(settings: Settings): string {
   const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
   return `${host}:${settings.smtpPort},${host}:${settings.submissionPort}`
@@ -70,6 +83,7 @@ export function renderHarakaRoot(settings: Settings, log: (msg: string) => void 
     )
   }
   writeIfChanged(path.join(configDir, 'me'), `${settings.hostname}\n`)
+  if (!fs.existsSync(path.join(configDir, 'dhparams.pem'))) writeIfChanged(path.join(configDir, 'dhparams.pem'), FFDHE2048)
   // Haraka finds folder plugins under its root and resolves their package.json "main"
   // relative to that folder, so each gets a small folder here pointing at our build, with
   // its default config linked from the source tree.

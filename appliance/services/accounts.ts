@@ -98,13 +98,18 @@ export class Accounts {
     return token
   }
 
-  /** Creates the first admin with the setup token; refused once any admin exists. */
-  async setupFirstAdmin(token: string, email: string, password: string): Promise<number | null> {
+  /** Is this the current setup token (and still no admin)? */
+  setupTokenValid(token: string): boolean {
     const row = this.db.prepare(`SELECT value FROM settings WHERE key = 'setup_token'`).get() as { value: string } | undefined
-    if (!row || this.hasAdmin()) return null
+    if (!row || this.hasAdmin()) return false
     const want = Buffer.from(JSON.parse(row.value) as string)
     const got = Buffer.from(tokenHash(token))
-    if (want.length !== got.length || !crypto.timingSafeEqual(want, got)) return null
+    return want.length === got.length && crypto.timingSafeEqual(want, got)
+  }
+
+  /** Creates the first admin with the setup token; refused once any admin exists. */
+  async setupFirstAdmin(token: string, email: string, password: string): Promise<number | null> {
+    if (!this.setupTokenValid(token)) return null
     const id = await this.createAdmin(email, password)
     this.db.prepare(`DELETE FROM settings WHERE key = 'setup_token'`).run()
     return id

@@ -335,3 +335,23 @@ t.test('the account page makes a token that the API accepts, shown once', async 
   t.notMatch(again, new RegExp(token!), 'not shown again')
   t.match(again, /laptop/)
 })
+
+t.test('setup wizard: the first organisation, its domain and mail server; a bad one leaves nothing behind', async (t) => {
+  const dir = t.testdir()
+  const db = openDatabase(`${dir}/moat.db`)
+  t.teardown(() => db.close())
+  const token = new Accounts(db).setupToken()!
+  let done = 0
+  const app = createApp({ db, spool: new Spool(`${dir}/spool`), version: '1', clamd: null, onSetupDone: () => done++ })
+  const send = (fields: Record<string, string>) =>
+    app.request('/setup', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, email: 'admin@moat.test', password: PASSWORD, ...fields }).toString() })
+  const bad = await send({ org: 'acme', domain: 'not a domain', deliver_to: 'mail.example.com' })
+  t.equal(bad.status, 400)
+  t.match(await bad.text(), /is not a domain name/)
+  t.equal((db.prepare(`SELECT count(*) AS n FROM organisations`).get() as { n: number }).n, 0, 'no organisation left behind')
+  t.equal((db.prepare(`SELECT count(*) AS n FROM admins`).get() as { n: number }).n, 0, 'no admin either: the link still works')
+  const ok = await send({ org: 'acme', domain: 'example.com', deliver_to: '10.0.2.100:25', catch_all: 'on' })
+  t.equal(ok.status, 303)
+  t.equal(done, 1, 'the console link is withdrawn')
+  t.match(new Tenants(db).domainByName('example.com'), { deliver_host: '10.0.2.100', deliver_port: 25, catch_all: 1 })
+})

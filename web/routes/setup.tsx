@@ -1,41 +1,68 @@
 /*
- * First start: while no admin exists, the one-time link printed in the log (/setup?token=…)
- * creates the appliance admin. Once one exists the page is gone (404).
+ * First start: while no admin exists, the one-time link printed in the log and on the
+ * appliance's console (/setup?token=…) opens a short wizard — the appliance admin, and
+ * optionally the first organisation, its domain and the customer's mail server — so an
+ * installer needs no shell. Once an admin exists the page is gone (404).
  */
 import { Hono } from 'hono'
+import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
-import { TenantError } from '../../appliance/services/tenants'
+import { TenantError, Tenants } from '../../appliance/services/tenants'
 import type { Env } from '../security'
 import { Layout } from '../views/layout'
 
-function SetupPage(props: { token: string; error?: string }) {
+function SetupPage(props: { token: string; error?: string; values?: Record<string, string> }) {
+  const v = props.values ?? {}
   return (
     <Layout title="Set up" session={null}>
       <form method="post" action="/setup" class="login">
-        <h1>Create the appliance admin</h1>
+        <h1>Set up Moat</h1>
         {props.error && <p class="error" role="alert">{props.error}</p>}
         <input type="hidden" name="token" value={props.token} />
-        <label>E-mail <input type="email" name="email" autocomplete="username" required /></label>
+        <h2>Appliance admin</h2>
+        <label>E-mail <input type="email" name="email" autocomplete="username" required value={v.email ?? ''} /></label>
         <label>Password (10 characters or more) <input type="password" name="password" autocomplete="new-password" minlength={10} required /></label>
-        <button type="submit">Create</button>
+        <h2>First organisation (optional)</h2>
+        <label>Organisation <input name="org" placeholder="acme" value={v.org ?? ''} /></label>
+        <label>Its mail domain <input name="domain" placeholder="example.com" value={v.domain ?? ''} /></label>
+        <label>Its mail server (host[:port]) <input name="deliver_to" placeholder="mail.example.com:25" value={v.deliver_to ?? ''} /></label>
+        <label><input type="checkbox" name="catch_all" value="on" checked={v.catch_all === 'on'} /> Accept every address of the domain (until users are imported)</label>
+        <button type="submit">Set up</button>
       </form>
     </Layout>
   )
 }
 
-export function setupRoutes(accounts: Accounts): Hono<Env> {
+export function setupRoutes(accounts: Accounts, db: Db, onDone: () => void = () => {}): Hono<Env> {
   const app = new Hono<Env>()
   app.get('/setup', (c) => (accounts.hasAdmin() ? c.notFound() : c.html(<SetupPage token={c.req.query('token') ?? ''} />)))
   app.post('/setup', async (c) => {
     if (accounts.hasAdmin()) return c.notFound()
-    const body = await c.req.parseBody()
+    const body = Object.fromEntries(Object.entries(await c.req.parseBody()).map(([k, v]) => [k, String(v)]))
+    const org = (body.org ?? '').trim()
+    if (!accounts.setupTokenValid(body.token ?? '')) {
+      return c.html(<SetupPage token="" error="This setup link is not valid; use the newest one from the console or the log." />, 403)
+    }
+    const tenants = new Tenants(db)
     try {
-      const id = await accounts.setupFirstAdmin(String(body.token ?? ''), String(body.email ?? ''), String(body.password ?? ''))
-      if (id === null) return c.html(<SetupPage token="" error="This setup link is not valid; use the newest one from the log." />, 403)
+      // The organisation first (synchronous, validated), so a typo there leaves no half set-up
+      // appliance; it is removed again if the admin cannot be created.
+      if (org && (!body.domain || !body.deliver_to)) throw new TenantError('give the organisation its domain and mail server, or leave all three empty')
+      if (org) db.transaction(() => {
+        tenants.addOrg(org)
+        tenants.addDomain(body.domain, { org, deliverTo: body.deliver_to, catchAll: body.catch_all === 'on' })
+      })()
+      try {
+        await accounts.setupFirstAdmin(body.token ?? '', body.email ?? '', body.password ?? '')
+      } catch (err) {
+        if (org) tenants.removeOrg(org)
+        throw err
+      }
     } catch (err) {
-      if (err instanceof TenantError) return c.html(<SetupPage token={String(body.token ?? '')} error={err.message} />, 400)
+      if (err instanceof TenantError) return c.html(<SetupPage token={body.token ?? ''} error={err.message} values={body} />, 400)
       throw err
     }
+    onDone()
     return c.redirect('/login', 303)
   })
   return app

@@ -1,7 +1,7 @@
 /* Running the appliance and its jobs. */
 import { loadSettings, spoolDir } from '../../config'
 import { runJob } from '../../jobs/scheduler'
-import { execSmtp, runSupervisor } from '../../service'
+import { execSmtp, runJobs, runSupervisor } from '../../service'
 import { Spool } from '../../services/spool'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
@@ -20,7 +20,14 @@ export const serviceCommands: Command[] = [
     summary: 'Run only the SMTP service, Haraka in this process (for a systemd unit).',
     run: () => new Promise<number>(() => execSmtp(loadSettings())), // runs until Haraka exits the process
   },
-  { path: ['web'], usage: '', summary: 'Run only the web service and the job scheduler (for a systemd unit).', run: () => runSupervisor({ smtp: false, web: true }) },
+  {
+    path: ['web'],
+    usage: '[--no-jobs]',
+    summary: 'Run only the web service (HTTPS with MOAT_WEB_TLS=1), with the job scheduler unless --no-jobs (for a systemd unit).',
+    options: { 'no-jobs': { type: 'boolean', description: 'leave the jobs to "moat jobs start"' } },
+    run: ({ opts }) => runSupervisor({ smtp: false, web: true, jobs: !opts['no-jobs'] }),
+  },
+  { path: ['jobs', 'start'], usage: '', summary: 'Run only the job scheduler (retention, digests, rbl-watch) in the foreground (for a systemd unit).', run: () => runJobs() },
   {
     path: ['jobs', 'run'],
     usage: 'NAME [--json]',

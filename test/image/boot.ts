@@ -1,0 +1,116 @@
+/*
+ * npm run image:test — boots the built image under QEMU the way an installer would meet it:
+ * waits for the console screen's one-time setup link (read from the serial console), runs the
+ * setup wizard over HTTPS (admin, first organisation, its domain and mail server), sends one
+ * message to the appliance's SMTP port and checks that it reaches the "customer's server", a
+ * sink on this machine. The guest is kept off every network (restrict=on); its only way out is
+ * a guestfwd to that sink. Saves the serial console log in artifacts/image/.
+ *
+ * usage: node dist/test/image/boot.js [IMAGE.qcow2] [bios|uefi]
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import https from 'node:https'
+import path from 'node:path'
+import { SMTPServer } from 'smtp-server'
+import { freePort, message, ROOT, smtpSend } from '../helpers/appliance'
+
+const image = path.resolve(process.argv[2] ?? path.join(ROOT, 'packer/output/moat.qcow2'))
+const firmware = (process.argv[3] ?? 'bios') as 'bios' | 'uefi'
+const artifacts = path.join(ROOT, 'artifacts/image')
+const serialLog = path.join(artifacts, `boot-${firmware}.log`)
+const TIMEOUT_MS = Number(process.env.MOAT_IMAGE_BOOT_TIMEOUT_S ?? 900) * 1000
+
+function post(port: number, pathname: string, form: Record<string, string>): Promise<{ status: number; location?: string; body: string }> {
+  const body = new URLSearchParams(form).toString()
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      // The appliance's own self-signed certificate: what an installer meets on first boot.
+      { host: '127.0.0.1', port, path: pathname, method: 'POST', rejectUnauthorized: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = ''
+        res.on('data', (d) => (text += d))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: text }))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null> | T | null, deadline: number): Promise<T> {
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 2000))
+  }
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(image)) throw new Error(`no image at ${image}; build it with npm run image`)
+  fs.mkdirSync(artifacts, { recursive: true })
+  fs.rmSync(serialLog, { force: true })
+  const received: { to: string[]; data: string }[] = []
+  const sink = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+    onData(stream, session, cb) {
+      let data = ''
+      stream.on('data', (d) => (data += d))
+      stream.on('end', () => {
+        received.push({ to: session.envelope.rcptTo.map((r) => r.address), data })
+        cb()
+      })
+    },
+  })
+  const sinkPort = await freePort()
+  await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r))
+  const [smtpPort, webPort] = [await freePort(), await freePort()]
+  const accel = fs.existsSync('/dev/kvm') ? 'kvm' : 'tcg'
+  const fw: string[] = []
+  if (firmware === 'uefi') {
+    const vars = path.join(artifacts, 'OVMF_VARS.fd')
+    fs.copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars)
+    fw.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`)
+  }
+  const started = Date.now()
+  const qemu: ChildProcess = spawn('qemu-system-x86_64', [
+    '-machine', 'q35', '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
+    '-drive', `file=${image},if=virtio,snapshot=on`,
+    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-tcp:127.0.0.1:${sinkPort}`,
+    '-device', 'virtio-net,netdev=n0', '-serial', `file:${serialLog}`, '-display', 'none', '-monitor', 'none',
+  ], { stdio: 'inherit' })
+  const deadline = started + TIMEOUT_MS
+  try {
+    const serial = () => (fs.existsSync(serialLog) ? fs.readFileSync(serialLog, 'latin1') : '')
+    const token = await waitFor('the setup link on the console', () => /moat-setup-token: ([A-Za-z0-9_-]{20,})/.exec(serial())?.[1] ?? null, deadline)
+    const consoleAt = Date.now()
+    const setup = await post(webPort, '/setup', {
+      token, email: 'admin@example.com', password: 'image boot test password', org: 'acme', domain: 'example.com', deliver_to: '10.0.2.100:25', catch_all: 'on',
+    })
+    if (setup.status !== 303) throw new Error(`setup wizard answered ${setup.status}: ${setup.body.slice(0, 500)}`)
+    const banner = await waitFor('SMTP 220', async () => {
+      const r = await smtpSend(smtpPort, { from: 'sender@outside.test', to: ['alice@example.com'], data: message({ From: 'sender@outside.test', To: 'alice@example.com', Subject: 'through the appliance image', Date: new Date().toUTCString(), 'Message-ID': '<image-boot@outside.test>' }, 'One message through a freshly booted Moat.\n') }).catch(() => null)
+      return r && r.final.code === 250 ? r : null
+    }, deadline)
+    const smtpAt = Date.now()
+    await waitFor('the message at the sink', () => received.find((m) => m.data.includes('through the appliance image')) ?? null, deadline)
+    const doneAt = Date.now()
+    console.log(`image boot test (${firmware}, ${accel}): passed`)
+    console.log(`| step | seconds since QEMU start |\n|---|---|`)
+    console.log(`| console setup link | ${((consoleAt - started) / 1000).toFixed(0)} |`)
+    console.log(`| SMTP accepted the message (${banner.final.text.slice(0, 40)}) | ${((smtpAt - started) / 1000).toFixed(0)} |`)
+    console.log(`| delivered to the sink | ${((doneAt - started) / 1000).toFixed(0)} |`)
+  } finally {
+    qemu.kill('SIGKILL')
+    sink.close()
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`image boot test (${firmware}) FAILED: ${(err as Error).message}; serial console log: ${serialLog}`)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,44 @@
+/*
+ * The cheap half of the image work, on every run: the Packer template validates (Debian's
+ * packer, offline) and every script the image build runs passes shellcheck. The full build and
+ * boot test (npm run image && npm run image:test) take 15-25 minutes under emulation.
+ */
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { ROOT } from './helpers/appliance'
+
+const PACKER = path.join(ROOT, 'packer')
+
+t.test('packer validate accepts the template', async (t) => {
+  const dir = t.testdir({ 'base.qcow2': '', 'release.tar.gz': '' })
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/key`])
+  const r = spawnSync('packer', ['validate', '-var', `base_image=${dir}/base.qcow2`, '-var', `release=${dir}/release.tar.gz`, '-var', `ssh_key=${dir}/key`, 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
+  t.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+  const bad = spawnSync('packer', ['validate', 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
+  t.not(bad.status, 0, 'and refuses to run without its inputs')
+})
+
+t.test('the image scripts pass shellcheck', async (t) => {
+  const scripts = [
+    ...fs.readdirSync(path.join(PACKER, 'scripts')).map((f) => path.join(PACKER, 'scripts', f)),
+    path.join(PACKER, 'build.sh'),
+    path.join(PACKER, 'files/moat-console-issue'),
+  ]
+  t.ok(scripts.length >= 5)
+  const r = spawnSync('shellcheck', scripts, { encoding: 'utf8' })
+  t.equal(r.status, 0, r.stdout)
+})
+
+t.test('the units and the firewall are what the image needs', async (t) => {
+  const units = fs.readdirSync(path.join(PACKER, 'files/systemd'))
+  for (const u of ['moat-smtp.service', 'moat-web.service', 'moat-jobs.service', 'moat-console.service']) t.ok(units.includes(u), u)
+  const nft = fs.readFileSync(path.join(PACKER, 'files/nftables.conf'), 'utf8')
+  t.match(nft, /policy drop/)
+  t.match(nft, /tcp dport \{ 25, 587, 443 \} accept/)
+  t.match(nft, /ip saddr \$admin_networks tcp dport 22 accept/)
+  const check = spawnSync('nft', ['-c', '-f', path.join(PACKER, 'files/nftables.conf')], { encoding: 'utf8' })
+  if (check.error) t.comment('nft not installed here: syntax not checked')
+  else t.equal(check.status, 0, check.stderr)
+})
