@@ -28,6 +28,11 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** Refuses a command given fewer than n positional arguments. */
+export function need(args: string[], n: number, what: string): void {
+  if (args.length < n) throw new UsageError(`missing ${what}`)
+}
+
 export function helpText(cmd: Command): string {
   const lines = [`usage: moat ${cmd.path.join(' ')} ${cmd.usage}`.trimEnd(), '', cmd.summary]
   const opts = Object.entries(cmd.options ?? {})

@@ -4,6 +4,7 @@
  * Every user word becomes a quoted FTS5 string, so nothing a user types is FTS syntax.
  */
 import type { Db } from '../db/database'
+import { whereIn } from '../db/sql'
 import type { RawStore } from './raw-store'
 
 export interface ArchiveHit {
@@ -93,8 +94,9 @@ export class Archive {
       args.push(opts.orgId)
     }
     if (opts.orgIds) {
-      where.push(`m.org_id IN (${opts.orgIds.map(() => '?').join(',') || 'NULL'})`)
-      args.push(...opts.orgIds)
+      const w = whereIn('m.org_id', opts.orgIds)
+      where.push(w.sql)
+      args.push(...w.args)
     }
     if (opts.addresses?.length) {
       where.push(`(${opts.addresses.map(() => `lower(m.mail_from) = ? OR instr(',' || replace(lower(m.rcpt_to), ' ', '') || ',', ?) > 0`).join(' OR ')})`)

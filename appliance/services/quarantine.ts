@@ -5,6 +5,7 @@
  * link all release the same way, and a release survives a restart).
  */
 import type { Db } from '../db/database'
+import { whereIn } from '../db/sql'
 
 export interface QuarantineEntry {
   id: number
@@ -82,8 +83,9 @@ export class Quarantine {
       args.push(filter.rcpt.toLowerCase())
     }
     if (filter.orgIds) {
-      where.push(`q.org_id IN (${filter.orgIds.map(() => '?').join(',') || 'NULL'})`)
-      args.push(...filter.orgIds)
+      const w = whereIn('q.org_id', filter.orgIds)
+      where.push(w.sql)
+      args.push(...w.args)
     }
     if (filter.userId != null) {
       where.push('q.user_id = ?')
@@ -125,8 +127,9 @@ export class Quarantine {
     const where = ['q.created_at >= ?']
     const args: unknown[] = [f.since]
     if (f.orgIds) {
-      where.push(`q.org_id IN (${f.orgIds.map(() => '?').join(',') || 'NULL'})`)
-      args.push(...f.orgIds)
+      const w = whereIn('q.org_id', f.orgIds)
+      where.push(w.sql)
+      args.push(...w.args)
     }
     if (f.userId != null) {
       where.push('q.user_id = ?')

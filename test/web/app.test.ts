@@ -53,16 +53,21 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
 
 type App = Awaited<ReturnType<typeof setup>>['app']
 
-/** Signs in through the real form: GET for the login cookie, POST the form. */
-async function signIn(app: App, email: string, password = PASSWORD): Promise<{ status: number; cookie: string; csrf: string }> {
+/** GET the login form for its cookie, then POST it. */
+async function postLogin(app: App, email: string, password: string): Promise<Response> {
   const form = await app.request('/login')
   const loginCookie = /moat_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]
   const token = /name="_login" value="([^"]+)"/.exec(await form.text())![1]
-  const res = await app.request('/login', {
+  return app.request('/login', {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `moat_login=${loginCookie}` },
     body: new URLSearchParams({ _login: token, email, password, next: '/quarantine' }).toString(),
   })
+}
+
+/** Signs in through the real form; returns the session cookie and its CSRF token. */
+async function signIn(app: App, email: string, password = PASSWORD): Promise<{ status: number; cookie: string; csrf: string }> {
+  const res = await postLogin(app, email, password)
   const session = /moat_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1] ?? ''
   let csrf = ''
   if (session) {
@@ -106,14 +111,7 @@ t.test('the session cookie is HttpOnly and SameSite=Lax, Secure behind TLS', asy
   const { db } = await setup(t)
   const spool = new Spool(`${t.testdir()}/spool2`)
   const app = createApp({ db, spool, version: '1', clamd: null, secureCookies: true })
-  const form = await app.request('/login')
-  const loginCookie = /moat_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]
-  const token = /name="_login" value="([^"]+)"/.exec(await form.text())![1]
-  const res = await app.request('/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `moat_login=${loginCookie}` },
-    body: new URLSearchParams({ _login: token, email: 'alice@example.com', password: PASSWORD }).toString(),
-  })
+  const res = await postLogin(app, 'alice@example.com', PASSWORD)
   const c = res.headers.get('set-cookie')!
   t.match(c, /moat_session=/)
   t.match(c, /HttpOnly/)

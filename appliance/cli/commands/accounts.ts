@@ -4,12 +4,8 @@ import { Accounts } from '../../services/accounts'
 import { RelayControl } from '../../services/relay'
 import { type DigestFrequency, Digests } from '../../services/digests'
 import { TenantError } from '../../services/tenants'
-import { type Command, UsageError } from '../command'
+import { type Command, need, UsageError } from '../command'
 import { appliance } from '../context'
-
-function need(args: string[], n: number, what: string): void {
-  if (args.length < n) throw new UsageError(`missing ${what}`)
-}
 
 export const accountCommands: Command[] = [
   {

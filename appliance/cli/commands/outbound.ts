@@ -6,14 +6,10 @@ import { OutboundSenders } from '../../services/outbound-senders'
 import { RelayControl } from '../../services/relay'
 import { RblWatch, readZoneFile } from '../../services/rbl-watch'
 import { Transport } from '../../services/transport'
-import { type Command, isoTime, printTable, UsageError } from '../command'
+import { type Command, need, isoTime, printTable, UsageError } from '../command'
 import { appliance } from '../context'
 
 const json = { type: 'boolean', description: 'print JSON' } as const
-
-function need(args: string[], n: number, what: string): void {
-  if (args.length < n) throw new UsageError(`missing ${what}`)
-}
 
 export const outboundCommands: Command[] = [
   {

@@ -1,7 +1,7 @@
 /* Provisioning commands: organisations, domains, users, aliases. */
 import fs from 'node:fs'
 import { parse } from 'csv-parse/sync'
-import { type Command, printTable, UsageError, isoTime } from '../command'
+import { type Command, need, printTable, UsageError, isoTime } from '../command'
 import { appliance } from '../context'
 import type { OrgPolicy, UserImportRow } from '../../services/tenants'
 
@@ -11,10 +11,6 @@ function onOff(value: string | undefined, what: string): boolean {
   if (value === 'on') return true
   if (value === 'off') return false
   throw new UsageError(`${what} wants "on" or "off"`)
-}
-
-function need(args: string[], n: number, what: string): void {
-  if (args.length < n) throw new UsageError(`missing ${what}`)
 }
 
 function numberOpt(v: unknown, name: string): number | undefined {
