@@ -20,6 +20,7 @@ import { loginRoutes } from './routes/login'
 import { quarantineRoutes } from './routes/quarantine'
 import { setupRoutes } from './routes/setup'
 import { listRoutes } from './routes/lists'
+import { deliveryRoutes } from './routes/delivery'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -84,6 +85,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', accountRoutes(accounts, digests))
   app.route('/', setupRoutes(accounts, deps.db, deps.onSetupDone))
   app.route('/', listRoutes({ db: deps.db, accounts }))
+  app.route('/', deliveryRoutes(deps.db))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
 

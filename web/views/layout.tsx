@@ -24,6 +24,7 @@ export function Layout(props: { title: string; session: Session | null; children
               <a href="/quarantine">Quarantine</a>
               <a href="/archive">Archive</a>
               <a href="/lists">Lists</a>
+              {admin && <a href="/delivery">Delivery</a>}
               {admin && <a href="/status">Status</a>}
               <a href="/account">{s.principal.email}</a>
               <form method="post" action="/logout" class="inline">

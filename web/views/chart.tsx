@@ -1,0 +1,88 @@
+/*
+ * Server-rendered SVG charts: no chart library to ship, nothing to run in the browser (the CSP
+ * allows no inline script anyway), readable on a phone. Colours come from classes in moat.css.
+ */
+
+export interface Series {
+  name: string
+  /** class in moat.css: s-ok, s-defer, s-fail, s-ours, s-line */
+  cls: string
+  values: number[]
+}
+
+const W = 640
+const H = 180
+const PAD = { l: 40, r: 10, t: 10, b: 24 }
+
+function niceMax(v: number): number {
+  if (v <= 0) return 1
+  const p = 10 ** Math.floor(Math.log10(v))
+  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v)!
+}
+
+/** Stacked bars, one per bucket (hour), with a legend. */
+export function StackedBars(props: { title: string; labels: string[]; series: Series[]; unit?: string }) {
+  const n = props.labels.length
+  const totals = props.labels.map((_, i) => props.series.reduce((s, x) => s + (x.values[i] ?? 0), 0))
+  const max = niceMax(Math.max(0, ...totals))
+  const bw = (W - PAD.l - PAD.r) / Math.max(1, n)
+  const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max)
+  const bars: { x: number; y: number; h: number; cls: string; tip: string }[] = []
+  props.labels.forEach((label, i) => {
+    let acc = 0
+    for (const s of props.series) {
+      const v = s.values[i] ?? 0
+      if (!v) continue
+      bars.push({ x: PAD.l + i * bw + 1, y: y(acc + v), h: y(acc) - y(acc + v), cls: s.cls, tip: `${label}: ${v} ${s.name}` })
+      acc += v
+    }
+  })
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title}>
+        <line class="axis" x1={PAD.l} y1={y(0)} x2={W - PAD.r} y2={y(0)} />
+        <text class="tick" x={PAD.l - 4} y={y(max) + 4} text-anchor="end">{max}</text>
+        <text class="tick" x={PAD.l - 4} y={y(0)} text-anchor="end">0</text>
+        {bars.map((b) => (
+          <rect class={b.cls} x={b.x.toFixed(1)} y={b.y.toFixed(1)} width={Math.max(1, bw - 2).toFixed(1)} height={b.h.toFixed(1)}><title>{b.tip}</title></rect>
+        ))}
+        {n > 0 && <text class="tick" x={PAD.l} y={H - 6}>{props.labels[0]}</text>}
+        {n > 1 && <text class="tick" x={W - PAD.r} y={H - 6} text-anchor="end">{props.labels[n - 1]}</text>}
+      </svg>
+      <figcaption>
+        {props.title}:{' '}
+        {props.series.map((s) => (
+          <span class={`key ${s.cls}`}>{s.name} </span>
+        ))}
+      </figcaption>
+    </figure>
+  )
+}
+
+/** One or more lines over the same buckets (latency). */
+export function Lines(props: { title: string; labels: string[]; series: Series[]; unit: string }) {
+  const n = props.labels.length
+  const max = niceMax(Math.max(0, ...props.series.flatMap((s) => s.values)))
+  const x = (i: number) => PAD.l + ((W - PAD.l - PAD.r) * (n <= 1 ? 0.5 : i / (n - 1)))
+  const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max)
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title}>
+        <line class="axis" x1={PAD.l} y1={y(0)} x2={W - PAD.r} y2={y(0)} />
+        <text class="tick" x={PAD.l - 4} y={y(max) + 4} text-anchor="end">{max}</text>
+        <text class="tick" x={PAD.l - 4} y={y(0)} text-anchor="end">0</text>
+        {props.series.map((s) => (
+          <polyline class={`line ${s.cls}`} points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
+        ))}
+        {n > 0 && <text class="tick" x={PAD.l} y={H - 6}>{props.labels[0]}</text>}
+        {n > 1 && <text class="tick" x={W - PAD.r} y={H - 6} text-anchor="end">{props.labels[n - 1]}</text>}
+      </svg>
+      <figcaption>
+        {props.title} ({props.unit}):{' '}
+        {props.series.map((s) => (
+          <span class={`key ${s.cls}`}>{s.name} </span>
+        ))}
+      </figcaption>
+    </figure>
+  )
+}
