@@ -31,6 +31,8 @@ export interface Settings {
   publicUrl: string
   /** Serve the web UI over HTTPS with the appliance's certificate (the image does; dev does not). */
   webTls: boolean
+  /** The update feed the About page checks: a URL, or a local file (MOAT_UPDATE_FEED). */
+  updateFeed: string | null
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
 }
@@ -74,6 +76,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     clamd: env.MOAT_CLAMD || null,
     hostname: env.MOAT_HOSTNAME || os.hostname(),
     logLevel: env.MOAT_LOG_LEVEL || 'notice',
+    updateFeed: env.MOAT_UPDATE_FEED || null,
     webTls: env.MOAT_WEB_TLS === '1' || env.MOAT_WEB_TLS === 'true',
     outboundTimeoutSeconds: seconds(env.MOAT_OUTBOUND_TIMEOUT, 'MOAT_OUTBOUND_TIMEOUT', 30),
   }

@@ -21,6 +21,7 @@ import { quarantineRoutes } from './routes/quarantine'
 import { setupRoutes } from './routes/setup'
 import { listRoutes } from './routes/lists'
 import { deliveryRoutes } from './routes/delivery'
+import { aboutRoutes } from './routes/about'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -33,6 +34,8 @@ export interface WebDeps {
   /** Mark cookies Secure (the appliance serves HTTPS; dev mode on loopback does not). */
   secureCookies?: boolean
   dataDir?: string
+  /** URL or file of the update feed the About page checks. */
+  updateFeed?: string | null
   /** Called once the first admin exists (the console's setup link is then gone). */
   onSetupDone?: () => void
 }
@@ -86,6 +89,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', setupRoutes(accounts, deps.db, deps.onSetupDone))
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
+  app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
 

@@ -376,3 +376,30 @@ t.test('delivery monitor page: plots and whose side, for the appliance admin onl
   const boss = await signIn(app, 'boss@example.com')
   t.equal((await app.request('/delivery', { headers: { Cookie: boss.cookie } })).status, 404, 'appliance-wide: not for an organisation admin')
 })
+
+t.test('About: the version, and a newer release from the update feed (a file, then a loopback URL)', async (t) => {
+  const { db } = await setup(t)
+  const dir = t.testdir()
+  const feedFile = `${dir}/feed.json`
+  require('node:fs').writeFileSync(feedFile, JSON.stringify({ latest: '9.10.0', url: 'https://updates.example/moat-9.10.0.tar.gz', notes: 'Faster quarantine.' }))
+  const app = createApp({ db, spool: new Spool(`${dir}/spool`), version: '9.9.9', clamd: null, updateFeed: feedFile })
+  const alice = await signIn(app, 'alice@example.com')
+  const html = await (await app.request('/about', { headers: { Cookie: alice.cookie } })).text()
+  t.match(html, /<td id="version">9\.9\.9<\/td>/)
+  t.match(html, /Moat 9\.10\.0 is available \(this is 9\.9\.9\)/, '9.10 is newer than 9.9, not older')
+  t.match(html, /href="https:\/\/updates\.example\/moat-9\.10\.0\.tar\.gz"/)
+
+  const http = require('node:http')
+  const server = http.createServer((_req: unknown, res: { end(s: string): void }) => res.end(JSON.stringify({ latest: '9.9.9' })))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => server.close())
+  const url = `http://127.0.0.1:${server.address().port}/feed.json`
+  const same = createApp({ db, spool: new Spool(`${dir}/spool`), version: '9.9.9', clamd: null, updateFeed: url })
+  const s2 = await signIn(same, 'bob@example.com')
+  t.match(await (await same.request('/about', { headers: { Cookie: s2.cookie } })).text(), /This is the newest release \(9\.9\.9\)/)
+  const broken = createApp({ db, spool: new Spool(`${dir}/spool`), version: '9.9.9', clamd: null, updateFeed: `${dir}/missing.json` })
+  const s3 = await signIn(broken, 'hank@globex.test')
+  const b = await broken.request('/about', { headers: { Cookie: s3.cookie } })
+  t.equal(b.status, 200, 'a broken feed does not break the page')
+  t.match(await b.text(), /could not check for updates/)
+})

@@ -26,6 +26,7 @@ export function Layout(props: { title: string; session: Session | null; children
               <a href="/lists">Lists</a>
               {admin && <a href="/delivery">Delivery</a>}
               {admin && <a href="/status">Status</a>}
+              <a href="/about">About</a>
               <a href="/account">{s.principal.email}</a>
               <form method="post" action="/logout" class="inline">
                 <input type="hidden" name="_csrf" value={s.csrf} />
