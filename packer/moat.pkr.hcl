@@ -39,6 +39,7 @@ source "qemu" "moat" {
   iso_checksum     = "none"
   use_backing_file = false
   format           = "qcow2"
+  disk_size        = "6144M"
   disk_compression = true
   accelerator      = var.accelerator
   headless         = true
@@ -74,8 +75,8 @@ build {
   }
 
   provisioner "file" {
-    source      = "files/"
-    destination = "/tmp/moat-files"
+    source      = "files"
+    destination = "/tmp"
   }
 
   provisioner "shell" {

@@ -11,7 +11,7 @@ import type { Accounts, Role, Scope, Session } from '../appliance/services/accou
 
 export const SESSION_COOKIE = 'moat_session'
 
-export type Env = { Variables: { session: Session | null; scope: Scope | null } }
+export type Env = { Variables: { session: Session | null; scope: Scope | null; mustEnrollTotp: boolean } }
 
 export const CSP = [
   "default-src 'self'",
@@ -43,6 +43,7 @@ export function loadSession(accounts: Accounts): MiddlewareHandler<Env> {
     const session = accounts.session(getCookie(c, SESSION_COOKIE))
     c.set('session', session)
     c.set('scope', session ? accounts.scope(session.principal) : null)
+    c.set('mustEnrollTotp', session ? accounts.mustEnrollTotp(session.principal) : false)
     await next()
   }
 }
@@ -89,6 +90,10 @@ export function requireLogin(roles?: Role[]): MiddlewareHandler<Env> {
       }
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303)
     }
+    // Password checked, second factor not yet: only the TOTP step.
+    if (session.mfaPending) return c.redirect('/login/totp', 303)
+    // Admins without a second factor set one up before anything else (appliance policy).
+    if (c.get('mustEnrollTotp') && !c.req.path.startsWith('/account/totp')) return c.redirect('/account/totp', 303)
     if (roles && !roles.includes(session.principal.role)) return c.notFound()
     await next()
   }

@@ -446,4 +446,11 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX release_tokens_expiry ON release_tokens(expires_at);
   `,
+  // 12: TOTP second factor for every account (required by policy for appliance and MSP admins)
+  `
+  ALTER TABLE users ADD COLUMN totp_secret TEXT;
+  ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+  ALTER TABLE admins ADD COLUMN totp_last_step INTEGER;
+  ALTER TABLE sessions ADD COLUMN mfa_pending INTEGER NOT NULL DEFAULT 0 CHECK (mfa_pending IN (0, 1));
+  `,
 ]

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto'
 import type { Db } from '../db/database'
 import { hashPassword, verifyPassword } from './passwords'
+import { verify as verifyTotp } from './totp'
 import { TenantError } from './tenants'
 
 export type Role = 'appliance_admin' | 'msp_admin' | 'org_admin' | 'user'
@@ -20,6 +21,8 @@ export interface Principal {
   mspId: number | null
   /** organisation admins and users */
   orgId: number | null
+  /** has a TOTP second factor */
+  totp: boolean
 }
 
 /** What a principal may see: null orgIds = every organisation; userId = only that user's own. */
@@ -39,7 +42,12 @@ export interface Session {
   token: string
   csrf: string
   principal: Principal
+  /** password checked, second factor still to come: good for the TOTP step only */
+  mfaPending: boolean
 }
+
+/** Appliance-wide setting: appliance and MSP admins must have a second factor (default on). */
+export const REQUIRE_ADMIN_TOTP = 'require_admin_totp'
 
 export const IDLE_TIMEOUT_MS = 30 * 60_000
 const ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000
@@ -67,7 +75,7 @@ export class Accounts {
          JOIN organisations o ON o.id = u.org_id WHERE u.email = ?`,
       ),
       userById: db.prepare(
-        `SELECT u.id, u.email, u.role, u.org_id, o.msp_id, o.suspended_at FROM users u
+        `SELECT u.id, u.email, u.role, u.org_id, u.totp_secret, o.msp_id, o.suspended_at FROM users u
          JOIN organisations o ON o.id = u.org_id WHERE u.id = ?`,
       ),
       aliasesOf: db.prepare(`SELECT address FROM aliases WHERE user_id = ?`),
@@ -77,7 +85,7 @@ export class Accounts {
       clearFailures: db.prepare(`DELETE FROM login_failures WHERE key = ?`),
       pruneFailures: db.prepare(`DELETE FROM login_failures WHERE at < ?`),
       insertSession: db.prepare(
-        `INSERT INTO sessions (id, kind, principal_id, csrf, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sessions (id, kind, principal_id, csrf, ip, created_at, last_seen_at, mfa_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       session: db.prepare(`SELECT * FROM sessions WHERE id = ?`),
       touch: db.prepare(`UPDATE sessions SET last_seen_at = ? WHERE id = ?`),
@@ -134,12 +142,12 @@ export class Accounts {
 
   private principalFor(kind: 'admin' | 'user', id: number): Principal | null {
     if (kind === 'admin') {
-      const a = this.q.adminById.get(id) as { id: number; email: string; role: Role; msp_id: number } | undefined
-      return a ? { kind, id: a.id, email: a.email, role: a.role, mspId: a.role === 'msp_admin' ? a.msp_id : null, orgId: null } : null
+      const a = this.q.adminById.get(id) as { id: number; email: string; role: Role; msp_id: number; totp_secret: string | null } | undefined
+      return a ? { kind, id: a.id, email: a.email, role: a.role, mspId: a.role === 'msp_admin' ? a.msp_id : null, orgId: null, totp: !!a.totp_secret } : null
     }
-    const u = this.q.userById.get(id) as { id: number; email: string; role: Role; org_id: number; msp_id: number; suspended_at: number | null } | undefined
+    const u = this.q.userById.get(id) as { id: number; email: string; role: Role; org_id: number; msp_id: number; suspended_at: number | null; totp_secret: string | null } | undefined
     if (!u || u.suspended_at) return null
-    return { kind, id: u.id, email: u.email, role: u.role, mspId: u.msp_id, orgId: u.org_id }
+    return { kind, id: u.id, email: u.email, role: u.role, mspId: u.msp_id, orgId: u.org_id, totp: !!u.totp_secret }
   }
 
   /** Checks a password with throttling; a throttled login is refused without checking. */
@@ -161,16 +169,16 @@ export class Accounts {
     const principal = this.principalFor(kind, (admin ?? user)!.id)!
     const token = crypto.randomBytes(32).toString('base64url')
     const csrf = crypto.randomBytes(24).toString('base64url')
-    this.q.insertSession.run(tokenHash(token), kind, principal.id, csrf, ip, now, now)
-    this.audit(principal, 'login', '', now)
-    return { ok: true, session: { token, csrf, principal } }
+    this.q.insertSession.run(tokenHash(token), kind, principal.id, csrf, ip, now, now, principal.totp ? 1 : 0)
+    this.audit(principal, principal.totp ? 'login-password' : 'login', '', now)
+    return { ok: true, session: { token, csrf, principal, mfaPending: principal.totp } }
   }
 
   /** The live session for a cookie token, or null (unknown, idle too long, or too old). */
   session(token: string | undefined, now = Date.now()): Session | null {
     if (!token) return null
     const id = tokenHash(token)
-    const row = this.q.session.get(id) as { kind: 'admin' | 'user'; principal_id: number; csrf: string; created_at: number; last_seen_at: number } | undefined
+    const row = this.q.session.get(id) as { kind: 'admin' | 'user'; principal_id: number; csrf: string; created_at: number; last_seen_at: number; mfa_pending: number } | undefined
     if (!row) return null
     if (now - row.last_seen_at > IDLE_TIMEOUT_MS || now - row.created_at > ABSOLUTE_TIMEOUT_MS) {
       this.q.deleteSession.run(id)
@@ -180,7 +188,59 @@ export class Accounts {
     if (!principal) return null
     // One write a minute at most, not one per request.
     if (now - row.last_seen_at > 60_000) this.q.touch.run(now, id)
-    return { token, csrf: row.csrf, principal }
+    return { token, csrf: row.csrf, principal, mfaPending: row.mfa_pending === 1 }
+  }
+
+  private totpRow(p: Principal): { secret: string | null; last: number | null } {
+    const row = this.db.prepare(`SELECT totp_secret AS secret, totp_last_step AS last FROM ${p.kind === 'admin' ? 'admins' : 'users'} WHERE id = ?`).get(p.id) as
+      | { secret: string | null; last: number | null }
+      | undefined
+    return row ?? { secret: null, last: null }
+  }
+
+  /** Checks a TOTP code for a principal; a code works once. Failures count towards the login throttle. */
+  checkTotp(p: Principal, code: string, now = Date.now()): boolean {
+    const key = `account:${p.email}`
+    if ((this.q.failures.get(key, now - THROTTLE_WINDOW_MS) as { n: number }).n >= MAX_FAILURES_PER_ACCOUNT) return false
+    const { secret, last } = this.totpRow(p)
+    const step = secret ? verifyTotp(secret, code, now, last) : null
+    if (step === null) {
+      this.q.fail.run(key, now)
+      return false
+    }
+    this.db.prepare(`UPDATE ${p.kind === 'admin' ? 'admins' : 'users'} SET totp_last_step = ? WHERE id = ?`).run(step, p.id)
+    return true
+  }
+
+  /** The second step of a sign-in: the session is complete once the code checks. */
+  completeMfa(session: Session, code: string, now = Date.now()): boolean {
+    if (!session.mfaPending || !this.checkTotp(session.principal, code, now)) return false
+    this.db.prepare(`UPDATE sessions SET mfa_pending = 0 WHERE id = ?`).run(tokenHash(session.token))
+    this.audit(session.principal, 'login', 'with TOTP', now)
+    return true
+  }
+
+  /** Turns TOTP on with a secret the user's app has, proven by a current code from it. */
+  enableTotp(p: Principal, secret: string, code: string, now = Date.now()): boolean {
+    const step = verifyTotp(secret, code, now, null)
+    if (step === null) return false
+    this.db.prepare(`UPDATE ${p.kind === 'admin' ? 'admins' : 'users'} SET totp_secret = ?, totp_last_step = ? WHERE id = ?`).run(secret, step, p.id)
+    this.audit(p, 'totp-enable', '', now)
+    return true
+  }
+
+  disableTotp(p: Principal, code: string, now = Date.now()): boolean {
+    if (!this.checkTotp(p, code, now)) return false
+    this.db.prepare(`UPDATE ${p.kind === 'admin' ? 'admins' : 'users'} SET totp_secret = NULL, totp_last_step = NULL WHERE id = ?`).run(p.id)
+    this.audit(p, 'totp-disable', '', now)
+    return true
+  }
+
+  /** Must this principal set up a second factor before doing anything else? */
+  mustEnrollTotp(p: Principal): boolean {
+    if (p.totp || (p.role !== 'appliance_admin' && p.role !== 'msp_admin')) return false
+    const row = this.db.prepare(`SELECT value FROM settings WHERE key = ?`).get(REQUIRE_ADMIN_TOTP) as { value: string } | undefined
+    return row ? JSON.parse(row.value) !== false : true
   }
 
   logout(token: string): void {

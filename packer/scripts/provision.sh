@@ -4,7 +4,7 @@
 # build's access (its SSH key, root's password) and anything per-machine, so each appliance
 # makes its own at first boot (machine id, SSH host keys, TLS key, bounce and DKIM keys).
 set -euo pipefail
-files=/tmp/moat-files
+files=/tmp/files
 
 tar -xzf /tmp/moat.tar.gz -C /
 chown -R root:root /opt/moat

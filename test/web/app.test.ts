@@ -12,9 +12,11 @@ import { RawStore } from '../../appliance/services/raw-store'
 import { RelayControl } from '../../appliance/services/relay'
 import { Spool } from '../../appliance/services/spool'
 import { Tenants } from '../../appliance/services/tenants'
+import { codeAt, newSecret, stepOf } from '../../appliance/services/totp'
 import { createApp } from '../../web/app'
 
 const PASSWORD = 'a long enough password'
+const ROOT_TOTP = newSecret()
 
 async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }) {
   const dir = t.testdir()
@@ -33,6 +35,10 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
   const relay = new RelayControl(db)
   for (const u of ['alice@example.com', 'bob@example.com', 'boss@example.com', 'hank@globex.test']) await relay.setPassword(u, PASSWORD)
   await new Accounts(db).createAdmin('root@moat.test', PASSWORD)
+  // Admins must have a second factor (the appliance's policy): root has one, from a code of
+  // half a minute ago, so the sign-in below can use the current one.
+  const rootLogin = await new Accounts(db).login('root@moat.test', PASSWORD, '127.0.0.1')
+  if (!rootLogin.ok || !new Accounts(db).enableTotp(rootLogin.session.principal, ROOT_TOTP, codeAt(ROOT_TOTP, stepOf(Date.now()) - 1))) throw new Error('root TOTP')
   const store = new MailStore(db, new RawStore(db, spool), new GroupCommitter(db))
   const ids: Record<string, { message: number; quarantine: number }> = {}
   const put = async (name: string, orgId: number, rcpt: string, userId: number) => {
@@ -65,10 +71,19 @@ async function postLogin(app: App, email: string, password: string): Promise<Res
   })
 }
 
-/** Signs in through the real form; returns the session cookie and its CSRF token. */
+/** Signs in through the real form (and root's TOTP step); returns the session cookie and its CSRF token. */
 async function signIn(app: App, email: string, password = PASSWORD): Promise<{ status: number; cookie: string; csrf: string }> {
-  const res = await postLogin(app, email, password)
+  let res = await postLogin(app, email, password)
   const session = /moat_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1] ?? ''
+  if (res.headers.get('location')?.startsWith('/login/totp')) {
+    const form = await (await app.request('/login/totp', { headers: { Cookie: `moat_session=${session}` } })).text()
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form)![1]
+    res = await app.request('/login/totp', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `moat_session=${session}` },
+      body: new URLSearchParams({ _csrf: csrf, code: codeAt(ROOT_TOTP, stepOf(Date.now())), next: '/quarantine' }).toString(),
+    })
+  }
   let csrf = ''
   if (session) {
     const page = await app.request('/quarantine', { headers: { Cookie: `moat_session=${session}` } })
@@ -402,4 +417,39 @@ t.test('About: the version, and a newer release from the update feed (a file, th
   const b = await broken.request('/about', { headers: { Cookie: s3.cookie } })
   t.equal(b.status, 200, 'a broken feed does not break the page')
   t.match(await b.text(), /could not check for updates/)
+})
+
+t.test('TOTP: admins must set it up; a password alone opens nothing; codes work once', async (t) => {
+  const { app, db } = await setup(t)
+  const accounts = new Accounts(db)
+  await accounts.createAdmin('msp@moat.test', PASSWORD, 'msp_admin')
+  const res = await postLogin(app, 'msp@moat.test', PASSWORD)
+  const cookie = `moat_session=${/moat_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]}`
+  t.equal(res.status, 303)
+  const forced = await app.request('/quarantine', { headers: { Cookie: cookie } })
+  t.equal(forced.headers.get('location'), '/account/totp', 'an admin without a second factor must set one up first')
+  const page = await (await app.request('/account/totp', { headers: { Cookie: cookie } })).text()
+  const secret = /<code id="totp-secret">([A-Z2-7]{32})<\/code>/.exec(page)![1]
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]
+  const enroll = (code: string) =>
+    app.request('/account/totp', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie }, body: new URLSearchParams({ _csrf: csrf, secret, code }).toString() })
+  t.equal((await enroll('000000')).status, 400, 'a wrong code does not turn it on')
+  t.equal((await enroll(codeAt(secret, stepOf(Date.now()) - 1))).status, 303)
+  t.equal((await app.request('/quarantine', { headers: { Cookie: cookie } })).status, 200, 'then the admin can work')
+
+  // The next sign-in: password, then the code.
+  const again = await postLogin(app, 'msp@moat.test', PASSWORD)
+  t.match(again.headers.get('location'), /^\/login\/totp/)
+  const pending = `moat_session=${/moat_session=([^;]+)/.exec(again.headers.get('set-cookie') ?? '')![1]}`
+  t.match((await app.request('/quarantine', { headers: { Cookie: pending } })).headers.get('location'), /^\/login\/totp/, 'a password alone opens nothing')
+  t.equal((await app.request('/api/v1/me', { headers: { Cookie: pending } })).status, 401)
+  const form = await (await app.request('/login/totp', { headers: { Cookie: pending } })).text()
+  const csrf2 = /name="_csrf" value="([^"]+)"/.exec(form)![1]
+  const step = (code: string) =>
+    app.request('/login/totp', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: pending }, body: new URLSearchParams({ _csrf: csrf2, code }).toString() })
+  t.equal((await step(codeAt(secret, stepOf(Date.now()) - 1))).status, 401, 'the code used to enrol does not work again')
+  t.equal((await step(codeAt(secret, stepOf(Date.now())))).status, 303)
+  t.equal((await app.request('/quarantine', { headers: { Cookie: pending } })).status, 200)
+  const users = await signIn(app, 'bob@example.com')
+  t.equal((await app.request('/quarantine', { headers: { Cookie: users.cookie } })).status, 200, 'optional for end users')
 })

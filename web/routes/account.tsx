@@ -3,6 +3,7 @@ import { Hono } from 'hono'
 import type { Accounts } from '../../appliance/services/accounts'
 import type { DigestFrequency, Digests } from '../../appliance/services/digests'
 import { TenantError } from '../../appliance/services/tenants'
+import { newSecret, otpauthUri } from '../../appliance/services/totp'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Layout, when } from '../views/layout'
 
@@ -44,6 +45,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
             <button type="submit">Save</button>
           </form>
         )}
+        <p><a href="/account/totp">Second factor (TOTP): {session.principal.totp ? 'on' : 'off'}</a></p>
         <h2>API tokens</h2>
         <p class="muted">For the Outlook add-in and the desktop notifier; see <a href="/api/v1/openapi.json">the API description</a>.</p>
         {newToken && (
@@ -74,6 +76,51 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   }
 
   app.get('/account', (c) => page(c, 200))
+
+  const totpPage = (c: any, status: 200 | 400, error?: string) => {
+    const session = c.get('session')!
+    const p = session.principal
+    const secret = newSecret()
+    return c.html(
+      <Layout title="Second factor" session={session}>
+        <h1>Second factor (TOTP)</h1>
+        {c.get('mustEnrollTotp') && <p role="alert">Admins of this appliance must use a second factor: set it up to continue.</p>}
+        {error && <p class="error" role="alert">{error}</p>}
+        {p.totp ? (
+          <form method="post" action="/account/totp/disable" class="login">
+            <p>A second factor is on for {p.email}.</p>
+            <Csrf session={session} />
+            <label>Current code <input name="code" inputmode="numeric" autocomplete="one-time-code" required /></label>
+            <button type="submit">Turn it off</button>
+          </form>
+        ) : (
+          <form method="post" action="/account/totp" class="login">
+            <p>Add this key to your authenticator app, then enter the code it shows.</p>
+            <p><code id="totp-secret">{secret}</code></p>
+            <p class="muted"><code>{otpauthUri(secret, p.email)}</code></p>
+            <Csrf session={session} />
+            <input type="hidden" name="secret" value={secret} />
+            <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" required /></label>
+            <button type="submit">Turn it on</button>
+          </form>
+        )}
+      </Layout>,
+      status,
+    )
+  }
+  app.get('/account/totp', (c) => totpPage(c, 200))
+  app.post('/account/totp', async (c) => {
+    const body = await c.req.parseBody()
+    const p = c.get('session')!.principal
+    if (!/^[A-Z2-7]{32}$/.test(String(body.secret ?? ''))) return totpPage(c, 400, 'The form was damaged; start again.')
+    if (!accounts.enableTotp(p, String(body.secret), String(body.code ?? ''))) return totpPage(c, 400, 'That code does not match the key; check the app and try again.')
+    return c.redirect('/account', 303)
+  })
+  app.post('/account/totp/disable', async (c) => {
+    const body = await c.req.parseBody()
+    if (!accounts.disableTotp(c.get('session')!.principal, String(body.code ?? ''))) return totpPage(c, 400, 'That code is not right.')
+    return c.redirect('/account', 303)
+  })
   app.post('/account/digest', async (c) => {
     const p = c.get('session')!.principal
     if (p.kind !== 'user') return c.notFound()

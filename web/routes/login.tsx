@@ -57,6 +57,36 @@ export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }
         : form(c, 401, body.next, 'Wrong e-mail address or password.', email)
     }
     setSessionCookie(c, r.session.token, opts.secureCookies)
+    if (r.session.mfaPending) return c.redirect(`/login/totp?next=${encodeURIComponent(safeNext(body.next))}`, 303)
+    return c.redirect(safeNext(body.next), 303)
+  })
+
+  const totpForm = (c: Context<Env>, status: 200 | 401, error?: string) => {
+    const s = c.get('session')!
+    return c.html(
+      <Layout title="Second factor" session={null}>
+        <form method="post" action="/login/totp" class="login">
+          <h1>Code from your authenticator app</h1>
+          {error && <p class="error" role="alert">{error}</p>}
+          <input type="hidden" name="_csrf" value={s.csrf} />
+          <input type="hidden" name="next" value={safeNext(c.req.query('next'))} />
+          <input name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required autofocus />
+          <button type="submit">Continue</button>
+        </form>
+      </Layout>,
+      status,
+    )
+  }
+  app.get('/login/totp', (c) => {
+    const s = c.get('session')
+    if (!s) return c.redirect('/login', 303)
+    return s.mfaPending ? totpForm(c, 200) : c.redirect('/quarantine', 303)
+  })
+  app.post('/login/totp', async (c) => {
+    const s = c.get('session')
+    if (!s) return c.redirect('/login', 303)
+    const body = await c.req.parseBody()
+    if (!accounts.completeMfa(s, String(body.code ?? ''))) return totpForm(c, 401, 'That code is not right (or was used already); try the next one.')
     return c.redirect(safeNext(body.next), 303)
   })
 

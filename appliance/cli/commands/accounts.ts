@@ -1,6 +1,7 @@
 /* Sign-in accounts: web admins, and mailbox users' passwords (web UI and SMTP AUTH). */
 import fs from 'node:fs'
-import { Accounts } from '../../services/accounts'
+import { Accounts, REQUIRE_ADMIN_TOTP } from '../../services/accounts'
+import { StoredSettings } from '../../services/stored-settings'
 import { RelayControl } from '../../services/relay'
 import { type DigestFrequency, Digests } from '../../services/digests'
 import { TenantError } from '../../services/tenants'
@@ -69,6 +70,16 @@ export const accountCommands: Command[] = [
       const p = d.preferences(u.id)
       if (opts.json) return out(JSON.stringify(p))
       out(`digest for ${u.email}: ${p.enabled ? `on, ${p.frequency}${p.includeSurespam ? ', with surespam' : ''}` : 'off'}`)
+    },
+  },
+  {
+    path: ['admin', 'require-totp'],
+    usage: 'on|off',
+    summary: 'Whether appliance and MSP admins must use a TOTP second factor (on by default).',
+    run({ args, out }) {
+      if (args[0] !== 'on' && args[0] !== 'off') throw new UsageError('say on or off')
+      new StoredSettings(appliance().db).set(REQUIRE_ADMIN_TOTP, args[0] === 'on')
+      out(`a second factor is ${args[0] === 'on' ? 'required' : 'optional'} for appliance and MSP admins`)
     },
   },
 ]
