@@ -52,7 +52,7 @@ export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: t
   const db = openDatabase(databasePath(settings.dataDir))
   const spool = new Spool(spoolDir(settings.dataDir))
   const linkFile = setupUrlFile(settings.dataDir)
-  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, onSetupDone: () => fs.rmSync(linkFile, { force: true }) })
+  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, publicUrl: settings.publicUrl, hostname: settings.hostname, onSetupDone: () => fs.rmSync(linkFile, { force: true }) })
   const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
   let server
   if (settings.webTls) {

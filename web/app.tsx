@@ -14,6 +14,9 @@ import type { Spool } from '../appliance/services/spool'
 import { accountRoutes } from './routes/account'
 import { apiRoutes } from './routes/api'
 import { releaseRoutes } from './routes/release'
+import { resetRoutes } from './routes/reset'
+import { MailStore } from '../appliance/services/mail-store'
+import { GroupCommitter } from '../appliance/db/group-commit'
 import { Digests } from '../appliance/services/digests'
 import { archiveRoutes } from './routes/archive'
 import { loginRoutes } from './routes/login'
@@ -34,6 +37,9 @@ export interface WebDeps {
   /** Mark cookies Secure (the appliance serves HTTPS; dev mode on loopback does not). */
   secureCookies?: boolean
   dataDir?: string
+  /** The web UI's address as users reach it (links in mail) and this appliance's name. */
+  publicUrl?: string
+  hostname?: string
   /** URL or file of the update feed the About page checks. */
   updateFeed?: string | null
   /** Called once the first admin exists (the console's setup link is then gone). */
@@ -77,9 +83,12 @@ export function createApp(deps: WebDeps): Hono<Env> {
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
   app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive }) as unknown as Hono<Env>)
-  // Digest release links: the token authorises, not a session (and a session must not get in the way).
+  // Digest release links and password resets: the token authorises, not a session (and a
+  // session must not get in the way).
   const digests = new Digests(deps.db)
   app.route('/', releaseRoutes(digests))
+  const store = new MailStore(deps.db, raws, new GroupCommitter(deps.db))
+  app.route('/', resetRoutes({ db: deps.db, store, publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080', hostname: deps.hostname ?? 'moat' }))
   app.use('*', loadSession(accounts))
   app.use('*', csrfCheck())
   app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))

@@ -453,4 +453,15 @@ export const migrations: readonly string[] = [
   ALTER TABLE admins ADD COLUMN totp_last_step INTEGER;
   ALTER TABLE sessions ADD COLUMN mfa_pending INTEGER NOT NULL DEFAULT 0 CHECK (mfa_pending IN (0, 1));
   `,
+  // 13: password reset by e-mail: single-use links that expire; only their hash is kept
+  `
+  CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('admin', 'user')),
+    principal_id INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  ) STRICT;
+  `,
 ]

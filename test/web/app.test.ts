@@ -453,3 +453,24 @@ t.test('TOTP: admins must set it up; a password alone opens nothing; codes work 
   const users = await signIn(app, 'bob@example.com')
   t.equal((await app.request('/quarantine', { headers: { Cookie: users.cookie } })).status, 200, 'optional for end users')
 })
+
+t.test('password reset: the same answer for any address, a single-use link by mail, sessions ended', async (t) => {
+  const { app, db } = await setup(t)
+  const alice = await signIn(app, 'alice@example.com')
+  const ask = (email: string) => app.request('/reset', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email }).toString() })
+  const known = await (await ask('alice@example.com')).text()
+  const unknown = await (await ask('nobody@example.com')).text()
+  t.equal(known.replace(/value="[^"]*"/g, ''), unknown.replace(/value="[^"]*"/g, ''), 'no telling whether an account exists')
+  const mail = db.prepare(`SELECT r.data FROM raw_messages r JOIN messages m ON m.raw_id = r.id WHERE m.queue_id LIKE 'reset-user-%'`).get() as { data: Buffer }
+  t.ok(db.prepare(`SELECT 1 FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.queue_id LIKE 'reset-user-%' AND d.rcpt = 'alice@example.com'`).get(), 'the link goes out to her mailbox')
+  const token = /\/reset\/([\w-]{20,})/.exec(mail.data.toString())![1]
+  t.equal((await app.request(`/reset/${token}`)).status, 200)
+  const set = (password: string) => app.request(`/reset/${token}`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ password }).toString() })
+  t.equal((await set('short')).status, 400, 'a weak password is refused, the link still works')
+  t.equal((await set('a brand new password')).status, 200)
+  t.equal((await app.request('/quarantine', { headers: { Cookie: alice.cookie } })).status, 303, 'her old sessions are gone')
+  t.equal((await signIn(app, 'alice@example.com', 'a brand new password')).status, 303)
+  t.equal((await set('another new password')).status, 410, 'single use')
+  for (let i = 0; i < 4; i++) await ask('bob@example.com')
+  t.equal((db.prepare(`SELECT count(*) AS n FROM messages WHERE queue_id LIKE 'reset-user-%' AND rcpt_to = 'bob@example.com'`).get() as { n: number }).n, 3, 'at most three links an hour')
+})

@@ -28,6 +28,7 @@ function LoginPage(props: { token: string; next: string; error?: string; email?:
         <label>E-mail <input type="email" name="email" autocomplete="username" required value={props.email ?? ''} /></label>
         <label>Password <input type="password" name="password" autocomplete="current-password" required /></label>
         <button type="submit">Sign in</button>
+        <a href="/reset">Forgot your password?</a>
       </form>
     </Layout>
   )
