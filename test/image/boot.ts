@@ -83,14 +83,18 @@ async function main(): Promise<void> {
   const deadline = started + TIMEOUT_MS
   try {
     const serial = () => (fs.existsSync(serialLog) ? fs.readFileSync(serialLog, 'latin1') : '')
+    const log = (m: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${m}`)
     const token = await waitFor('the setup link on the console', () => /moat-setup-token: ([A-Za-z0-9_-]{20,})/.exec(serial())?.[1] ?? null, deadline)
     const consoleAt = Date.now()
+    log('setup link on the console')
     const setup = await post(webPort, '/setup', {
       token, email: 'admin@example.com', password: 'image boot test password', org: 'acme', domain: 'example.com', deliver_to: '10.0.2.100:25', catch_all: 'on',
     })
     if (setup.status !== 303) throw new Error(`setup wizard answered ${setup.status}: ${setup.body.slice(0, 500)}`)
-    const banner = await waitFor('SMTP 220', async () => {
+    log('setup wizard done')
+    const banner = await waitFor('SMTP 250 for the message', async () => {
       const r = await smtpSend(smtpPort, { from: 'sender@outside.test', to: ['alice@example.com'], data: message({ From: 'sender@outside.test', To: 'alice@example.com', Subject: 'through the appliance image', Date: new Date().toUTCString(), 'Message-ID': '<image-boot@outside.test>' }, 'One message through a freshly booted Moat.\n') }).catch(() => null)
+      log(`SMTP: ${r ? `${r.final.code} ${r.final.text}` : 'no connection'}`)
       return r && r.final.code === 250 ? r : null
     }, deadline)
     const smtpAt = Date.now()

@@ -68,3 +68,24 @@ t.test('our own certificate: at most 397 days, renewed when it runs out; an admi
   t.ok(crypto.createPrivateKey(fs.readFileSync(path.join(other, 'tls/key.pem'))).asymmetricKeyType === 'ec', 'with a new key beside it')
   t.ok(renewed.checkPrivateKey(crypto.createPrivateKey(fs.readFileSync(path.join(other, 'tls/key.pem')))), 'key and certificate match')
 })
+
+t.test('SMTP and web starting together make one certificate, not two halves', async (t) => {
+  const dir = workDir(t)
+  const script = `const r = require(${JSON.stringify(path.join(__dirname, '../../appliance/tls.js'))}).ensureCertificate(process.argv[1], 'race.test', () => {});
+const c = require('crypto'), f = require('fs');
+console.log(new c.X509Certificate(f.readFileSync(r.cert)).checkPrivateKey(c.createPrivateKey(f.readFileSync(r.key))) ? 'match' : 'mismatch')`
+  const { spawn } = require('node:child_process')
+  const runs = await Promise.all(
+    [1, 2, 3, 4].map(
+      () =>
+        new Promise<string>((resolve) => {
+          let out = ''
+          const p = spawn(process.execPath, ['-e', script, dir])
+          p.stdout.on('data', (d: Buffer) => (out += d))
+          p.on('exit', () => resolve(out.trim()))
+        }),
+    ),
+  )
+  t.same(runs, ['match', 'match', 'match', 'match'])
+  t.notOk(fs.existsSync(path.join(dir, 'tls/.lock')), 'no lock left behind')
+})
