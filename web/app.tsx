@@ -24,6 +24,7 @@ import { quarantineRoutes } from './routes/quarantine'
 import { setupRoutes } from './routes/setup'
 import { listRoutes } from './routes/lists'
 import { deliveryRoutes } from './routes/delivery'
+import { orgRoutes } from './routes/orgs'
 import { aboutRoutes } from './routes/about'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
@@ -98,6 +99,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', setupRoutes(accounts, deps.db, deps.onSetupDone))
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
+  app.route('/', orgRoutes({ db: deps.db, accounts }))
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))

@@ -300,7 +300,8 @@ export class Tenants {
    * Bulk activation in one transaction: rows for unknown domains are reported, existing
    * users are skipped, so an import can be re-run after fixing its errors.
    */
-  importUsers(rows: Iterable<UserImportRow & { line: number }>, onProgress?: (done: number) => void): ImportResult {
+  /** orgId: only that organisation's domains may be imported into (the web UI's tenant scope). */
+  importUsers(rows: Iterable<UserImportRow & { line: number }>, onProgress?: (done: number) => void, orgId?: number): ImportResult {
     const result: ImportResult = { created: 0, skipped: 0, errors: [] }
     const domainCache = new Map<string, Domain | undefined>()
     const now = Date.now()
@@ -325,7 +326,7 @@ export class Tenants {
           d = this.domainByName(norm.domain)
           domainCache.set(norm.domain, d)
         }
-        if (!d) {
+        if (!d || (orgId !== undefined && d.org_id !== orgId)) {
           result.errors.push({ line: row.line, message: `domain "${norm.domain}" is not provisioned` })
           continue
         }

@@ -474,3 +474,39 @@ t.test('password reset: the same answer for any address, a single-use link by ma
   for (let i = 0; i < 4; i++) await ask('bob@example.com')
   t.equal((db.prepare(`SELECT count(*) AS n FROM messages WHERE queue_id LIKE 'reset-user-%' AND rcpt_to = 'bob@example.com'`).get() as { n: number }).n, 3, 'at most three links an hour')
 })
+
+t.test('organisations: dashboard in scope, domains, CSV import with progress, no importing into another tenant', async (t) => {
+  const { app, db } = await setup(t)
+  const root = await signIn(app, 'root@moat.test')
+  const dash = await (await app.request('/orgs', { headers: { Cookie: root.cookie } })).text()
+  t.match(dash, /acme/)
+  t.match(dash, /globex/)
+  const acme = (db.prepare(`SELECT id FROM organisations WHERE name = 'acme'`).get() as { id: number }).id
+  const globex = (db.prepare(`SELECT id FROM organisations WHERE name = 'globex'`).get() as { id: number }).id
+  const boss = await signIn(app, 'boss@example.com')
+  t.equal((await app.request('/orgs', { headers: { Cookie: boss.cookie } })).status, 404, 'the cross-organisation dashboard is for MSP and appliance admins')
+  t.equal((await app.request(`/orgs/${acme}`, { headers: { Cookie: boss.cookie } })).status, 200, 'an organisation admin has their own page')
+  t.equal((await app.request(`/orgs/${globex}`, { headers: { Cookie: boss.cookie } })).status, 404)
+  t.equal((await post(app, `/orgs/${globex}/domains`, boss, { name: 'stolen.test', deliver_to: '127.0.0.1' })).status, 404)
+
+  const csv = 'email,display_name\nnew1@example.com,New One\nnew2@example.com,New Two\nsneaky@globex.test,Not Yours\nnot-an-address\n'
+  const form = new FormData()
+  form.set('_csrf', boss.csrf)
+  form.set('file', new File([csv], 'users.csv', { type: 'text/csv' }))
+  const started = await app.request(`/orgs/${acme}/import`, { method: 'POST', headers: { Cookie: boss.cookie }, body: form })
+  t.equal(started.status, 200)
+  const page = await started.text()
+  t.match(page, /<progress max="4"/)
+  const poll = /hx-get="(\/orgs\/\d+\/import\/[\w-]+)"/.exec(page)![1]
+  let done = ''
+  for (let i = 0; i < 50 && !/Done:/.test(done); i++) {
+    done = await (await app.request(poll, { headers: { Cookie: boss.cookie, 'HX-Request': 'true' } })).text()
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.match(done, /Done: 2 users created, 0 existed already, 2 rows with errors/)
+  t.match(done, /line 4: domain &quot;globex.test&quot; is not provisioned|line 4: domain "globex.test" is not provisioned/)
+  t.notMatch(done, /hx-trigger/, 'polling stops when it is done')
+  t.notOk(db.prepare(`SELECT 1 FROM users WHERE email = 'sneaky@globex.test'`).get(), "nothing went into the other tenant's domain")
+  const hank = await signIn(app, 'hank@globex.test')
+  t.equal((await app.request(poll, { headers: { Cookie: hank.cookie } })).status, 404, "another tenant's import job is not visible")
+})

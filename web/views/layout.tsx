@@ -24,6 +24,7 @@ export function Layout(props: { title: string; session: Session | null; children
               <a href="/quarantine">Quarantine</a>
               <a href="/archive">Archive</a>
               <a href="/lists">Lists</a>
+              {s.principal.role !== 'user' && <a href={s.principal.orgId && s.principal.role === 'org_admin' ? `/orgs/${s.principal.orgId}` : '/orgs'}>Organisations</a>}
               {admin && <a href="/delivery">Delivery</a>}
               {admin && <a href="/status">Status</a>}
               <a href="/about">About</a>

@@ -1,9 +1,9 @@
 /* Provisioning commands: organisations, domains, users, aliases. */
 import fs from 'node:fs'
-import { parse } from 'csv-parse/sync'
+import { parseUserCsv } from '../../services/user-csv'
 import { type Command, need, printTable, UsageError, isoTime } from '../command'
 import { appliance } from '../context'
-import type { OrgPolicy, UserImportRow } from '../../services/tenants'
+import type { OrgPolicy } from '../../services/tenants'
 
 const json = { type: 'boolean', description: 'print JSON' } as const
 
@@ -198,16 +198,7 @@ export const tenantCommands: Command[] = [
     options: { json },
     run({ args, opts, out, err }) {
       need(args, 1, 'CSV file')
-      const text = fs.readFileSync(args[0], 'utf8')
-      const firstLine = text.slice(0, text.indexOf('\n') >>> 0).toLowerCase()
-      const hasHeader = /(^|,)\s*"?email"?\s*(,|$)/.test(firstLine)
-      const records = parse(text, { columns: hasHeader ? (h: string[]) => h.map((c) => c.trim().toLowerCase()) : false, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true }) as (Record<string, string> | string[])[]
-      const offset = hasHeader ? 2 : 1
-      const rows = records.map((r, i): UserImportRow & { line: number } =>
-        Array.isArray(r)
-          ? { line: i + offset, email: r[0] ?? '', display_name: r[1], role: (r[2] || undefined) as UserImportRow['role'] }
-          : { line: i + offset, email: r.email ?? '', display_name: r.display_name ?? r.name, role: (r.role || undefined) as UserImportRow['role'] },
-      )
+      const rows = parseUserCsv(fs.readFileSync(args[0], 'utf8'))
       const tty = process.stderr.isTTY && !opts.json
       const started = Date.now()
       const progress = (done: number) => {
