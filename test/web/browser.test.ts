@@ -35,7 +35,8 @@ t.test('sign in, release from the quarantine, search the archive, and no peeking
   moatOk(dir, ['org', 'add', 'globex'])
   moatOk(dir, ['domain', 'add', 'globex.test', '--org', 'globex', '--deliver-to', `127.0.0.1:${sink.port}`])
   moatOk(dir, ['user', 'add', 'hank@globex.test'])
-  for (const u of ['alice@example.com', 'hank@globex.test']) t.equal(moat(dir, ['user', 'password', u], `${PASSWORD}\n`).code, 0)
+  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
+  for (const u of ['alice@example.com', 'hank@globex.test', 'boss@example.com']) t.equal(moat(dir, ['user', 'password', u], `${PASSWORD}\n`).code, 0)
 
   const smtp = await startSmtp(dir)
   const junk = spam()
@@ -116,6 +117,24 @@ t.test('sign in, release from the quarantine, search the archive, and no peeking
   await other.goto(`${web.url}/archive?q=zeppelin`)
   t.equal(await other.locator('#archive tbody tr').count(), 0, "alice's mail is not in his search")
   await other.screenshot({ path: path.join(SHOTS, 'other-tenant.png'), fullPage: true })
+  // The organisation admin imports users from a CSV file and watches the progress bar.
+  const csvFile = path.join(dir, 'users.csv')
+  fs.writeFileSync(csvFile, `email,display_name\n${Array.from({ length: 3000 }, (_, i) => `staff${i}@example.com,Staff ${i}`).join('\n')}\nintruder@globex.test,Not ours\n`)
+  const admin = await (await browser.newContext()).newPage()
+  await admin.goto(`${web.url}/login`)
+  await admin.fill('input[name=email]', 'boss@example.com')
+  await admin.fill('input[name=password]', PASSWORD)
+  await admin.click('button[type=submit]')
+  await admin.waitForURL(/\/quarantine$/)
+  await admin.click('a:has-text("Organisations")')
+  await admin.setInputFiles('input[type=file]', csvFile)
+  await admin.click('button:has-text("Import CSV")')
+  await admin.waitForSelector('#import-status:has-text("Done")', { timeout: 30_000 })
+  t.match(await admin.textContent('#import-status'), /Done: 3000 users created, 0 existed already, 1 rows with errors/)
+  t.equal(await admin.getAttribute('progress', 'value'), '3001', 'the bar is full')
+  await admin.screenshot({ path: path.join(SHOTS, 'csv-import.png'), fullPage: true })
+  t.equal((db.prepare(`SELECT count(*) AS n FROM users WHERE email LIKE 'staff%@example.com'`).get() as { n: number }).n, 3000)
+
   // The only CSP refusals are the spam's remote images inside the preview frame: blocked, as
   // they must be (a loaded image tells the spammer the address is read).
   t.ok(cspErrors.some((e) => /Loading the image 'http:\/\/(?!127\.0\.0\.1)/.test(e)), 'remote images in the preview were blocked')
