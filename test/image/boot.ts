@@ -66,6 +66,10 @@ async function main(): Promise<void> {
   const sinkPort = await freePort()
   await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r))
   const [smtpPort, webPort] = [await freePort(), await freePort()]
+  // guestfwd runs this for each connection the guest opens to 10.0.2.100:25: a pipe to the
+  // sink (a chardev would be one connection, opened before the guest even boots).
+  const pipe = path.join(artifacts, 'guestfwd-pipe.js')
+  fs.writeFileSync(pipe, `const s = require('net').connect(${sinkPort}, '127.0.0.1'); process.stdin.pipe(s); s.pipe(process.stdout); s.on('close', () => process.exit(0)); s.on('error', () => process.exit(1))\n`)
   const accel = fs.existsSync('/dev/kvm') ? 'kvm' : 'tcg'
   const fw: string[] = []
   if (firmware === 'uefi') {
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
   const qemu: ChildProcess = spawn('qemu-system-x86_64', [
     '-machine', 'q35', '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
     '-drive', `file=${image},if=virtio,snapshot=on`,
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-tcp:127.0.0.1:${sinkPort}`,
+    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-cmd:${process.execPath} ${pipe}`,
     '-device', 'virtio-net,netdev=n0', '-serial', `file:${serialLog}`, '-display', 'none', '-monitor', 'none',
   ], { stdio: 'inherit' })
   const deadline = started + TIMEOUT_MS
