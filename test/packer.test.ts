@@ -24,6 +24,7 @@ t.test('the image scripts pass shellcheck', async (t) => {
   const scripts = [
     ...fs.readdirSync(path.join(PACKER, 'scripts')).map((f) => path.join(PACKER, 'scripts', f)),
     path.join(PACKER, 'build.sh'),
+    path.join(PACKER, 'ci.sh'),
     path.join(PACKER, 'files/moat-console-issue'),
   ]
   t.ok(scripts.length >= 5)

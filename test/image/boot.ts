@@ -6,7 +6,7 @@
  * sink on this machine. The guest is kept off every network (restrict=on); its only way out is
  * a guestfwd to that sink. Saves the serial console log in artifacts/image/.
  *
- * usage: node dist/test/image/boot.js [IMAGE.qcow2] [bios|uefi]
+ * usage: node dist/test/image/boot.js [IMAGE.qcow2] [bios|uefi|secureboot]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -16,7 +16,7 @@ import { SMTPServer } from 'smtp-server'
 import { freePort, message, ROOT, smtpSend } from '../helpers/appliance'
 
 const image = path.resolve(process.argv[2] ?? path.join(ROOT, 'packer/output/moat.qcow2'))
-const firmware = (process.argv[3] ?? 'bios') as 'bios' | 'uefi'
+const firmware = (process.argv[3] ?? 'bios') as 'bios' | 'uefi' | 'secureboot'
 const artifacts = path.join(ROOT, 'artifacts/image')
 const serialLog = path.join(artifacts, `boot-${firmware}.log`)
 const TIMEOUT_MS = Number(process.env.MOAT_IMAGE_BOOT_TIMEOUT_S ?? 900) * 1000
@@ -72,14 +72,23 @@ async function main(): Promise<void> {
   fs.writeFileSync(pipe, `const s = require('net').connect(${sinkPort}, '127.0.0.1'); process.stdin.pipe(s); s.pipe(process.stdout); s.on('close', () => process.exit(0)); s.on('error', () => process.exit(1))\n`)
   const accel = fs.existsSync('/dev/kvm') ? 'kvm' : 'tcg'
   const fw: string[] = []
-  if (firmware === 'uefi') {
-    const vars = path.join(artifacts, 'OVMF_VARS.fd')
-    fs.copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars)
-    fw.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`)
+  let machine = 'q35'
+  if (firmware !== 'bios') {
+    // Secure Boot: OVMF built with it, Microsoft's keys enrolled, enforced; Debian's signed shim
+    // and GRUB must pass it.
+    const secure = firmware === 'secureboot'
+    const vars = path.join(artifacts, `OVMF_VARS-${firmware}.fd`)
+    fs.copyFileSync(secure ? '/usr/share/OVMF/OVMF_VARS_4M.ms.fd' : '/usr/share/OVMF/OVMF_VARS_4M.fd', vars)
+    const code = secure ? '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd' : '/usr/share/OVMF/OVMF_CODE_4M.fd'
+    if (secure) {
+      machine = 'q35,smm=on'
+      fw.push('-global', 'driver=cfi.pflash01,property=secure,value=on')
+    }
+    fw.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`)
   }
   const started = Date.now()
   const qemu: ChildProcess = spawn('qemu-system-x86_64', [
-    '-machine', 'q35', '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
+    '-machine', machine, '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
     '-drive', `file=${image},if=virtio,snapshot=on`,
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-cmd:${process.execPath} ${pipe}`,
     '-device', 'virtio-net,netdev=n0', '-serial', `file:${serialLog}`, '-display', 'none', '-monitor', 'none',
@@ -104,6 +113,7 @@ async function main(): Promise<void> {
     const smtpAt = Date.now()
     await waitFor('the message at the sink', () => received.find((m) => m.data.includes('through the appliance image')) ?? null, deadline)
     const doneAt = Date.now()
+    if (firmware === 'secureboot' && !/secureboot: Secure boot enabled/.test(serial())) throw new Error('the kernel did not report Secure Boot enabled')
     console.log(`image boot test (${firmware}, ${accel}): passed`)
     console.log(`| step | seconds since QEMU start |\n|---|---|`)
     console.log(`| console setup link | ${((consoleAt - started) / 1000).toFixed(0)} |`)
