@@ -8,6 +8,7 @@ import path from 'node:path'
 import { Hono } from 'hono'
 import type { Db } from '../appliance/db/database'
 import { Accounts } from '../appliance/services/accounts'
+import { Alerts } from '../appliance/services/alerts'
 import { Archive } from '../appliance/services/archive'
 import { RawStore } from '../appliance/services/raw-store'
 import type { Spool } from '../appliance/services/spool'
@@ -25,6 +26,7 @@ import { setupRoutes } from './routes/setup'
 import { listRoutes } from './routes/lists'
 import { deliveryRoutes } from './routes/delivery'
 import { orgRoutes } from './routes/orgs'
+import { alertRoutes } from './routes/alerts'
 import { aboutRoutes } from './routes/about'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
@@ -91,6 +93,13 @@ export function createApp(deps: WebDeps): Hono<Env> {
   const store = new MailStore(deps.db, raws, new GroupCommitter(deps.db))
   app.route('/', resetRoutes({ db: deps.db, store, publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080', hostname: deps.hostname ?? 'moat' }))
   app.use('*', loadSession(accounts))
+  // Open alerts for the banner every admin page shows.
+  const alerts = new Alerts(deps.db)
+  app.use('*', async (c, next) => {
+    const s = c.get('session')
+    if (s && !s.mfaPending && s.principal.role !== 'user') s.openAlerts = alerts.list(c.get('scope'), { limit: 100 }).length
+    await next()
+  })
   app.use('*', csrfCheck())
   app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
@@ -100,6 +109,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
   app.route('/', orgRoutes({ db: deps.db, accounts }))
+  app.route('/', alertRoutes(deps.db))
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))

@@ -1,13 +1,14 @@
 /*
  * Daily retention: quarantine entries past their organisation's quarantine retention
  * (default 30 days), then archived messages past the archive retention that nothing
- * references any more, and their spool files; raw delivery attempts after 14 days (their
+ * references any more, and their spool files; raw delivery attempts after 14 days or as set (their
  * hourly roll-up after 400), outbound sender counters after 2 days.
  */
 import type { Db } from '../db/database'
 import { Archive } from '../services/archive'
 import { DeliveryMonitor } from '../services/delivery-monitor'
 import { OutboundSenders } from '../services/outbound-senders'
+import { StoredSettings } from '../services/stored-settings'
 import { Quarantine } from '../services/quarantine'
 import { RawStore } from '../services/raw-store'
 import type { Spool } from '../services/spool'
@@ -19,6 +20,8 @@ export interface RetentionResult {
 }
 
 export const DELIVERY_ATTEMPT_DAYS = 14
+/** Stored setting that overrides DELIVERY_ATTEMPT_DAYS ('moat delivery retention DAYS'). */
+export const DELIVERY_ATTEMPT_DAYS_SETTING = 'delivery_attempt_days'
 export const DELIVERY_HOURLY_DAYS = 400
 
 export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise<RetentionResult> {
@@ -31,7 +34,8 @@ export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise
     archivePurged += n
     if (n === 0) break
   }
-  const delivery = new DeliveryMonitor(deps.db).purge(DELIVERY_ATTEMPT_DAYS, DELIVERY_HOURLY_DAYS, now)
+  const rawDays = new StoredSettings(deps.db).get(DELIVERY_ATTEMPT_DAYS_SETTING, DELIVERY_ATTEMPT_DAYS)
+  const delivery = new DeliveryMonitor(deps.db).purge(rawDays, DELIVERY_HOURLY_DAYS, now)
   new OutboundSenders(deps.db).prune(2 * 86_400_000, now)
   return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts }
 }

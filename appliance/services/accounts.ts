@@ -44,6 +44,8 @@ export interface Session {
   principal: Principal
   /** password checked, second factor still to come: good for the TOTP step only */
   mfaPending: boolean
+  /** admins: how many alerts are open for them (the web layer fills this in for the banner) */
+  openAlerts?: number
 }
 
 /** Appliance-wide setting: appliance and MSP admins must have a second factor (default on). */

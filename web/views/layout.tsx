@@ -36,6 +36,9 @@ export function Layout(props: { title: string; session: Session | null; children
             </nav>
           )}
         </header>
+        {s?.openAlerts ? (
+          <p class="banner" role="alert"><a href="/alerts">{s.openAlerts === 1 ? '1 open alert' : `${s.openAlerts} open alerts`}</a> — held senders or the appliance on a blocklist need a look.</p>
+        ) : null}
         <main>{props.children}</main>
       </body>
     </html>

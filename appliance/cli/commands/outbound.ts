@@ -1,5 +1,8 @@
 /* The outbound smarthost: relay networks, routes, DKIM, held senders, bounce keys, delivery and blocklist monitoring. */
+import { Alerts } from '../../services/alerts'
 import { BounceKeys } from '../../services/bounce-keys'
+import { StoredSettings } from '../../services/stored-settings'
+import { DELIVERY_ATTEMPT_DAYS, DELIVERY_ATTEMPT_DAYS_SETTING } from '../../jobs/retention'
 import { DeliveryMonitor } from '../../services/delivery-monitor'
 import { Dkim } from '../../services/dkim'
 import { OutboundSenders } from '../../services/outbound-senders'
@@ -246,6 +249,41 @@ export const outboundCommands: Command[] = [
       const zones = w.zones()
       if (opts.json) return out(JSON.stringify(zones))
       for (const z of zones) out(z)
+    },
+  },
+  {
+    path: ['delivery', 'retention'],
+    usage: '[DAYS]',
+    summary: 'Show or set how many days raw delivery attempts are kept (default 14; the hourly roll-up is kept 400 days).',
+    run({ args, out }) {
+      const settings = new StoredSettings(appliance().db)
+      if (args[0] !== undefined) {
+        const days = Number(args[0])
+        if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('DAYS is a whole number from 1 to 3650')
+        settings.set(DELIVERY_ATTEMPT_DAYS_SETTING, days)
+      }
+      out(`raw delivery attempts are kept ${settings.get(DELIVERY_ATTEMPT_DAYS_SETTING, DELIVERY_ATTEMPT_DAYS)} days`)
+    },
+  },
+  {
+    path: ['alerts', 'list'],
+    usage: '[--all] [--json]',
+    summary: 'Alerts for admins (held senders, the appliance on a blocklist); --all includes acknowledged ones.',
+    options: { all: { type: 'boolean', description: 'include acknowledged alerts' }, json },
+    run({ opts, out }) {
+      const rows = new Alerts(appliance().db).list(null, { all: !!opts.all })
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((a) => ({ ...a, org: a.org ?? 'appliance', created_at: isoTime(a.created_at), acknowledged_at: isoTime(a.acknowledged_at) })), ['id', 'created_at', 'org', 'kind', 'message', 'acknowledged_at'])
+    },
+  },
+  {
+    path: ['alerts', 'ack'],
+    usage: 'ID',
+    summary: 'Acknowledge an alert (it leaves the web banner).',
+    run({ args, out }) {
+      need(args, 1, 'alert id')
+      if (!new Alerts(appliance().db).acknowledge(Number(args[0]), null)) throw new UsageError(`no open alert ${args[0]}`)
+      out(`alert ${args[0]} acknowledged`)
     },
   },
 ]
