@@ -9,6 +9,7 @@ import { OutboundSenders } from '../../services/outbound-senders'
 import { RelayControl } from '../../services/relay'
 import { RblWatch, readZoneFile } from '../../services/rbl-watch'
 import { Transport } from '../../services/transport'
+import { TenantError } from '../../services/tenants'
 import { type Command, need, isoTime, printTable, UsageError } from '../command'
 import { appliance } from '../context'
 
@@ -282,7 +283,7 @@ export const outboundCommands: Command[] = [
     summary: 'Acknowledge an alert (it leaves the web banner).',
     run({ args, out }) {
       need(args, 1, 'alert id')
-      if (!new Alerts(appliance().db).acknowledge(Number(args[0]), null)) throw new UsageError(`no open alert ${args[0]}`)
+      if (!new Alerts(appliance().db).acknowledge(Number(args[0]), null)) throw new TenantError(`no open alert ${args[0]}`)
       out(`alert ${args[0]} acknowledged`)
     },
   },
