@@ -49,7 +49,10 @@ export function scan(this: HarakaPlugin, next: Next, connection: HarakaConnectio
     }
     txn.results.add(this, { fail: r.name })
     addSymbols(txn, this, [{ name: symbolName(r.name), detail: r.name }])
-    if (this.cfg.reject.virus) {
+    // Outbound (a customer's server or user relaying): not refused but held in the sender's
+    // outbound quarantine through the AV_* weight, and counted against the sender, who is
+    // held once over the organisation's limit; a 554 would only bounce it back unexamined.
+    if (this.cfg.reject.virus && !connection.relaying) {
       return done(constants.DENY, DSN.create(554, `Message rejected: virus found (${r.name})`, 7, 1))
     }
     done()

@@ -73,6 +73,24 @@ t.test('with clamd: a virus is refused, clean mail passes, an oversized message 
   t.equal(big.final.code, 451, 'over StreamMaxLength: tempfail, not clean')
 })
 
+t.test('outbound: a virus from a customer server is held in the outbound quarantine, not bounced', async (t) => {
+  const clamd = await startClamd(workDir(t))
+  t.teardown(() => clamd.proc.kill())
+  const { dir, smtp } = await appliance(t, { MOAT_CLAMD: `127.0.0.1:${clamd.port}` })
+  moatOk(dir, ['relay', 'add', 'acme', '127.0.0.5'])
+  moatOk(dir, ['route', 'add', '*', `127.0.0.1:${await freePort()}`])
+  const r = await smtpSend(smtp.port, { from: 'alice@example.com', to: ['someone@example.net'], data: withAttachment('outbound infected', Buffer.from(EICAR)), localAddress: '127.0.0.5' })
+  t.equal(r.final.code, 250, 'accepted from our own customer')
+  const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+  t.teardown(() => db.close())
+  const q = db.prepare(`SELECT q.direction, q.verdict, m.symbols FROM quarantine q JOIN messages m ON m.id = q.message_id`).get() as { direction: string; verdict: string; symbols: string }
+  t.match(q, { direction: 'out', verdict: 'surespam' })
+  t.match(q.symbols, /AV_MOAT_TEST_EICAR/)
+  t.equal((db.prepare(`SELECT count(*) AS n FROM deliveries`).get() as { n: number }).n, 0, 'nothing delivered')
+  const counted = db.prepare(`SELECT spam FROM sender_counts WHERE address = 'alice@example.com'`).get() as { spam: number }
+  t.equal(counted.spam, 1, 'counted against the sender')
+})
+
 t.test('infected mail can go to the quarantine instead (reject.virus=false)', async (t) => {
   const clamd = await startClamd(workDir(t))
   t.teardown(() => clamd.proc.kill())
