@@ -48,6 +48,19 @@ export interface QuarantineFilter {
 
 export class QuarantineError extends Error {}
 
+/** Adds a tenant scope (some organisations; one user's own entries) to a WHERE list. */
+function scopeWhere(where: string[], args: unknown[], orgIds: number[] | null | undefined, userId: number | null | undefined): void {
+  if (orgIds) {
+    const w = whereIn('q.org_id', orgIds)
+    where.push(w.sql)
+    args.push(...w.args)
+  }
+  if (userId != null) {
+    where.push('q.user_id = ?')
+    args.push(userId)
+  }
+}
+
 const SELECT = `SELECT q.id, q.org_id, o.name AS org, q.message_id, q.rcpt, q.user_id, q.direction, q.verdict, q.created_at, q.released_at,
   m.mail_from, m.from_header, m.subject, m.score, m.symbols, m.size, m.raw_id
   FROM quarantine q JOIN messages m ON m.id = q.message_id JOIN organisations o ON o.id = q.org_id`
@@ -82,15 +95,7 @@ export class Quarantine {
       where.push('q.rcpt = ?')
       args.push(filter.rcpt.toLowerCase())
     }
-    if (filter.orgIds) {
-      const w = whereIn('q.org_id', filter.orgIds)
-      where.push(w.sql)
-      args.push(...w.args)
-    }
-    if (filter.userId != null) {
-      where.push('q.user_id = ?')
-      args.push(filter.userId)
-    }
+    scopeWhere(where, args, filter.orgIds, filter.userId)
     if (filter.verdict) {
       where.push('q.verdict = ?')
       args.push(filter.verdict)
@@ -126,15 +131,7 @@ export class Quarantine {
   counts(f: { orgIds: number[] | null; userId: number | null; since: number }): { spam: number; surespam: number; outbound: number } {
     const where = ['q.created_at >= ?']
     const args: unknown[] = [f.since]
-    if (f.orgIds) {
-      const w = whereIn('q.org_id', f.orgIds)
-      where.push(w.sql)
-      args.push(...w.args)
-    }
-    if (f.userId != null) {
-      where.push('q.user_id = ?')
-      args.push(f.userId)
-    }
+    scopeWhere(where, args, f.orgIds, f.userId)
     const rows = this.db
       .prepare(`SELECT q.verdict, q.direction, count(*) AS n FROM quarantine q WHERE ${where.join(' AND ')} GROUP BY q.verdict, q.direction`)
       .all(...args) as { verdict: string; direction: string; n: number }[]

@@ -3,6 +3,8 @@
  * allows no inline script anyway), readable on a phone. Colours come from classes in moat.css.
  */
 
+import type { Child } from 'hono/jsx'
+
 export interface Series {
   name: string
   /** class in moat.css: s-ok, s-defer, s-fail, s-ours, s-line */
@@ -18,6 +20,29 @@ function niceMax(v: number): number {
   if (v <= 0) return 1
   const p = 10 ** Math.floor(Math.log10(v))
   return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v)!
+}
+
+/** The frame both charts share: axis, scale ticks, first and last label, legend. */
+function Frame(props: { title: string; caption: string; labels: string[]; series: Series[]; max: number; y: (v: number) => number; children: Child }) {
+  const n = props.labels.length
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title}>
+        <line class="axis" x1={PAD.l} y1={props.y(0)} x2={W - PAD.r} y2={props.y(0)} />
+        <text class="tick" x={PAD.l - 4} y={props.y(props.max) + 4} text-anchor="end">{props.max}</text>
+        <text class="tick" x={PAD.l - 4} y={props.y(0)} text-anchor="end">0</text>
+        {props.children}
+        {n > 0 && <text class="tick" x={PAD.l} y={H - 6}>{props.labels[0]}</text>}
+        {n > 1 && <text class="tick" x={W - PAD.r} y={H - 6} text-anchor="end">{props.labels[n - 1]}</text>}
+      </svg>
+      <figcaption>
+        {props.caption}:{' '}
+        {props.series.map((s) => (
+          <span class={`key ${s.cls}`}>{s.name} </span>
+        ))}
+      </figcaption>
+    </figure>
+  )
 }
 
 /** Stacked bars, one per bucket (hour), with a legend. */
@@ -38,24 +63,11 @@ export function StackedBars(props: { title: string; labels: string[]; series: Se
     }
   })
   return (
-    <figure class="chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title}>
-        <line class="axis" x1={PAD.l} y1={y(0)} x2={W - PAD.r} y2={y(0)} />
-        <text class="tick" x={PAD.l - 4} y={y(max) + 4} text-anchor="end">{max}</text>
-        <text class="tick" x={PAD.l - 4} y={y(0)} text-anchor="end">0</text>
-        {bars.map((b) => (
-          <rect class={b.cls} x={b.x.toFixed(1)} y={b.y.toFixed(1)} width={Math.max(1, bw - 2).toFixed(1)} height={b.h.toFixed(1)}><title>{b.tip}</title></rect>
-        ))}
-        {n > 0 && <text class="tick" x={PAD.l} y={H - 6}>{props.labels[0]}</text>}
-        {n > 1 && <text class="tick" x={W - PAD.r} y={H - 6} text-anchor="end">{props.labels[n - 1]}</text>}
-      </svg>
-      <figcaption>
-        {props.title}:{' '}
-        {props.series.map((s) => (
-          <span class={`key ${s.cls}`}>{s.name} </span>
-        ))}
-      </figcaption>
-    </figure>
+    <Frame title={props.title} caption={props.title} labels={props.labels} series={props.series} max={max} y={y}>
+      {bars.map((b) => (
+        <rect class={b.cls} x={b.x.toFixed(1)} y={b.y.toFixed(1)} width={Math.max(1, bw - 2).toFixed(1)} height={b.h.toFixed(1)}><title>{b.tip}</title></rect>
+      ))}
+    </Frame>
   )
 }
 
@@ -66,23 +78,10 @@ export function Lines(props: { title: string; labels: string[]; series: Series[]
   const x = (i: number) => PAD.l + ((W - PAD.l - PAD.r) * (n <= 1 ? 0.5 : i / (n - 1)))
   const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max)
   return (
-    <figure class="chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title}>
-        <line class="axis" x1={PAD.l} y1={y(0)} x2={W - PAD.r} y2={y(0)} />
-        <text class="tick" x={PAD.l - 4} y={y(max) + 4} text-anchor="end">{max}</text>
-        <text class="tick" x={PAD.l - 4} y={y(0)} text-anchor="end">0</text>
-        {props.series.map((s) => (
-          <polyline class={`line ${s.cls}`} points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
-        ))}
-        {n > 0 && <text class="tick" x={PAD.l} y={H - 6}>{props.labels[0]}</text>}
-        {n > 1 && <text class="tick" x={W - PAD.r} y={H - 6} text-anchor="end">{props.labels[n - 1]}</text>}
-      </svg>
-      <figcaption>
-        {props.title} ({props.unit}):{' '}
-        {props.series.map((s) => (
-          <span class={`key ${s.cls}`}>{s.name} </span>
-        ))}
-      </figcaption>
-    </figure>
+    <Frame title={props.title} caption={`${props.title} (${props.unit})`} labels={props.labels} series={props.series} max={max} y={y}>
+      {props.series.map((s) => (
+        <polyline class={`line ${s.cls}`} points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
+      ))}
+    </Frame>
   )
 }
