@@ -464,4 +464,19 @@ export const migrations: readonly string[] = [
     used_at INTEGER
   ) STRICT;
   `,
+  // 14: per-organisation actions for viruses, dangerous attachments and DMARC; why a
+  // quarantine entry is there (a virus or a stripped attachment is released by admins only);
+  // and the bytes delivered when they differ from those received (attachments stripped)
+  `
+  ALTER TABLE organisations ADD COLUMN virus_action TEXT NOT NULL DEFAULT 'reject'
+    CHECK (virus_action IN ('reject', 'quarantine'));
+  ALTER TABLE organisations ADD COLUMN attachment_action TEXT NOT NULL DEFAULT 'quarantine'
+    CHECK (attachment_action IN ('strip', 'quarantine', 'reject'));
+  ALTER TABLE organisations ADD COLUMN dmarc_action TEXT NOT NULL DEFAULT 'honour'
+    CHECK (dmarc_action IN ('honour', 'score'));
+  ALTER TABLE quarantine ADD COLUMN reason TEXT NOT NULL DEFAULT 'score'
+    CHECK (reason IN ('score', 'virus', 'attachment', 'backscatter', 'blocked'));
+  ALTER TABLE messages ADD COLUMN delivered_raw_id INTEGER REFERENCES raw_messages(id);
+  CREATE INDEX messages_delivered_raw ON messages(delivered_raw_id) WHERE delivered_raw_id IS NOT NULL;
+  `,
 ]

@@ -136,13 +136,13 @@ export class Archive {
   async purge(now = Date.now(), batch = 1000): Promise<number> {
     const expired = this.db
       .prepare(
-        `SELECT m.id, m.raw_id FROM messages m JOIN organisations o ON o.id = m.org_id
+        `SELECT m.id, m.raw_id, m.delivered_raw_id FROM messages m JOIN organisations o ON o.id = m.org_id
          WHERE m.received_at < ? - o.archive_retention_days * 86400000
            AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.message_id = m.id)
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('pending', 'queued', 'deferred'))
          LIMIT ?`,
       )
-      .all(now, batch) as { id: number; raw_id: number }[]
+      .all(now, batch) as { id: number; raw_id: number; delivered_raw_id: number | null }[]
     if (!expired.length) return 0
     const delFts = this.db.prepare(`DELETE FROM archive_fts WHERE rowid = ?`)
     const delMsg = this.db.prepare(`DELETE FROM messages WHERE id = ?`)
@@ -151,7 +151,7 @@ export class Archive {
         delFts.run(e.id)
         delMsg.run(e.id)
       }
-      return this.raws.dropUnreferenced(expired.map((e) => e.raw_id))
+      return this.raws.dropUnreferenced(expired.flatMap((e) => (e.delivered_raw_id ? [e.raw_id, e.delivered_raw_id] : [e.raw_id])))
     })()
     await this.raws.removeFiles(files)
     return expired.length

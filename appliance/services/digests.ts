@@ -69,7 +69,7 @@ export class Digests {
       entries: db.prepare(
         `SELECT q.id, m.mail_from, m.from_header, m.subject, q.verdict, q.created_at FROM quarantine q JOIN messages m ON m.id = q.message_id
          WHERE q.user_id = @user AND q.direction = 'in' AND q.released_at IS NULL AND q.created_at > @since
-           AND (q.verdict = 'spam' OR @surespam = 1) ORDER BY q.created_at DESC LIMIT ${MAX_ENTRIES}`,
+           AND (q.verdict = 'spam' OR @surespam = 1) AND q.reason NOT IN ('virus', 'attachment') ORDER BY q.created_at DESC LIMIT ${MAX_ENTRIES}`,
       ),
       sent: db.prepare(`UPDATE users SET digest_last_sent_at = ? WHERE id = ?`),
       token: db.prepare(`INSERT INTO release_tokens (token_hash, quarantine_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
@@ -187,7 +187,7 @@ export class Digests {
       this.q.use.run(now, tokenHash(token))
       const q = new Quarantine(this.db)
       const e = q.get(c.quarantineId)
-      if (!e.released_at) q.release(c.quarantineId)
+      if (!e.released_at) q.release(c.quarantineId, undefined, now, 'user')
       return c
     }).immediate()
   }

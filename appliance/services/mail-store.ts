@@ -11,11 +11,14 @@ import type { RawStore } from './raw-store'
 import { OutboundSenders } from './outbound-senders'
 
 export type RecipientAction = 'deliver' | 'tag' | 'quarantine'
+export type QuarantineReason = 'score' | 'virus' | 'attachment' | 'backscatter' | 'blocked'
 
 export interface AcceptedRecipient {
   address: string
   userId: number | null
   action: RecipientAction
+  /** why, when action is quarantine (default: the part's reason) */
+  reason?: QuarantineReason
 }
 
 export interface OrgPart {
@@ -23,6 +26,10 @@ export interface OrgPart {
   verdict: Verdict
   score: number
   symbols: ScoredSymbol[]
+  /** why its quarantined recipients are there */
+  reason?: QuarantineReason
+  /** recipients who get mail get the stripped copy, and the original stays in their quarantine */
+  stripped?: boolean
   rcpts: AcceptedRecipient[]
 }
 
@@ -43,6 +50,8 @@ export interface AcceptInput {
   senderLogin?: string | null
   /** Decoded text for the archive's full-text index. */
   bodyText: string
+  /** The copy without its dangerous attachments, for parts with `stripped`. */
+  strippedRaw?: Buffer | null
   parts: OrgPart[]
 }
 
@@ -68,13 +77,13 @@ export class MailStore {
     this.q = {
       insertMessage: db.prepare(
         `INSERT INTO messages (org_id, raw_id, direction, received_at, queue_id, client_ip, helo, mail_from, rcpt_to,
-           from_header, subject, message_id_header, size, verdict, score, symbols, auth_results, sender_login)
+           from_header, subject, message_id_header, size, verdict, score, symbols, auth_results, sender_login, delivered_raw_id)
          VALUES (@org_id, @raw_id, @direction, @received_at, @queue_id, @client_ip, @helo, @mail_from, @rcpt_to,
-           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols, @auth_results, @sender_login)`,
+           @from_header, @subject, @message_id_header, @size, @verdict, @score, @symbols, @auth_results, @sender_login, @delivered_raw_id)`,
       ),
       insertFts: db.prepare(`INSERT INTO archive_fts (rowid, sender, recipients, subject, body) VALUES (?, ?, ?, ?, ?)`),
       insertQuarantine: db.prepare(
-        `INSERT INTO quarantine (org_id, message_id, rcpt, user_id, verdict, created_at, direction) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO quarantine (org_id, message_id, rcpt, user_id, verdict, created_at, direction, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (org_id, message_id, rcpt, reason, created_at, updated_at, held) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -84,10 +93,13 @@ export class MailStore {
 
   async accept(input: AcceptInput): Promise<AcceptResult> {
     const prepared = await this.raws.prepare(input.raw, input.queueId, new Date(input.receivedAt))
+    const strips = input.strippedRaw && input.parts.some((p) => p.stripped)
+    const preparedStripped = strips ? await this.raws.prepare(input.strippedRaw!, `${input.queueId}.stripped`, new Date(input.receivedAt)) : null
     const body = input.bodyText.slice(0, MAX_INDEXED_BODY)
     try {
       return await this.committer.submit(() => {
         const rawId = this.raws.insert(prepared)
+        const strippedId = preparedStripped ? this.raws.insert(preparedStripped) : null
         const result: AcceptResult = { rawId, messageIds: [], deliveryIds: [], quarantineIds: [] }
         for (const part of input.parts) {
           const rcptList = part.rcpts.map((r) => r.address).join(', ')
@@ -110,6 +122,7 @@ export class MailStore {
             symbols: JSON.stringify(part.symbols),
             auth_results: input.authResults ?? null,
             sender_login: input.senderLogin ?? null,
+            delivered_raw_id: part.stripped ? strippedId : null,
           })
           const messageId = Number(info.lastInsertRowid)
           result.messageIds.push(messageId)
@@ -118,12 +131,16 @@ export class MailStore {
           const held =
             input.direction === 'out' &&
             this.senders.record(part.orgId, input.senderLogin || input.mailFrom || 'MAILER-DAEMON', part.verdict !== 'clean', input.receivedAt).held
+          const quarantine = (r: AcceptedRecipient, verdict: 'spam' | 'surespam', reason: QuarantineReason) => {
+            const q = this.q.insertQuarantine.run(part.orgId, messageId, r.address, r.userId, verdict, input.receivedAt, input.direction, reason)
+            result.quarantineIds.push(Number(q.lastInsertRowid))
+          }
           for (const r of part.rcpts) {
             if (r.action === 'quarantine') {
-              const verdict = part.verdict === 'clean' ? 'spam' : part.verdict
-              const q = this.q.insertQuarantine.run(part.orgId, messageId, r.address, r.userId, verdict, input.receivedAt, input.direction)
-              result.quarantineIds.push(Number(q.lastInsertRowid))
+              quarantine(r, part.verdict === 'clean' ? 'spam' : part.verdict, r.reason ?? part.reason ?? 'score')
             } else {
+              // The original, attachments and all, stays where only an administrator can release it.
+              if (part.stripped && strippedId !== null) quarantine(r, 'surespam', 'attachment')
               const d = this.q.insertDelivery.run(
                 part.orgId, messageId, r.address, r.action === 'tag' ? 'tagged' : 'clean', input.receivedAt, input.receivedAt, held ? 1 : 0,
               )
@@ -136,6 +153,7 @@ export class MailStore {
     } catch (err) {
       // Nothing refers to a spool file written for it; do not leave an orphan.
       await this.raws.discard(prepared)
+      if (preparedStripped) await this.raws.discard(preparedStripped)
       throw err
     }
   }

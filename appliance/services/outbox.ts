@@ -47,7 +47,8 @@ export class Outbox {
   ) {
     this.q = {
       pending: db.prepare(
-        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.org_id, m.direction, m.from_header, m.mail_from, m.raw_id, m.queue_id, m.client_ip, m.helo,
+        `SELECT d.id, d.message_id, d.rcpt, d.reason, m.org_id, m.direction, m.from_header, m.mail_from,
+           CASE WHEN d.reason = 'released' THEN m.raw_id ELSE coalesce(m.delivered_raw_id, m.raw_id) END AS raw_id, m.queue_id, m.client_ip, m.helo,
            m.received_at, m.verdict, m.score, m.symbols, m.auth_results
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE d.state = 'pending' AND d.held = 0 ORDER BY d.id LIMIT 500`,

@@ -6,6 +6,12 @@
  */
 import type { Db } from '../db/database'
 import { whereIn } from '../db/sql'
+import type { QuarantineReason } from './mail-store'
+
+/** Entries only an administrator may release: what they hold can harm the recipient. */
+export function adminReleaseOnly(e: { reason: QuarantineReason }): boolean {
+  return e.reason === 'virus' || e.reason === 'attachment'
+}
 
 export interface QuarantineEntry {
   id: number
@@ -16,6 +22,7 @@ export interface QuarantineEntry {
   user_id: number | null
   direction: 'in' | 'out'
   verdict: 'spam' | 'surespam'
+  reason: QuarantineReason
   created_at: number
   released_at: number | null
   mail_from: string
@@ -61,7 +68,7 @@ function scopeWhere(where: string[], args: unknown[], orgIds: number[] | null | 
   }
 }
 
-const SELECT = `SELECT q.id, q.org_id, o.name AS org, q.message_id, q.rcpt, q.user_id, q.direction, q.verdict, q.created_at, q.released_at,
+const SELECT = `SELECT q.id, q.org_id, o.name AS org, q.message_id, q.rcpt, q.user_id, q.direction, q.verdict, q.reason, q.created_at, q.released_at,
   m.mail_from, m.from_header, m.subject, m.score, m.symbols, m.size, m.raw_id
   FROM quarantine q JOIN messages m ON m.id = q.message_id JOIN organisations o ON o.id = q.org_id`
 
@@ -150,9 +157,13 @@ export class Quarantine {
     return row
   }
 
-  release(id: number, orgId?: number, now = Date.now()): { deliveryId: number } {
+  /** `by`: an end user may not release a virus or a stripped attachment's original. */
+  release(id: number, orgId?: number, now = Date.now(), by: 'admin' | 'user' = 'admin'): { deliveryId: number } {
     return this.db.transaction(() => {
       const entry = this.get(id, orgId)
+      if (by === 'user' && adminReleaseOnly(entry)) {
+        throw new QuarantineError(`quarantine entry ${id} holds ${entry.reason === 'virus' ? 'a virus' : 'a dangerous attachment'}: only an administrator can release it`)
+      }
       const changed = this.q.markReleased.run(now, id).changes
       if (!changed) throw new QuarantineError(`quarantine entry ${id} was released already`)
       const info = this.q.addRelease.run(entry.org_id, entry.message_id, entry.rcpt, now, now)

@@ -25,7 +25,9 @@ export class RawStore {
       insert: db.prepare(`INSERT INTO raw_messages (size, sha256, data, spool_path) VALUES (?, ?, ?, ?)`),
       get: db.prepare(`SELECT data, spool_path FROM raw_messages WHERE id = ?`),
       unreferenced: db.prepare(
-        `SELECT id, spool_path FROM raw_messages r WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_id = r.id)`,
+        `SELECT id, spool_path FROM raw_messages r WHERE id = ?
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_id = r.id)
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivered_raw_id = r.id)`,
       ),
       remove: db.prepare(`DELETE FROM raw_messages WHERE id = ?`),
     }

@@ -23,11 +23,23 @@ export interface Organisation {
   outbound_hourly_limit: number
   outbound_spam_limit: number
   allowlist_skips_rbl_delay: number
+  virus_action: VirusAction
+  attachment_action: AttachmentAction
+  dmarc_action: DmarcAction
   created_at: number
 }
 
 export type BackscatterAction = 'quarantine' | 'reject' | 'tag' | 'off'
 export const BACKSCATTER_ACTIONS: readonly BackscatterAction[] = ['quarantine', 'reject', 'tag', 'off']
+/** Infected mail: refused at DATA (554), or kept in the quarantine as a virus. */
+export type VirusAction = 'reject' | 'quarantine'
+export const VIRUS_ACTIONS: readonly VirusAction[] = ['reject', 'quarantine']
+/** Dangerous attachments: removed and the rest delivered, the whole message quarantined, or refused. */
+export type AttachmentAction = 'strip' | 'quarantine' | 'reject'
+export const ATTACHMENT_ACTIONS: readonly AttachmentAction[] = ['strip', 'quarantine', 'reject']
+/** A sender domain's DMARC policy on failure: honoured (p=reject refused, p=quarantine quarantined), or only scored. */
+export type DmarcAction = 'honour' | 'score'
+export const DMARC_ACTIONS: readonly DmarcAction[] = ['honour', 'score']
 
 export interface Domain {
   id: number
@@ -95,6 +107,9 @@ export interface OrgPolicy {
   outbound_hourly_limit?: number
   outbound_spam_limit?: number
   allowlist_skips_rbl_delay?: number
+  virus_action?: VirusAction
+  attachment_action?: AttachmentAction
+  dmarc_action?: DmarcAction
 }
 
 export interface UserImportRow {
@@ -204,14 +219,19 @@ export class Tenants {
     for (const key of ['max_message_bytes', 'archive_retention_days', 'quarantine_retention_days', 'outbound_hourly_limit', 'outbound_spam_limit'] as const) {
       if (!Number.isInteger(next[key]) || next[key] <= 0) throw new TenantError(`${key} must be a positive whole number`)
     }
-    if (!BACKSCATTER_ACTIONS.includes(next.backscatter_action)) {
-      throw new TenantError(`backscatter action must be one of ${BACKSCATTER_ACTIONS.join(', ')}`)
+    const oneOf = <T extends string>(what: string, value: T, allowed: readonly T[]) => {
+      if (!allowed.includes(value)) throw new TenantError(`${what} must be one of ${allowed.join(', ')}`)
     }
+    oneOf('backscatter action', next.backscatter_action, BACKSCATTER_ACTIONS)
+    oneOf('virus action', next.virus_action, VIRUS_ACTIONS)
+    oneOf('attachment action', next.attachment_action, ATTACHMENT_ACTIONS)
+    oneOf('DMARC action', next.dmarc_action, DMARC_ACTIONS)
     this.db
       .prepare(
         `UPDATE organisations SET spam_threshold = ?, surespam_threshold = ?, max_message_bytes = ?,
          archive_retention_days = ?, quarantine_retention_days = ?, backscatter_action = ?,
-         outbound_hourly_limit = ?, outbound_spam_limit = ?, allowlist_skips_rbl_delay = ? WHERE id = ?`,
+         outbound_hourly_limit = ?, outbound_spam_limit = ?, allowlist_skips_rbl_delay = ?,
+         virus_action = ?, attachment_action = ?, dmarc_action = ? WHERE id = ?`,
       )
       .run(
         next.spam_threshold,
@@ -223,6 +243,9 @@ export class Tenants {
         next.outbound_hourly_limit,
         next.outbound_spam_limit,
         next.allowlist_skips_rbl_delay ? 1 : 0,
+        next.virus_action,
+        next.attachment_action,
+        next.dmarc_action,
         org.id,
       )
     return this.orgById(org.id)!

@@ -5,6 +5,9 @@
 import type { ParsedMessage } from '../engine/message'
 import { parseMessage } from '../engine/message'
 import type { ScoredSymbol, Symbol, Verdict } from '../engine/symbols'
+import type { QuarantineReason } from '../services/mail-store'
+import type { Organisation } from '../services/tenants'
+import { runtime } from './runtime'
 
 export type Next = (code?: number, msg?: unknown) => void
 
@@ -136,6 +139,10 @@ export interface OrgVerdict {
   symbols: ScoredSymbol[]
   /** deliver with X-Moat-* headers whatever the verdict (the organisation's policy said tag) */
   tag?: boolean
+  /** why it is quarantined when it is: the score, or what overrode it */
+  reason: QuarantineReason
+  /** deliver the copy without its dangerous attachments; keep the original in the quarantine */
+  stripped?: boolean
 }
 
 /** Who is relaying outbound mail: set by moat-relay. */
@@ -157,9 +164,32 @@ export interface MoatNotes {
   backscatter?: number[]
   /** organisation id -> verdict under that organisation's thresholds (set by moat-scorer) */
   verdicts: Record<number, OrgVerdict>
+  /** the message without its dangerous attachments, for organisations that strip (set by moat-attachments) */
+  stripped?: { raw: Buffer; removed: { filename: string; reason: string }[] }
 }
 
 export function moatNotes(txn: HarakaTransaction): MoatNotes {
   if (!txn.notes.moat) txn.notes.moat = { rcpts: [], verdicts: {} }
   return txn.notes.moat
+}
+
+/** The organisations this message was accepted for (one per recipient organisation). */
+export function recipientOrgs(txn: HarakaTransaction): Organisation[] {
+  const tenants = runtime().tenants
+  const out: Organisation[] = []
+  for (const id of new Set(moatNotes(txn).rcpts.map((r) => r.orgId))) {
+    const org = tenants.orgById(id)
+    if (org) out.push(org)
+  }
+  return out
+}
+
+/**
+ * Whether to refuse at DATA for a policy each organisation sets: only when every recipient
+ * organisation asks for it (one SMTP answer serves them all; the others still get it
+ * quarantined, so nobody receives what one of them refused).
+ */
+export function everyOrg(txn: HarakaTransaction, wants: (org: Organisation) => boolean): boolean {
+  const orgs = recipientOrgs(txn)
+  return orgs.length > 0 && orgs.every(wants)
 }

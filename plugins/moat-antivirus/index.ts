@@ -3,13 +3,16 @@
  *
  * Hooks: data_post. Config: moat-antivirus.ini — [main] clamd, timeout_ms, on_error;
  *   [reject] virus. MOAT_CLAMD overrides [main] clamd.
+ * Action: 554 at DATA when [reject] virus is on and every recipient organisation's
+ *   virus_action is reject (the default); otherwise the scorer quarantines it (reason virus),
+ *   to be released by an administrator only.
  * Symbols: AV_<SIGNATURE NAME> (weighs 100 via "AV_*"), AV_UNSCANNED when accepted unscanned.
  * Failure: clamd down, slow or refusing the size is never "clean": 451 by default, or
  *   accept-and-tag. With no clamd configured the filter is off and says so at start.
  * Untrusted input: the whole message (clamd parses it; we only pass bytes).
  */
 import { scanWithClamd } from '../../appliance/services/clamd'
-import { addSymbols, constants, DSN, guarded, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { addSymbols, constants, DSN, everyOrg, guarded, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
 export function register(this: HarakaPlugin): void {
@@ -52,7 +55,7 @@ export function scan(this: HarakaPlugin, next: Next, connection: HarakaConnectio
     // Outbound (a customer's server or user relaying): not refused but held in the sender's
     // outbound quarantine through the AV_* weight, and counted against the sender, who is
     // held once over the organisation's limit; a 554 would only bounce it back unexamined.
-    if (this.cfg.reject.virus && !connection.relaying) {
+    if (this.cfg.reject.virus && !connection.relaying && everyOrg(txn, (o) => o.virus_action === 'reject')) {
       return done(constants.DENY, DSN.create(554, `Message rejected: virus found (${r.name})`, 7, 1))
     }
     done()

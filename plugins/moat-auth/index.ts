@@ -7,11 +7,15 @@
  *   DMARC_<PASS|NONE|FAIL|FAIL_QUARANTINE|FAIL_REJECT>, ARC_<PASS|FAIL> (when a chain exists).
  * Writes: transaction.notes.moat_auth_results, the Authentication-Results header added to
  *   the message on delivery (the archive keeps the bytes as received).
+ * Action: a DMARC failure under p=reject is refused with 550 when [reject] dmarc_reject is on
+ *   and every recipient organisation honours DMARC (dmarc_action, the default); the scorer
+ *   quarantines failures under p=quarantine (and p=reject not refused) for those that honour
+ *   it; an organisation with dmarc_action=score only scores them.
  * Failure: DNS errors become temperror results, never a refusal of ours; an internal error is 451.
  * Untrusted input: the message, its signatures, and everything DNS returns for them.
  */
 import { promises as dns } from 'node:dns'
-import { addSymbols, constants, DSN, guarded, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { addSymbols, constants, DSN, everyOrg, guarded, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 import type { Symbol } from '../../appliance/engine/symbols'
 
@@ -68,7 +72,7 @@ export function check_auth(this: HarakaPlugin, next: Next, connection: HarakaCon
     const ar = /^Authentication-Results:\s*([\s\S]*?)\r?\n(?![ \t])/m.exec(res.headers ?? '')
     // Folded lines stay folded; any other line break (from hostile DNS text) becomes a space.
     if (ar) txn.notes.moat_auth_results = ar[1].replace(/\r?\n(?=[ \t])/g, '\n').replace(/[\r\n](?![ \t])/g, ' ').replace(/\n/g, '\r\n')
-    if (this.cfg.reject.dmarc_reject && symbols.some((s) => s.name === 'DMARC_FAIL_REJECT')) {
+    if (this.cfg.reject.dmarc_reject && symbols.some((s) => s.name === 'DMARC_FAIL_REJECT') && everyOrg(txn, (o) => o.dmarc_action === 'honour')) {
       return done(constants.DENY, DSN.create(550, `Rejected by the DMARC policy of ${res.dmarc?.domain} (p=reject)`, 7, 1))
     }
     done()

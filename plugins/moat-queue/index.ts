@@ -49,13 +49,17 @@ export async function store_async(this: HarakaPlugin, connection: HarakaConnecti
     const v = notes.verdicts[r.orgId]
     if (!v) throw new Error(`no verdict for organisation ${r.orgId}: is moat-scorer loaded?`)
     let part = parts.get(r.orgId)
-    if (!part) parts.set(r.orgId, (part = { orgId: r.orgId, verdict: v.verdict, score: v.score, symbols: v.symbols, rcpts: [] }))
+    if (!part) {
+      parts.set(r.orgId, (part = { orgId: r.orgId, verdict: v.verdict, score: v.score, symbols: v.symbols, reason: v.reason, stripped: !!v.stripped, rcpts: [] }))
+    }
     let action: RecipientAction = r.tagMode || v.tag ? 'tag' : v.verdict === 'clean' ? 'deliver' : 'quarantine'
-    // The recipient's (or its organisation's) own lists decide over the score.
+    // The recipient's (or its organisation's) own lists decide over the score (moat-lists
+    // never allows what carries a virus or a dangerous attachment).
     const listed = notes.listed?.[r.address]
-    if (listed === 'block') action = 'quarantine'
+    let reason = v.reason
+    if (listed === 'block') [action, reason] = ['quarantine', v.verdict === 'clean' ? 'blocked' : v.reason]
     else if (listed === 'allow' && action === 'quarantine') action = 'deliver'
-    part.rcpts.push({ address: r.address, userId: r.userId, action })
+    part.rcpts.push({ address: r.address, userId: r.userId, action, reason })
   }
   const queueId = txn.uuid
   await runtime().store.accept({
@@ -72,6 +76,7 @@ export async function store_async(this: HarakaPlugin, connection: HarakaConnecti
     messageIdHeader: parsed.messageId,
     authResults: txn.notes.moat_auth_results ?? null,
     bodyText: [parsed.text, ...parsed.attachments.map((a) => a.filename ?? '')].join('\n'),
+    strippedRaw: notes.stripped?.raw ?? null,
     parts: [...parts.values()],
   })
   return queueId

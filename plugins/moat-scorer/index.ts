@@ -5,12 +5,47 @@
  *
  * Hooks: data_post (load it after every filter in config/plugins).
  * Config: moat-scorer.ini ([main] add_result_header).
- * Writes: transaction.notes.moat.verdicts[orgId] = { verdict, score, symbols }.
+ * Policy overrides, per recipient organisation: a virus is surespam (reason virus); a
+ *   dangerous attachment is surespam (reason attachment), or, for an organisation that
+ *   strips and when moat-attachments made the stripped copy, is left out of the score and
+ *   the copy delivered; a DMARC failure the organisation honours is at least spam; an
+ *   unstamped bounce follows the backscatter policy.
+ * Writes: transaction.notes.moat.verdicts[orgId] = { verdict, score, symbols, reason, stripped }.
  * Failure: an internal error is a 451.
  */
-import { score, verdictFor } from '../../appliance/engine/symbols'
-import { collectSymbols, guarded, moatNotes, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
-import { runtime } from '../../appliance/smtp/runtime'
+import { STRIPPABLE } from '../../appliance/engine/filters/attachments'
+import { score, type Symbol, type Verdict, verdictFor } from '../../appliance/engine/symbols'
+import { collectSymbols, guarded, moatNotes, type OrgVerdict, recipientOrgs, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import type { Organisation } from '../../appliance/services/tenants'
+
+const isVirus = (name: string) => name.startsWith('AV_') && name !== 'AV_UNSCANNED'
+const atLeast = (v: Verdict, floor: Verdict): Verdict => (v === 'surespam' || floor === 'surespam' ? 'surespam' : v === 'spam' || floor === 'spam' ? 'spam' : 'clean')
+
+/** One organisation's verdict over the symbols, with its policies applied. */
+export function orgVerdict(org: Organisation, symbols: Symbol[], opts: { backscatter: boolean; stripped: boolean }): OrgVerdict {
+  const dangerous = symbols.some((s) => STRIPPABLE.has(s.name))
+  const strip = dangerous && opts.stripped && org.attachment_action === 'strip'
+  // What was stripped is not in the delivered copy: it does not count towards that copy's score.
+  const scored = score(strip ? symbols.filter((s) => !STRIPPABLE.has(s.name)) : symbols)
+  if (strip) {
+    for (const s of symbols) if (STRIPPABLE.has(s.name) && !scored.symbols.some((x) => x.name === s.name)) scored.symbols.push({ ...s, detail: `removed: ${s.detail ?? ''}`, weight: 0 })
+  }
+  let verdict = verdictFor(scored.score, { spam: org.spam_threshold, surespam: org.surespam_threshold })
+  let reason: OrgVerdict['reason'] = 'score'
+  if (org.dmarc_action === 'honour' && symbols.some((s) => s.name === 'DMARC_FAIL_QUARANTINE' || s.name === 'DMARC_FAIL_REJECT')) verdict = atLeast(verdict, 'spam')
+  if (dangerous && !strip) [verdict, reason] = ['surespam', 'attachment']
+  if (symbols.some((s) => isVirus(s.name))) [verdict, reason] = ['surespam', 'virus']
+  // A bounce without a valid stamp: the organisation's backscatter policy decides, not the score.
+  if (opts.backscatter && reason === 'score') [verdict, reason] = ['surespam', 'backscatter']
+  return {
+    verdict,
+    score: scored.score,
+    symbols: scored.symbols,
+    reason,
+    tag: opts.backscatter && org.backscatter_action === 'tag',
+    stripped: strip && verdict === 'clean',
+  }
+}
 
 export function register(this: HarakaPlugin): void {
   this.register_hook('data_post', 'decide')
@@ -20,17 +55,11 @@ export function decide(this: HarakaPlugin, next: Next, connection: HarakaConnect
   guarded(this, next, async (done) => {
     const txn = connection.transaction!
     const notes = moatNotes(txn)
-    const scored = score(collectSymbols(txn))
-    const tenants = runtime().tenants
-    for (const orgId of new Set(notes.rcpts.map((r) => r.orgId))) {
-      const org = tenants.orgById(orgId)
-      if (!org) continue
-      let verdict = verdictFor(scored.score, { spam: org.spam_threshold, surespam: org.surespam_threshold })
-      // A bounce without a valid stamp: the organisation's backscatter policy decides, not the score.
-      const backscatter = notes.backscatter?.includes(orgId) ?? false
-      if (backscatter) verdict = 'surespam'
-      notes.verdicts[orgId] = { verdict, score: scored.score, symbols: scored.symbols, tag: backscatter && org.backscatter_action === 'tag' }
+    const symbols = collectSymbols(txn)
+    for (const org of recipientOrgs(txn)) {
+      notes.verdicts[org.id] = orgVerdict(org, symbols, { backscatter: notes.backscatter?.includes(org.id) ?? false, stripped: !!notes.stripped })
     }
+    const scored = score(symbols)
     txn.results.add(this, { score: scored.score, symbol_names: scored.symbols.map((s) => s.name).join(' ') })
     done()
   })

@@ -8,6 +8,8 @@ import net from 'node:net'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
+import { openDatabase } from '../../appliance/db/database'
+import { Quarantine } from '../../appliance/services/quarantine'
 import { freePort, moatOk, type RunningSmtp, smtpSend, startSink, startSmtp, workDir, provisionAcme } from '../helpers/appliance'
 
 const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
@@ -122,4 +124,21 @@ t.test('no clamd configured: the filter is off, says so, and mail flows', async 
   t.match(smtp.output(), /antivirus is OFF/)
   const r = await send(smtp, withAttachment('no av', Buffer.from(EICAR)))
   t.equal(r.final.code, 250)
+})
+
+t.test('an organisation that quarantines viruses: accepted, kept as a virus, released by admins only', async (t) => {
+  const clamd = await startClamd(workDir(t))
+  t.teardown(() => clamd.proc.kill())
+  const { dir, smtp } = await appliance(t, { MOAT_CLAMD: `127.0.0.1:${clamd.port}` })
+  moatOk(dir, ['org', 'policy', 'acme', '--virus', 'quarantine'])
+  const r = await send(smtp, withAttachment('virus, quarantined by policy', Buffer.from(EICAR)))
+  t.equal(r.final.code, 250)
+  const [entry] = JSON.parse(moatOk(dir, ['quarantine', 'list', '--json']))
+  t.match(entry, { verdict: 'surespam', reason: 'virus' })
+  const db = openDatabase(path.join(dir, 'moat.db'))
+  t.teardown(() => db.close())
+  t.throws(() => new Quarantine(db).release(entry.id, undefined, Date.now(), 'user'), /holds a virus: only an administrator/)
+  moatOk(dir, ['org', 'policy', 'acme', '--virus', 'reject'])
+  const again = await send(smtp, withAttachment('virus, refused by policy', Buffer.from(EICAR)))
+  t.equal(again.final.code, 554, 'the policy applies at once, without a restart')
 })

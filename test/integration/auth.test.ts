@@ -6,7 +6,7 @@ import crypto from 'node:crypto'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { message, provisionAcme, smtpSend, startRbldnsd, startSink, startSmtp, workDir } from '../helpers/appliance'
+import { message, moatOk, provisionAcme, smtpSend, startRbldnsd, startSink, startSmtp, workDir } from '../helpers/appliance'
 
 const { dkimSign } = require('mailauth')
 
@@ -21,6 +21,7 @@ t.test('SPF pass, DMARC p=reject refusal, and an aligned DKIM signature', async 
       `sel._domainkey TXT "v=DKIM1; k=ed25519; p=${rawPublic}"`,
       '',
     ].join('\n')],
+    'careful.test': ['generic', ['@ TXT "v=spf1 ip4:127.0.0.2 -all"', '_dmarc TXT "v=DMARC1; p=quarantine"', ''].join('\n')],
   })
   t.teardown(() => dns.proc.kill())
   const sink = await startSink()
@@ -59,4 +60,18 @@ t.test('SPF pass, DMARC p=reject refusal, and an aligned DKIM signature', async 
     (JSON.parse((db.prepare(`SELECT symbols FROM messages WHERE subject = ?`).get(subject) as { symbols: string }).symbols) as { name: string }[]).map((s) => s.name)
   for (const s of ['SPF_PASS', 'DMARC_PASS']) t.ok(symbols('spf-pass').includes(s), s)
   for (const s of ['SPF_FAIL', 'DKIM_PASS', 'DMARC_PASS']) t.ok(symbols('dkim-signed').includes(s), s)
+
+  // p=quarantine, honoured (the default): the message goes to the quarantine whatever its score.
+  const careful = message({ From: 'Eve <eve@careful.test>', To: 'alice@example.com', Subject: 'careful-fail', 'Message-ID': '<cf@careful.test>', Date: new Date().toUTCString() }, 'Hello Alice, the minutes from today.')
+  const q = await smtpSend(smtp.port, { from: 'eve@careful.test', to: ['alice@example.com'], localAddress: '127.0.0.3', data: careful })
+  t.equal(q.final.code, 250)
+  t.ok(symbols('careful-fail').includes('DMARC_FAIL_QUARANTINE'))
+  const entry = db.prepare(`SELECT q.verdict FROM quarantine q JOIN messages m ON m.id = q.message_id WHERE m.subject = 'careful-fail'`).get() as { verdict: string } | undefined
+  t.ok(entry && ['spam', 'surespam'].includes(entry.verdict), 'p=quarantine honoured')
+
+  // An organisation that only scores DMARC: p=reject is no longer refused.
+  moatOk(data, ['org', 'policy', 'acme', '--dmarc', 'score'])
+  const scored = await send('127.0.0.3', mail('spf-fail-scored'))
+  t.equal(scored.final.code, 250, scored.final.text)
+  t.ok(symbols('spf-fail-scored').includes('DMARC_FAIL_REJECT'))
 })

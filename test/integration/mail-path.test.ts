@@ -72,10 +72,15 @@ t.test('clean mail to a provisioned user is relayed to the domain server', async
 
 t.test('STARTTLS with the certificate generated at first start (swaks)', async (t) => {
   t.ok(fs.existsSync(path.join(dir, 'tls/key.pem')) && fs.existsSync(path.join(dir, 'tls/cert.pem')), 'per-install key and certificate')
+  const before = sink.messages.length
   const r = require('node:child_process').spawnSync('swaks', ['--server', `127.0.0.1:${smtp.port}`, '--tls', '--to', 'alice@example.com', '--from', 'tls@outside.test', '--header', 'Subject: over tls'], { encoding: 'utf8' })
   t.equal(r.status, 0, r.stdout.slice(-500))
   t.match(r.stdout, /TLS started with cipher TLSv1\.[23]/)
   t.match(r.stdout, /<~  250 Message accepted/)
+  // Delivered before the next test counts the sink's messages (a CLI call there blocks this
+  // process, and with it the sink, so a delivery still under way would land in its window).
+  const got = (await sink.waitFor(before + 1))[before]
+  t.match(got.data.toString(), /^Subject: over tls/m)
 })
 
 t.test('unknown recipients and foreign domains are refused at RCPT', async (t) => {

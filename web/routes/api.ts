@@ -12,7 +12,7 @@ import type { Db } from '../../appliance/db/database'
 import { learnReported } from '../../appliance/engine/training'
 import { type Accounts, canSee, type Principal, type Scope } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
-import { Quarantine, QuarantineError } from '../../appliance/services/quarantine'
+import { adminReleaseOnly, Quarantine, QuarantineError } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { TenantError } from '../../appliance/services/tenants'
@@ -23,7 +23,7 @@ type ApiEnv = { Variables: { principal: Principal; scope: Scope } }
 const OPENAPI = path.resolve(__dirname, '../../../web/static/openapi.json')
 const MAX_REPORT_BYTES = 10 * 1024 * 1024
 
-function problem(c: Context, status: 400 | 401 | 404 | 413, detail: string) {
+function problem(c: Context, status: 400 | 401 | 403 | 404 | 413, detail: string) {
   return c.json({ error: detail }, status)
 }
 
@@ -103,6 +103,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     const e = entry(c)
     if (!e) return problem(c, 404, 'no such quarantine entry')
     if (e.released_at) return c.json({ id: e.id, released: true, already: true })
+    if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
     quarantine.release(e.id)
     deps.accounts.audit(c.get('principal'), 'quarantine-release', `entry ${e.id} via API`)
     return c.json({ id: e.id, released: true })
@@ -112,6 +113,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
   app.post('/api/v1/quarantine/:id/report', async (c) => {
     const e = entry(c)
     if (!e) return problem(c, 404, 'no such quarantine entry')
+    if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
     if (!e.released_at) quarantine.release(e.id)
     await learnReported(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `not spam via API: entry ${e.id} by ${c.get('principal').email}`)
     deps.accounts.audit(c.get('principal'), 'quarantine-not-spam', `entry ${e.id} via API`)

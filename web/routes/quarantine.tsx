@@ -9,7 +9,7 @@ import { type Accounts, canSee } from '../../appliance/services/accounts'
 import type { Archive } from '../../appliance/services/archive'
 import { learnReported } from '../../appliance/engine/training'
 import { parseMessage } from '../../appliance/engine/message'
-import { Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
+import { adminReleaseOnly, Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
 import type { Db } from '../../appliance/db/database'
 import { SenderLists } from '../../appliance/services/sender-lists'
@@ -18,6 +18,19 @@ import { addForPrincipal } from './lists'
 import { Csrf, Layout, when } from '../views/layout'
 
 const PAGE = 50
+
+const REASONS: Record<QuarantineEntry['reason'], string> = {
+  score: '',
+  virus: 'virus',
+  attachment: 'dangerous attachment',
+  backscatter: 'unstamped bounce',
+  blocked: 'blocked sender',
+}
+
+/** "surespam", or "surespam: virus" when something other than the score put it there. */
+export function verdictLabel(e: Pick<QuarantineEntry, 'verdict' | 'reason'>): string {
+  return REASONS[e.reason] ? `${e.verdict}: ${REASONS[e.reason]}` : e.verdict
+}
 
 /** The address to allow or block for an entry: the From header's, else the envelope sender. */
 function senderOf(e: QuarantineEntry, fromHeader: string | undefined): string {
@@ -108,7 +121,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
                   <td>{e.from_header || e.mail_from || '<>'}</td>
                   <td><a href={`/quarantine/${e.id}`}>{e.subject || '(no subject)'}</a></td>
                   <td class="wide">{e.rcpt}{e.direction === 'out' ? ' (outbound)' : ''}</td>
-                  <td>{e.verdict}</td>
+                  <td>{verdictLabel(e)}</td>
                   <td class="num wide">{e.score.toFixed(1)}</td>
                 </tr>
               ))}
@@ -137,10 +150,13 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
             <tr><th>Envelope sender</th><td>{e.mail_from || '<>'}</td></tr>
             <tr><th>To</th><td>{e.rcpt}</td></tr>
             <tr><th>Date</th><td>{msg.date ?? ''}</td></tr>
-            <tr><th>Verdict</th><td>{e.verdict}, score {e.score.toFixed(2)}{e.released_at ? `, released ${when(e.released_at)}` : ''}</td></tr>
+            <tr><th>Verdict</th><td>{verdictLabel(e)}, score {e.score.toFixed(2)}{e.released_at ? `, released ${when(e.released_at)}` : ''}</td></tr>
           </tbody>
         </table>
-        {!e.released_at && (
+        {e.reason === 'attachment' && <p class="muted">The recipient got this message without its dangerous attachments, or not at all; this is the original.</p>}
+        {!e.released_at && session.principal.role === 'user' && adminReleaseOnly(e) ? (
+          <p class="muted">Only an administrator can release this message.</p>
+        ) : !e.released_at && (
           <div class="actions">
             <form method="post" action={`/quarantine/${e.id}/release`}><Csrf session={session} /><button type="submit">Release</button></form>
             <form method="post" action={`/quarantine/${e.id}/not-spam`}><Csrf session={session} /><button type="submit">Not spam (release and report)</button></form>
@@ -184,13 +200,14 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
 
   const act = async (c: Context<Env>, ids: number[], action: string): Promise<number> => {
     const session = c.get('session')!
+    const by = session.principal.role === 'user' ? 'user' : 'admin'
     let done = 0
     for (const id of ids) {
       const e = entry(c, String(id))
       if (!e) continue
       try {
         if (action === 'delete') quarantine.remove(e.id)
-        else quarantine.release(e.id)
+        else quarantine.release(e.id, undefined, Date.now(), by)
         if (action === 'not-spam') await learnReported(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `not spam: quarantine ${e.id} by ${session.principal.email}`)
         deps.accounts.audit(session.principal, `quarantine-${action}`, `entry ${e.id} for ${e.rcpt}`)
         done++
@@ -203,7 +220,11 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
 
   for (const action of ['release', 'delete', 'not-spam']) {
     app.post(`/quarantine/:id/${action}`, async (c) => {
-      if (!entry(c, c.req.param('id'))) return c.notFound()
+      const e = entry(c, c.req.param('id'))
+      if (!e) return c.notFound()
+      if (action !== 'delete' && c.get('session')!.principal.role === 'user' && adminReleaseOnly(e)) {
+        return c.text('Only an administrator can release this message: it holds a virus or a dangerous attachment.', 403)
+      }
       await act(c, [Number(c.req.param('id'))], action)
       return c.redirect('/quarantine', 303)
     })

@@ -35,7 +35,7 @@ export const mailCommands: Command[] = [
       })
       if (opts.json) return out(JSON.stringify(rows.map(({ raw_id, ...r }) => ({ ...r, symbols: JSON.parse(r.symbols) }))))
       printTable(out, rows.map((r) => ({ ...r, created: isoTime(r.created_at), released: isoTime(r.released_at) })), [
-        'id', 'created', 'org', 'rcpt', 'verdict', 'score', 'mail_from', 'subject', 'released',
+        'id', 'created', 'org', 'rcpt', 'verdict', 'reason', 'score', 'mail_from', 'subject', 'released',
       ])
     },
   },
@@ -58,7 +58,7 @@ export const mailCommands: Command[] = [
       out(`mail from: ${e.mail_from || '<>'}`)
       out(`from:      ${e.from_header ?? ''}`)
       out(`subject:   ${e.subject ?? ''}`)
-      out(`verdict:   ${e.verdict} (score ${e.score})`)
+      out(`verdict:   ${e.verdict} (score ${e.score})${e.reason !== 'score' ? `, reason ${e.reason}` : ''}`)
       out(`released:  ${isoTime(e.released_at) || 'no'}`)
       out(`archive:   message ${e.message_id} (moat archive export ${e.message_id})`)
       out('symbols:')

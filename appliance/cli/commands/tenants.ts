@@ -56,8 +56,8 @@ export const tenantCommands: Command[] = [
   },
   {
     path: ['org', 'policy'],
-    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--allowlist-skips-rbl-delay on|off] [--json]',
-    summary: "Show or change an organisation's thresholds, size limit, retention, backscatter policy and outbound sender limits.",
+    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--allowlist-skips-rbl-delay on|off] [--virus reject|quarantine] [--attachments strip|quarantine|reject] [--dmarc honour|score] [--json]',
+    summary: "Show or change an organisation's thresholds, size limit, retention, backscatter, virus, attachment and DMARC policy and outbound sender limits.",
     options: {
       spam: { type: 'string', description: 'score at which mail is spam' },
       surespam: { type: 'string', description: 'score at which mail is surespam' },
@@ -68,6 +68,9 @@ export const tenantCommands: Command[] = [
       'outbound-hourly': { type: 'string', description: 'messages a sender may send per hour before being held' },
       'outbound-spam': { type: 'string', description: 'outbound spam or viruses per hour before the sender is held' },
       'allowlist-skips-rbl-delay': { type: 'string', description: 'on: an allow-listed sender is not delayed for a blocklist listing (default off)' },
+      virus: { type: 'string', description: 'infected mail: reject (554, the default) or quarantine' },
+      attachments: { type: 'string', description: 'dangerous attachments: strip (deliver the rest with a warning), quarantine (the default) or reject' },
+      dmarc: { type: 'string', description: "a failing sender's DMARC policy: honour (the default) or score only" },
       json,
     },
     run({ args, opts, out }) {
@@ -82,6 +85,9 @@ export const tenantCommands: Command[] = [
         backscatter_action: opts.backscatter as OrgPolicy['backscatter_action'],
         outbound_hourly_limit: numberOpt(opts['outbound-hourly'], 'outbound-hourly'),
         outbound_spam_limit: numberOpt(opts['outbound-spam'], 'outbound-spam'),
+        virus_action: opts.virus as OrgPolicy['virus_action'],
+        attachment_action: opts.attachments as OrgPolicy['attachment_action'],
+        dmarc_action: opts.dmarc as OrgPolicy['dmarc_action'],
         allowlist_skips_rbl_delay: opts['allowlist-skips-rbl-delay'] === undefined ? undefined : onOff(String(opts['allowlist-skips-rbl-delay']), 'allowlist-skips-rbl-delay') ? 1 : 0,
       }
       const changes = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined))

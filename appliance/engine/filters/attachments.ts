@@ -102,6 +102,16 @@ function inspect(name: string, bytes: Uint8Array, depth: number, where: string, 
   }
 }
 
+/** Symbols that make an attachment one to remove (strip) rather than only a score. */
+export const STRIPPABLE = new Set(['ATTACH_EXECUTABLE', 'ATTACH_DANGEROUS_EXT', 'ATTACH_DOUBLE_EXT', 'ATTACH_ZIP_BOMB', 'ATTACH_MACRO'])
+
+/** Why one attachment must be removed, or null: the first strippable finding's detail. */
+export function strippableFinding(filename: string, content: Uint8Array): string | null {
+  const findings: Finding[] = []
+  inspect(filename, content, 0, '', findings)
+  return findings.find((f) => STRIPPABLE.has(f.name))?.detail ?? null
+}
+
 export function attachmentSymbols(msg: ParsedMessage): Symbol[] {
   const findings: Finding[] = []
   for (const a of msg.attachments) inspect(a.filename ?? '(unnamed)', a.content, 0, '', findings)
