@@ -18,6 +18,7 @@ import { renderHarakaRoot } from './haraka/render'
 import { startScheduler } from './jobs/scheduler'
 import { Spool } from './services/spool'
 import { createApp } from '../web/app'
+import type { Probe } from '../web/routes/system'
 import { Accounts } from './services/accounts'
 
 export const VERSION: string = require('../../package.json').version
@@ -44,6 +45,18 @@ function spawnSmtp(): ChildProcess {
 }
 
 /** Where the one-time setup link is left for the appliance's console screen (/etc/issue). */
+/** What the status page checks: our SMTP ports on loopback when listening on every address, and clamd over TCP. */
+function servicesToProbe(settings: Settings): Probe[] {
+  const host = settings.listen === '0.0.0.0' || settings.listen === '::' ? '127.0.0.1' : settings.listen
+  const probes: Probe[] = [
+    { name: 'SMTP', host, port: settings.smtpPort },
+    { name: 'Submission', host, port: settings.submissionPort },
+  ]
+  const clamd = /^([^/:]+|\[[^\]]+\]):(\d+)$/.exec(settings.clamd ?? '')
+  if (clamd) probes.push({ name: 'clamd', host: clamd[1].replace(/^\[|\]$/g, ''), port: Number(clamd[2]) })
+  return probes
+}
+
 export function setupUrlFile(dataDir: string): string {
   return path.join(dataDir, 'setup-url')
 }
@@ -52,7 +65,7 @@ export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: t
   const db = openDatabase(databasePath(settings.dataDir))
   const spool = new Spool(spoolDir(settings.dataDir))
   const linkFile = setupUrlFile(settings.dataDir)
-  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, publicUrl: settings.publicUrl, hostname: settings.hostname, onSetupDone: () => fs.rmSync(linkFile, { force: true }) })
+  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, publicUrl: settings.publicUrl, hostname: settings.hostname, probes: servicesToProbe(settings), onSetupDone: () => fs.rmSync(linkFile, { force: true }) })
   const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
   let server
   if (settings.webTls) {

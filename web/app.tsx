@@ -28,6 +28,10 @@ import { deliveryRoutes } from './routes/delivery'
 import { orgRoutes } from './routes/orgs'
 import { alertRoutes } from './routes/alerts'
 import { aboutRoutes } from './routes/about'
+import { auditRoutes } from './routes/audit'
+import { ruleRoutes } from './routes/rules'
+import { statsRoutes } from './routes/stats'
+import { type Probe, systemRoutes } from './routes/system'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -45,6 +49,8 @@ export interface WebDeps {
   hostname?: string
   /** URL or file of the update feed the About page checks. */
   updateFeed?: string | null
+  /** Services the status page checks for an answer (SMTP, submission, clamd). */
+  probes?: Probe[]
   /** Called once the first admin exists (the console's setup link is then gone). */
   onSetupDone?: () => void
 }
@@ -98,6 +104,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.use('*', async (c, next) => {
     const s = c.get('session')
     if (s && !s.mfaPending && s.principal.role !== 'user') s.openAlerts = alerts.list(c.get('scope'), { limit: 100 }).length
+    if (s?.viewOrgId) s.viewOrgName = (deps.db.prepare(`SELECT name FROM organisations WHERE id = ?`).get(s.viewOrgId) as { name: string } | undefined)?.name
     await next()
   })
   app.use('*', csrfCheck())
@@ -111,24 +118,12 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', orgRoutes({ db: deps.db, accounts }))
   app.route('/', alertRoutes(deps.db))
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))
+  app.route('/', statsRoutes({ db: deps.db }))
+  app.route('/', ruleRoutes({ db: deps.db, accounts }))
+  app.route('/', auditRoutes({ db: deps.db }))
+  app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, probes: deps.probes ?? [] }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
 
-  app.get('/status', requireLogin(['appliance_admin']), (c) => {
-    const n = counts(deps.db)
-    return c.html(
-      <Layout title="Status" session={c.get('session')}>
-        <h1>Moat {deps.version}</h1>
-        <p>Antivirus: {antivirus}</p>
-        <table>
-          <tbody>
-            {Object.entries(n).map(([k, v]) => (
-              <tr><th>{k}</th><td class="num">{v}</td></tr>
-            ))}
-          </tbody>
-        </table>
-      </Layout>,
-    )
-  })
   return app
 }

@@ -42,7 +42,7 @@ export function loadSession(accounts: Accounts): MiddlewareHandler<Env> {
   return async (c, next) => {
     const session = accounts.session(getCookie(c, SESSION_COOKIE))
     c.set('session', session)
-    c.set('scope', session ? accounts.scope(session.principal) : null)
+    c.set('scope', session ? accounts.sessionScope(session) : null)
     c.set('mustEnrollTotp', session ? accounts.mustEnrollTotp(session.principal) : false)
     await next()
   }

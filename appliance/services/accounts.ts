@@ -46,6 +46,10 @@ export interface Session {
   mfaPending: boolean
   /** admins: how many alerts are open for them (the web layer fills this in for the banner) */
   openAlerts?: number
+  /** MSP and appliance admins: the organisation they switched into, or null */
+  viewOrgId: number | null
+  /** its name (the web layer fills this in for the banner) */
+  viewOrgName?: string
 }
 
 /** Appliance-wide setting: appliance and MSP admins must have a second factor (default on). */
@@ -173,14 +177,14 @@ export class Accounts {
     const csrf = crypto.randomBytes(24).toString('base64url')
     this.q.insertSession.run(tokenHash(token), kind, principal.id, csrf, ip, now, now, principal.totp ? 1 : 0)
     this.audit(principal, principal.totp ? 'login-password' : 'login', '', now)
-    return { ok: true, session: { token, csrf, principal, mfaPending: principal.totp } }
+    return { ok: true, session: { token, csrf, principal, mfaPending: principal.totp, viewOrgId: null } }
   }
 
   /** The live session for a cookie token, or null (unknown, idle too long, or too old). */
   session(token: string | undefined, now = Date.now()): Session | null {
     if (!token) return null
     const id = tokenHash(token)
-    const row = this.q.session.get(id) as { kind: 'admin' | 'user'; principal_id: number; csrf: string; created_at: number; last_seen_at: number; mfa_pending: number } | undefined
+    const row = this.q.session.get(id) as { kind: 'admin' | 'user'; principal_id: number; csrf: string; created_at: number; last_seen_at: number; mfa_pending: number; view_org_id: number | null } | undefined
     if (!row) return null
     if (now - row.last_seen_at > IDLE_TIMEOUT_MS || now - row.created_at > ABSOLUTE_TIMEOUT_MS) {
       this.q.deleteSession.run(id)
@@ -190,7 +194,7 @@ export class Accounts {
     if (!principal) return null
     // One write a minute at most, not one per request.
     if (now - row.last_seen_at > 60_000) this.q.touch.run(now, id)
-    return { token, csrf: row.csrf, principal, mfaPending: row.mfa_pending === 1 }
+    return { token, csrf: row.csrf, principal, mfaPending: row.mfa_pending === 1, viewOrgId: row.view_org_id }
   }
 
   private totpRow(p: Principal): { secret: string | null; last: number | null } {
@@ -252,6 +256,24 @@ export class Accounts {
   prune(now = Date.now()): void {
     this.q.pruneSessions.run(now - IDLE_TIMEOUT_MS, now - ABSOLUTE_TIMEOUT_MS)
     this.q.pruneFailures.run(now - THROTTLE_WINDOW_MS)
+  }
+
+  /**
+   * Switches an admin's session into one organisation's view (null: back to all). Only an
+   * organisation the principal may see anyway; the caller checks that with scope().
+   */
+  setView(session: Session, orgId: number | null): void {
+    this.db.prepare(`UPDATE sessions SET view_org_id = ? WHERE id = ?`).run(orgId, tokenHash(session.token))
+    session.viewOrgId = orgId
+  }
+
+  /** The principal's scope, narrowed to the organisation its session switched into. */
+  sessionScope(session: Session): Scope {
+    const scope = this.scope(session.principal)
+    const view = session.viewOrgId
+    if (view === null || session.principal.role === 'user' || session.principal.role === 'org_admin') return scope
+    if (scope.orgIds !== null && !scope.orgIds.includes(view)) return scope
+    return { ...scope, orgIds: [view] }
   }
 
   scope(p: Principal): Scope {

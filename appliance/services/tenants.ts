@@ -203,6 +203,13 @@ export class Tenants {
     return this.q.listOrgs.all() as Organisation[]
   }
 
+  /** A suspended organisation receives no mail (550 at RCPT), relays none, and nobody of it signs in. */
+  setSuspended(name: string, suspended: boolean, now = Date.now()): Organisation {
+    const org = this.requireOrg(name)
+    this.db.prepare(`UPDATE organisations SET suspended_at = ? WHERE id = ?`).run(suspended ? (org.suspended_at ?? now) : null, org.id)
+    return this.orgById(org.id)!
+  }
+
   removeOrg(name: string): void {
     this.q.deleteOrg.run(this.requireOrg(name).id)
   }

@@ -114,3 +114,13 @@ t.test('organisations that disagree: no refusal; each gets its own policy', asyn
   t.notOk(got.data.includes(EXE_B64))
   t.match(entriesFor('bob@beta.example').find((e: { subject: string }) => e.subject === 'invoice 4'), { verdict: 'surespam', reason: 'attachment' })
 })
+
+t.test('moat org suspend: mail for a suspended organisation is refused at RCPT, and flows again when resumed', async (t) => {
+  t.match(moatOk(dir, ['org', 'suspend', 'gamma', 'on']), /gamma suspended/)
+  const r = await smtpSend(smtp.port, { from: 'billing@outside.test', to: ['carol@gamma.example'], data: Buffer.from('Subject: hi\r\n\r\nhello\r\n') })
+  t.equal(r.final.code, 550)
+  t.match(r.final.text, /organisation is suspended/)
+  t.match(moatOk(dir, ['org', 'suspend', 'gamma', 'off']), /gamma resumed/)
+  const again = await smtpSend(smtp.port, { from: 'billing@outside.test', to: ['carol@gamma.example'], data: Buffer.from('Subject: hi\r\n\r\nhello\r\n') })
+  t.equal(again.final.code, 250)
+})

@@ -12,6 +12,9 @@ import { type ImportResult, TenantError, Tenants } from '../../appliance/service
 import { parseUserCsv } from '../../appliance/services/user-csv'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Layout } from '../views/layout'
+import { PolicyForm } from '../views/org-policy'
+import { orgSettingsRoutes } from './org-settings'
+import { userRoutes } from './users'
 
 const CHUNK = 10_000
 const MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -101,18 +104,46 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     const org = visible(c, orgId)
     if (!org) return c.notFound()
     const session = c.get('session')!
+    const admin = session.principal.role === 'appliance_admin' || session.principal.role === 'msp_admin'
     const domains = tenants.listDomains().filter((d) => d.org_id === org.id)
     const users = (deps.db.prepare(`SELECT count(*) AS n FROM users WHERE org_id = ?`).get(org.id) as { n: number }).n
     return c.html(
       <Layout title={org.name} session={session}>
-        <h1>{org.name}</h1>
+        <h1>{org.name}{org.suspended_at ? ' (suspended)' : ''}</h1>
         {error && <p class="error" role="alert">{error}</p>}
-        <p>{users} users. Spam at {org.spam_threshold}, surespam at {org.surespam_threshold}; archive {org.archive_retention_days} days, quarantine {org.quarantine_retention_days} days.</p>
+        <p><a href={`/orgs/${org.id}/users`}>{users} users</a> · <a href={`/stats?org=${org.id}`}>statistics</a></p>
+        {admin && (
+          <div class="actions">
+            <form method="post" action={`/orgs/${org.id}/view`}><Csrf session={session} /><button type="submit">Switch into {org.name}</button></form>
+            <form method="post" action={`/orgs/${org.id}/suspend`}>
+              <Csrf session={session} />
+              <input type="hidden" name="suspended" value={org.suspended_at ? 'off' : 'on'} />
+              <button type="submit">{org.suspended_at ? 'Resume' : 'Suspend'} {org.name}</button>
+            </form>
+          </div>
+        )}
+        <h2>Policy</h2>
+        <PolicyForm org={org} session={session} />
         <h2>Domains</h2>
         <table id="domains">
           <tbody>
             {domains.map((d) => (
-              <tr><td>{d.name}</td><td>→ {d.deliver_host}:{d.deliver_port}</td><td>{d.catch_all ? 'catch-all' : ''} {d.tag_mode ? 'tag mode' : ''}</td></tr>
+              <tr data-id={d.id}>
+                <td>{d.name}</td>
+                <td>→ {d.deliver_host}:{d.deliver_port}</td>
+                {(['tag-mode', 'catch-all'] as const).map((k) => {
+                  const on = k === 'tag-mode' ? d.tag_mode : d.catch_all
+                  return (
+                    <td>
+                      <form method="post" action={`/orgs/${org.id}/domains/${d.id}/${k}`} class="inline">
+                        <Csrf session={session} />
+                        <input type="hidden" name="value" value={on ? 'off' : 'on'} />
+                        <button type="submit" aria-pressed={on ? 'true' : 'false'}>{k === 'tag-mode' ? 'Tag mode' : 'Catch-all'}: {on ? 'on' : 'off'}</button>
+                      </form>
+                    </td>
+                  )
+                })}
+              </tr>
             ))}
           </tbody>
         </table>
@@ -129,12 +160,21 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
           <button type="submit">Import CSV</button>
         </form>
         <p class="muted">A header row with email (and display_name, role), or one address per line. Existing users are skipped.</p>
+        <h2>Quarantine digests</h2>
+        <p class="muted">Off for every new account; each user can change theirs on the account page.</p>
+        <div class="actions">
+          {(['on', 'off'] as const).map((v) => (
+            <form method="post" action={`/orgs/${org.id}/digests`}><Csrf session={session} /><input type="hidden" name="value" value={v} /><button type="submit">Digests {v} for all users</button></form>
+          ))}
+        </div>
       </Layout>,
       status,
     )
   }
 
   app.get('/orgs/:id', (c) => orgPage(c, Number(c.req.param('id'))))
+  app.route('/', orgSettingsRoutes({ db: deps.db, accounts: deps.accounts, page: orgPage, visible }))
+  app.route('/', userRoutes({ db: deps.db, accounts: deps.accounts, visible }))
 
   app.post('/orgs/:id/domains', async (c) => {
     const org = visible(c, Number(c.req.param('id')))

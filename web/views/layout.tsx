@@ -25,7 +25,10 @@ export function Layout(props: { title: string; session: Session | null; children
               <a href="/archive">Archive</a>
               <a href="/lists">Lists</a>
               {s.principal.role !== 'user' && <a href={s.principal.orgId && s.principal.role === 'org_admin' ? `/orgs/${s.principal.orgId}` : '/orgs'}>Organisations</a>}
+              {s.principal.role !== 'user' && <a href="/stats">Statistics</a>}
+              {s.principal.role !== 'user' && <a href="/rules">Rules</a>}
               {admin && <a href="/delivery">Delivery</a>}
+              {s.principal.role !== 'user' && <a href="/audit">Audit</a>}
               {admin && <a href="/status">Status</a>}
               <a href="/about">About</a>
               <a href="/account">{s.principal.email}</a>
@@ -36,6 +39,12 @@ export function Layout(props: { title: string; session: Session | null; children
             </nav>
           )}
         </header>
+        {s?.viewOrgName ? (
+          <form method="post" action="/view/leave" class="banner">
+            <input type="hidden" name="_csrf" value={s.csrf} />
+            Working inside {s.viewOrgName}: you see only its mail and settings. <button type="submit">Back to all organisations</button>
+          </form>
+        ) : null}
         {s?.openAlerts ? (
           <p class="banner" role="alert"><a href="/alerts">{s.openAlerts === 1 ? '1 open alert' : `${s.openAlerts} open alerts`}</a> — held senders or the appliance on a blocklist need a look.</p>
         ) : null}

@@ -45,6 +45,16 @@ export const tenantCommands: Command[] = [
     },
   },
   {
+    path: ['org', 'suspend'],
+    usage: 'NAME on|off',
+    summary: 'Suspend an organisation (its mail refused at RCPT, no relaying, no sign-in) or resume it.',
+    run({ args, out }) {
+      need(args, 2, 'organisation name and on|off')
+      const org = appliance().tenants.setSuspended(args[0], onOff(args[1], 'suspend'))
+      out(`organisation ${org.name} ${org.suspended_at ? 'suspended' : 'resumed'}`)
+    },
+  },
+  {
     path: ['org', 'remove'],
     usage: 'NAME',
     summary: 'Delete an organisation with all its domains, users, quarantine and archive.',

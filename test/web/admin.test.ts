@@ -1,0 +1,186 @@
+/*
+ * The admin screens through app.request(): organisation policy, suspension, domains, users,
+ * statistics, rules, the audit log, switching into an organisation, and the system page.
+ * Every change aimed at another tenant's object by id answers 404.
+ */
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { Tenants } from '../../appliance/services/tenants'
+import { type App, post, setup, signIn } from '../helpers/web'
+
+const get = async (app: App, p: string, who: { cookie: string }) => {
+  const res = await app.request(p, { headers: { Cookie: who.cookie } })
+  return { status: res.status, text: await res.text() }
+}
+
+function multipart(who: { cookie: string; csrf: string }, files: Record<string, string>): RequestInit {
+  const form = new FormData()
+  form.set('_csrf', who.csrf)
+  for (const [k, v] of Object.entries(files)) form.set(k, new File([v], `${k}.pem`))
+  return { method: 'POST', headers: { Cookie: who.cookie }, body: form }
+}
+
+t.test('policy: an organisation admin edits their own, validated; another organisation is a 404', async (t) => {
+  const { app, db } = await setup(t)
+  const tenants = new Tenants(db)
+  const acme = tenants.orgByName('acme')!
+  const globex = tenants.orgByName('globex')!
+  const boss = await signIn(app, 'boss@example.com')
+  const page = await get(app, `/orgs/${acme.id}`, boss)
+  t.equal(page.status, 200)
+  t.match(page.text, /name="attachment_action"/)
+  const fields = { spam_threshold: '4.5', surespam_threshold: '9', virus_action: 'quarantine', attachment_action: 'strip', dmarc_action: 'score', backscatter_action: 'reject', allowlist_skips_rbl_delay: '1', max_message_mb: '20', archive_retention_days: '100', quarantine_retention_days: '14', outbound_hourly_limit: '500', outbound_spam_limit: '5' }
+  t.equal((await post(app, `/orgs/${acme.id}/policy`, boss, fields)).status, 303)
+  t.match(tenants.orgById(acme.id), { spam_threshold: 4.5, surespam_threshold: 9, virus_action: 'quarantine', attachment_action: 'strip', dmarc_action: 'score', backscatter_action: 'reject', allowlist_skips_rbl_delay: 1, max_message_bytes: 20 * 1048576, archive_retention_days: 100 })
+  const bad = await post(app, `/orgs/${acme.id}/policy`, boss, { ...fields, surespam_threshold: '3' })
+  t.equal(bad.status, 400)
+  t.match(await bad.text(), /surespam threshold must not be below the spam threshold/)
+  t.equal(tenants.orgById(acme.id)!.surespam_threshold, 9, 'a refused change changes nothing')
+  t.equal((await post(app, `/orgs/${globex.id}/policy`, boss, fields)).status, 404)
+  t.equal(tenants.orgById(globex.id)!.attachment_action, 'quarantine')
+  t.equal((await post(app, `/orgs/${acme.id}/suspend`, boss, { suspended: 'on' })).status, 404, 'an organisation admin cannot suspend')
+  const domain = tenants.domainByName('example.com')!
+  t.equal((await post(app, `/orgs/${acme.id}/domains/${domain.id}/tag-mode`, boss, { value: 'on' })).status, 303)
+  t.equal(tenants.domainByName('example.com')!.tag_mode, 1)
+  const theirs = tenants.domainByName('globex.test')!
+  t.equal((await post(app, `/orgs/${acme.id}/domains/${theirs.id}/catch-all`, boss, { value: 'on' })).status, 404)
+  t.equal((await post(app, `/orgs/${globex.id}/domains/${theirs.id}/catch-all`, boss, { value: 'on' })).status, 404)
+  t.equal(tenants.domainByName('globex.test')!.catch_all, 0)
+  t.equal((await post(app, `/orgs/${acme.id}/digests`, boss, { value: 'on' })).status, 303)
+  t.same(db.prepare(`SELECT DISTINCT digest_enabled AS d FROM users WHERE org_id = ?`).all(acme.id), [{ d: 1 }])
+  t.same(db.prepare(`SELECT DISTINCT digest_enabled AS d FROM users WHERE org_id = ?`).all(globex.id), [{ d: 0 }])
+})
+
+t.test('suspending an organisation: its users cannot sign in, and it can be resumed', async (t) => {
+  const { app, db } = await setup(t)
+  const globex = new Tenants(db).orgByName('globex')!
+  const root = await signIn(app, 'root@moat.test')
+  t.equal((await post(app, `/orgs/${globex.id}/suspend`, root, { suspended: 'on' })).status, 303)
+  t.equal((await signIn(app, 'hank@globex.test')).status, 401)
+  t.match((await get(app, '/orgs', root)).text, /globex<\/a> \(suspended\)/)
+  await post(app, `/orgs/${globex.id}/suspend`, root, { suspended: 'off' })
+  t.equal((await signIn(app, 'hank@globex.test')).status, 303)
+})
+
+t.test('users: list, add within the organisation only, change a role, remove; never oneself or another tenant', async (t) => {
+  const { app, db } = await setup(t)
+  const tenants = new Tenants(db)
+  const acme = tenants.orgByName('acme')!
+  const globex = tenants.orgByName('globex')!
+  const boss = await signIn(app, 'boss@example.com')
+  const list = await get(app, `/orgs/${acme.id}/users`, boss)
+  t.match(list.text, /alice@example\.com[\s\S]*bob@example\.com/)
+  t.notMatch(list.text, /hank@globex/)
+  t.match((await get(app, `/orgs/${acme.id}/users?q=ali`, boss)).text, /alice@example\.com/)
+  t.notMatch((await get(app, `/orgs/${acme.id}/users?q=ali`, boss)).text, /bob@example\.com/)
+  t.equal((await post(app, `/orgs/${acme.id}/users`, boss, { email: 'carol@example.com', display_name: 'Carol', role: 'user' })).status, 303)
+  t.ok(tenants.userByEmail('carol@example.com'))
+  const foreign = await post(app, `/orgs/${acme.id}/users`, boss, { email: 'eve@globex.test', role: 'user' })
+  t.equal(foreign.status, 400)
+  t.match(await foreign.text(), /globex\.test is not a domain of acme/)
+  t.notOk(tenants.userByEmail('eve@globex.test'))
+  const bob = tenants.userByEmail('bob@example.com')!
+  t.equal((await post(app, `/orgs/${acme.id}/users/${bob.id}/role`, boss, { role: 'org_admin' })).status, 303)
+  t.equal(tenants.userByEmail('bob@example.com')!.role, 'org_admin')
+  const self = tenants.userByEmail('boss@example.com')!
+  t.equal((await post(app, `/orgs/${acme.id}/users/${self.id}/delete`, boss)).status, 400)
+  t.ok(tenants.userByEmail('boss@example.com'), 'no removing oneself')
+  const hank = tenants.userByEmail('hank@globex.test')!
+  t.equal((await post(app, `/orgs/${acme.id}/users/${hank.id}/delete`, boss)).status, 404)
+  t.equal((await post(app, `/orgs/${globex.id}/users/${hank.id}/delete`, boss)).status, 404)
+  t.equal((await get(app, `/orgs/${globex.id}/users`, boss)).status, 404)
+  t.ok(tenants.userByEmail('hank@globex.test'))
+  t.equal((await post(app, `/orgs/${acme.id}/users/${bob.id}/delete`, boss)).status, 303)
+  t.notOk(tenants.userByEmail('bob@example.com'))
+  const alice = await signIn(app, 'alice@example.com')
+  t.equal((await get(app, `/orgs/${acme.id}/users`, alice)).status, 404, 'an end user has no user admin')
+})
+
+t.test('statistics per organisation in scope; rules; the audit log', async (t) => {
+  const { app, db } = await setup(t)
+  const tenants = new Tenants(db)
+  const acme = tenants.orgByName('acme')!
+  const globex = tenants.orgByName('globex')!
+  const boss = await signIn(app, 'boss@example.com')
+  const stats = await get(app, '/stats', boss)
+  t.equal(stats.status, 200)
+  t.match(stats.text, /<th>Inbound<\/th><td class="num">2<\/td><td class="num">0<\/td><td class="num">2<\/td>/, 'acme: two spam messages in, not globex’s')
+  t.match(stats.text, /spammer@bad\.test/)
+  t.match(stats.text, /<svg/)
+  t.equal((await get(app, `/stats?org=${globex.id}`, boss)).status, 404)
+  const root = await signIn(app, 'root@moat.test')
+  t.match((await get(app, `/stats?org=${globex.id}`, root)).text, /<th>Inbound<\/th><td class="num">1<\/td>/)
+  t.equal((await get(app, '/stats', await signIn(app, 'alice@example.com'))).status, 404)
+
+  const rule = { name: 'ACME_FAKE_INVOICE', description: 'invoices with zips', org: 'acme', direction: 'in', action: 'score', score: '3', what: '{"all":[{"subject":"invoice"},{"attachment":"\\\\.zip$"}]}' }
+  t.equal((await post(app, '/rules', boss, rule)).status, 303)
+  const rules = await get(app, '/rules', boss)
+  t.match(rules.text, /ACME_FAKE_INVOICE/)
+  t.match(rules.text, /UPS_NOT_FROM_UPS/, 'appliance-wide rules are shown')
+  t.equal((await post(app, '/rules', boss, { ...rule, name: 'GLOBAL_ONE', org: '' })).status, 404, 'only the appliance admin adds appliance-wide rules')
+  t.equal((await post(app, '/rules', boss, { ...rule, name: 'THEIRS', org: 'globex' })).status, 404)
+  const bad = await post(app, '/rules', boss, { ...rule, name: 'BROKEN', what: '{"subjekt":"x"}' })
+  t.equal(bad.status, 400)
+  const ups = db.prepare(`SELECT id FROM rules WHERE name = 'UPS_NOT_FROM_UPS'`).get() as { id: number }
+  t.equal((await post(app, `/rules/${ups.id}/enabled`, boss, { value: 'off' })).status, 404)
+  t.equal((await post(app, `/rules/${ups.id}/enabled`, root, { value: 'off' })).status, 303)
+  t.same(db.prepare(`SELECT enabled FROM rules WHERE id = ?`).get(ups.id), { enabled: 0 })
+
+  await post(app, `/orgs/${globex.id}/digests`, root, { value: 'on' })
+  const audit = await get(app, '/audit', boss)
+  t.match(audit.text, /rule-add/)
+  t.notMatch(audit.text, /org-digests/, 'root’s action on globex is not acme’s business')
+  t.match((await get(app, '/audit', root)).text, /org-digests[\s\S]*rule-add/)
+  t.equal(acme.id > 0, true)
+})
+
+t.test('switching into an organisation narrows everything to it until leaving', async (t) => {
+  const { app, db } = await setup(t)
+  const acme = new Tenants(db).orgByName('acme')!
+  const root = await signIn(app, 'root@moat.test')
+  t.match((await get(app, '/quarantine', root)).text, /hankmail/)
+  t.equal((await post(app, `/orgs/${acme.id}/view`, root)).status, 303)
+  const inside = await get(app, '/quarantine', root)
+  t.match(inside.text, /Working inside acme/)
+  t.match(inside.text, /alicemail/)
+  t.notMatch(inside.text, /hankmail/)
+  t.notMatch((await get(app, '/orgs', root)).text, /globex/)
+  await post(app, '/view/leave', root)
+  t.match((await get(app, '/quarantine', root)).text, /hankmail/)
+  const boss = await signIn(app, 'boss@example.com')
+  t.equal((await post(app, `/orgs/${acme.id}/view`, boss)).status, 404, 'only MSP and appliance admins switch')
+})
+
+t.test('system page: services, queues, settings, and a certificate that must match its key', async (t) => {
+  const { app, db, dataDir } = await setup(t)
+  const root = await signIn(app, 'root@moat.test')
+  const page = await get(app, '/status', root)
+  t.equal(page.status, 200)
+  t.match(page.text, /Deliveries waiting/)
+  t.match(page.text, /Disk free/)
+  t.equal((await get(app, '/status', await signIn(app, 'boss@example.com'))).status, 404)
+  await post(app, '/system/settings', root, {})
+  t.same(db.prepare(`SELECT value FROM settings WHERE key = 'require_admin_totp'`).get(), { value: 'false' })
+
+  const dir = t.testdir()
+  const make = (name: string) => {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', `/CN=${name}`, '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`)])
+    if (r.status !== 0) throw new Error(String(r.stderr))
+    return { cert: fs.readFileSync(path.join(dir, `${name}.crt`), 'utf8'), key: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8') }
+  }
+  const a = make('mx.customer.test')
+  const b = make('other.test')
+  const wrong = await app.request('/system/certificate', multipart(root, { cert: a.cert, key: b.key }))
+  t.equal(wrong.status, 400)
+  t.match(await wrong.text(), /does not belong to the certificate/)
+  t.notOk(fs.existsSync(path.join(dataDir, 'tls/cert.pem')))
+  fs.mkdirSync(path.join(dataDir, 'tls'), { recursive: true })
+  fs.writeFileSync(path.join(dataDir, 'tls/self-signed'), '')
+  const ok = await app.request('/system/certificate', multipart(root, { cert: a.cert, key: a.key }))
+  t.equal(ok.status, 200)
+  t.match(await ok.text(), /CN=mx\.customer\.test/)
+  t.equal(fs.readFileSync(path.join(dataDir, 'tls/cert.pem'), 'utf8'), a.cert)
+  t.notOk(fs.existsSync(path.join(dataDir, 'tls/self-signed')), 'the appliance will not replace an admin’s certificate')
+})

@@ -1,0 +1,149 @@
+/*
+ * The appliance admin's system page: whether each service answers, queue sizes, disk and
+ * database, antivirus, version; and the settings changed at run time: the second-factor
+ * policy for admins and the TLS certificate (an uploaded certificate and key are checked to
+ * belong together and replace the self-signed pair; the services load it when restarted).
+ */
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { type Context, Hono } from 'hono'
+import type { Db } from '../../appliance/db/database'
+import { type Accounts, REQUIRE_ADMIN_TOTP } from '../../appliance/services/accounts'
+import { StoredSettings } from '../../appliance/services/stored-settings'
+import { type Env, requireLogin } from '../security'
+import { Csrf, Layout, when } from '../views/layout'
+
+export interface Probe {
+  name: string
+  host: string
+  port: number
+}
+
+function answers(p: Probe, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(p.port, p.host)
+    const done = (ok: boolean) => {
+      s.destroy()
+      resolve(ok)
+    }
+    s.setTimeout(timeoutMs, () => done(false))
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
+}
+
+function certificateInfo(dataDir: string): { subject: string; validTo: string; selfSigned: boolean } | null {
+  try {
+    const cert = new crypto.X509Certificate(fs.readFileSync(path.join(dataDir, 'tls/cert.pem')))
+    return { subject: cert.subject.replace(/\n/g, ', '), validTo: cert.validTo, selfSigned: fs.existsSync(path.join(dataDir, 'tls/self-signed')) }
+  } catch {
+    return null
+  }
+}
+
+export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string; antivirus: string; dataDir?: string; probes: Probe[] }): Hono<Env> {
+  const app = new Hono<Env>()
+  const settings = new StoredSettings(deps.db)
+  const only = requireLogin(['appliance_admin'])
+  app.use('/status', only)
+  app.use('/system/*', only)
+  const one = (sql: string) => (deps.db.prepare(sql).get() as { n: number }).n
+
+  const page = async (c: Context<Env>, status: 200 | 400 = 200, message?: { error?: string; ok?: string }) => {
+    const session = c.get('session')!
+    const services = await Promise.all(deps.probes.map(async (p) => ({ ...p, up: await answers(p) })))
+    const queueDir = deps.dataDir ? path.join(deps.dataDir, 'haraka/queue') : null
+    const queueFiles = queueDir && fs.existsSync(queueDir) ? fs.readdirSync(queueDir).filter((f) => !f.startsWith('.')).length : null
+    const disk = deps.dataDir ? fs.statfsSync(deps.dataDir) : null
+    const dbBytes = one(`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`)
+    const cert = deps.dataDir ? certificateInfo(deps.dataDir) : null
+    const rows: [string, string | number][] = [
+      ['Organisations', one('SELECT count(*) AS n FROM organisations')],
+      ['Domains', one('SELECT count(*) AS n FROM domains')],
+      ['Users', one('SELECT count(*) AS n FROM users')],
+      ['Archived messages', one('SELECT count(*) AS n FROM messages')],
+      ['In the quarantine', one('SELECT count(*) AS n FROM quarantine WHERE released_at IS NULL')],
+      ['Deliveries waiting', one(`SELECT count(*) AS n FROM deliveries WHERE state IN ('pending', 'queued', 'deferred') AND held = 0`)],
+      ['Deliveries deferred', one(`SELECT count(*) AS n FROM deliveries WHERE state = 'deferred'`)],
+      ['Deliveries held (senders held)', one(`SELECT count(*) AS n FROM deliveries WHERE held = 1 AND state = 'pending'`)],
+      ['Files in the outbound queue', queueFiles ?? 'unknown'],
+      ['Database size', `${(dbBytes / 1048576).toFixed(1)} MB`],
+      ['Disk free', disk ? `${((disk.bavail * disk.bsize) / 1073741824).toFixed(1)} GB of ${((disk.blocks * disk.bsize) / 1073741824).toFixed(1)} GB` : 'unknown'],
+    ]
+    const totp = settings.get(REQUIRE_ADMIN_TOTP, true)
+    return c.html(
+      <Layout title="Status" session={session}>
+        <h1>Moat {deps.version}</h1>
+        {message?.error && <p class="error" role="alert">{message.error}</p>}
+        {message?.ok && <p class="ok" role="status">{message.ok}</p>}
+        <h2>Services</h2>
+        <table id="services">
+          <tbody>
+            <tr><th>Web interface</th><td>up</td></tr>
+            {services.map((s) => <tr><th>{s.name} ({s.host}:{s.port})</th><td class={s.up ? '' : 'error'}>{s.up ? 'up' : 'DOWN'}</td></tr>)}
+            <tr><th>Antivirus</th><td>{deps.antivirus}</td></tr>
+          </tbody>
+        </table>
+        <h2>Queues and storage</h2>
+        <table id="status">
+          <tbody>{rows.map(([k, v]) => <tr><th>{k}</th><td class="num">{v}</td></tr>)}</tbody>
+        </table>
+        <h2>Settings</h2>
+        <form method="post" action="/system/settings" class="policy">
+          <Csrf session={session} />
+          <label class="check"><input type="checkbox" name="require_admin_totp" value="1" checked={totp} /> Appliance and MSP admins must use a second factor (TOTP)</label>
+          <button type="submit">Save settings</button>
+        </form>
+        <h2>TLS certificate</h2>
+        <p>{cert ? `${cert.subject}, valid until ${cert.validTo}${cert.selfSigned ? ' (self-signed, made by the appliance)' : ''}` : 'No certificate.'}</p>
+        <form method="post" action="/system/certificate" enctype="multipart/form-data" class="policy">
+          <Csrf session={session} />
+          <label>Certificate (PEM, with its chain) <input type="file" name="cert" required /></label>
+          <label>Private key (PEM) <input type="file" name="key" required /></label>
+          <button type="submit">Install certificate</button>
+        </form>
+        <p class="muted">Shown at {when(Date.now())}.</p>
+      </Layout>,
+      status,
+    )
+  }
+
+  app.get('/status', (c) => page(c))
+
+  app.post('/system/settings', async (c) => {
+    const on = !!(await c.req.parseBody()).require_admin_totp
+    settings.set(REQUIRE_ADMIN_TOTP, on)
+    deps.accounts.audit(c.get('session')!.principal, 'setting', `${REQUIRE_ADMIN_TOTP}=${on}`)
+    return page(c, 200, { ok: 'Settings saved.' })
+  })
+
+  app.post('/system/certificate', async (c) => {
+    if (!deps.dataDir) return page(c, 400, { error: 'This appliance has no data folder for certificates.' })
+    const body = await c.req.parseBody()
+    const certPem = body.cert instanceof File ? await body.cert.text() : ''
+    const keyPem = body.key instanceof File ? await body.key.text() : ''
+    try {
+      const cert = new crypto.X509Certificate(certPem)
+      const key = crypto.createPrivateKey(keyPem)
+      if (!cert.checkPrivateKey(key)) throw new Error('the private key does not belong to the certificate')
+      if (Date.parse(cert.validTo) < Date.now()) throw new Error(`the certificate expired on ${cert.validTo}`)
+    } catch (err) {
+      return page(c, 400, { error: `Certificate not installed: ${(err as Error).message}` })
+    }
+    const dir = path.join(deps.dataDir, 'tls')
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // Key first, each written whole and renamed into place, so a crash leaves a usable pair.
+    for (const [name, text, mode] of [['key.pem', keyPem, 0o600], ['cert.pem', certPem, 0o644]] as const) {
+      const tmp = path.join(dir, `.${name}.new`)
+      fs.writeFileSync(tmp, text, { mode })
+      fs.renameSync(tmp, path.join(dir, name))
+    }
+    // An admin's certificate is never renewed or replaced by the appliance.
+    fs.rmSync(path.join(dir, 'self-signed'), { force: true })
+    deps.accounts.audit(c.get('session')!.principal, 'tls-certificate', new crypto.X509Certificate(certPem).subject.replace(/\n/g, ', '))
+    return page(c, 200, { ok: 'Certificate installed. Restart the SMTP and web services to use it.' })
+  })
+  return app
+}
