@@ -33,6 +33,11 @@ const PREFIX_WEIGHTS = Object.entries(WEIGHTS)
   .map(([k, w]) => [k.slice(0, -1), w] as const)
   .sort((a, b) => b[0].length - a[0].length)
 
+/** A virus found by the scanner (AV_UNSCANNED is a scan that could not be made, not a virus). */
+export function isVirusSymbol(name: string): boolean {
+  return name.startsWith('AV_') && name !== 'AV_UNSCANNED'
+}
+
 export function weightOf(name: string): number {
   return WEIGHTS[name] ?? PREFIX_WEIGHTS.find(([prefix]) => name.startsWith(prefix))?.[1] ?? 0
 }

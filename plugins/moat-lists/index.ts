@@ -12,12 +12,15 @@
  * Untrusted input: envelope sender and From header (compared, never interpreted).
  */
 import type { Symbol } from '../../appliance/engine/symbols'
+import { STRIPPABLE } from '../../appliance/engine/filters/attachments'
+import { isVirusSymbol } from '../../appliance/engine/symbols'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { addSymbols, collectSymbols, constants, DSN, guarded, moatNotes, parsedMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
-// What an allow entry never overrides.
-const UNSAFE = /^(AV_(?!UNSCANNED$)|ATTACH_(EXECUTABLE|DANGEROUS_EXT|DOUBLE_EXT|ZIP_BOMB)$)/
+// What an allow entry never overrides: a virus, or an attachment dangerous enough to strip
+// (the same set the attachment policy acts on, so the two cannot drift apart).
+const isUnsafe = (name: string) => isVirusSymbol(name) || STRIPPABLE.has(name)
 const SPOOFED = /^(SPF_FAIL|DKIM_FAIL|DMARC_FAIL(_QUARANTINE|_REJECT)?)$/
 
 export function register(this: HarakaPlugin): void {
@@ -39,7 +42,7 @@ export function apply_lists(this: HarakaPlugin, next: Next, connection: HarakaCo
     const senders = [txn.mail_from.address || '', msg.from?.address ?? ''].filter(Boolean)
     if (!senders.length || !notes.rcpts.length) return done()
     const raised = collectSymbols(txn).map((s) => s.name)
-    const unsafe = raised.find((n) => UNSAFE.test(n))
+    const unsafe = raised.find(isUnsafe)
     const spoofed = raised.find((n) => SPOOFED.test(n))
     const lists = this.lists as SenderLists
     const listed: Record<string, 'allow' | 'block'> = {}

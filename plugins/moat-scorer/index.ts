@@ -14,11 +14,10 @@
  * Failure: an internal error is a 451.
  */
 import { STRIPPABLE } from '../../appliance/engine/filters/attachments'
-import { score, type Symbol, type Verdict, verdictFor } from '../../appliance/engine/symbols'
+import { isVirusSymbol, score, type Symbol, type Verdict, verdictFor } from '../../appliance/engine/symbols'
 import { collectSymbols, guarded, moatNotes, type OrgVerdict, recipientOrgs, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import type { Organisation } from '../../appliance/services/tenants'
 
-const isVirus = (name: string) => name.startsWith('AV_') && name !== 'AV_UNSCANNED'
 const atLeast = (v: Verdict, floor: Verdict): Verdict => (v === 'surespam' || floor === 'surespam' ? 'surespam' : v === 'spam' || floor === 'spam' ? 'spam' : 'clean')
 
 /** One organisation's verdict over the symbols, with its policies applied. */
@@ -34,7 +33,7 @@ export function orgVerdict(org: Organisation, symbols: Symbol[], opts: { backsca
   let reason: OrgVerdict['reason'] = 'score'
   if (org.dmarc_action === 'honour' && symbols.some((s) => s.name === 'DMARC_FAIL_QUARANTINE' || s.name === 'DMARC_FAIL_REJECT')) verdict = atLeast(verdict, 'spam')
   if (dangerous && !strip) [verdict, reason] = ['surespam', 'attachment']
-  if (symbols.some((s) => isVirus(s.name))) [verdict, reason] = ['surespam', 'virus']
+  if (symbols.some((s) => isVirusSymbol(s.name))) [verdict, reason] = ['surespam', 'virus']
   // A bounce without a valid stamp: the organisation's backscatter policy decides, not the score.
   if (opts.backscatter && reason === 'score') [verdict, reason] = ['surespam', 'backscatter']
   return {

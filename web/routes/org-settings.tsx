@@ -35,6 +35,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
   const admins = requireLogin(['appliance_admin', 'msp_admin'])
+  const domainOfOrg = deps.db.prepare(`SELECT name FROM domains WHERE id = ? AND org_id = ?`)
   const audit = (c: Context<Env>, action: string, detail: string) => deps.accounts.audit(c.get('session')!.principal, action, detail)
 
   app.post('/orgs/:id/policy', async (c) => {
@@ -63,7 +64,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
   for (const setting of ['tag-mode', 'catch-all'] as const) {
     app.post(`/orgs/:id/domains/:domain/${setting}`, async (c) => {
       const org = deps.visible(c, Number(c.req.param('id')))
-      const d = org && tenants.listDomains().find((x) => x.id === Number(c.req.param('domain')) && x.org_id === org.id)
+      const d = org && (domainOfOrg.get(Number(c.req.param('domain')), org.id) as { name: string } | undefined)
       if (!org || !d) return c.notFound()
       const on = (await c.req.parseBody()).value === 'on'
       if (setting === 'tag-mode') tenants.setTagMode(d.name, on)
