@@ -13,7 +13,8 @@ import path from 'node:path'
 import { ensureCertificate } from './tls'
 import { serve } from '@hono/node-server'
 import { databasePath, loadSettings, spoolDir, type Settings } from './config'
-import { openDatabase } from './db/database'
+import { type Db, openDatabase } from './db/database'
+import { applyPendingRestore } from './services/backup'
 import { renderHarakaRoot } from './haraka/render'
 import { startScheduler } from './jobs/scheduler'
 import { Spool } from './services/spool'
@@ -31,8 +32,14 @@ function log(msg: string): void {
  * Becomes the SMTP service: Haraka runs in this very process, so a service manager's
  * signals (and a test's SIGKILL) reach it directly, with no orphan left behind.
  */
+/** The database, once a restore staged since the last start is in place (every service starts here). */
+function openData(dataDir: string): Db {
+  applyPendingRestore(dataDir, log)
+  return openDatabase(databasePath(dataDir))
+}
+
 export function execSmtp(settings: Settings): void {
-  openDatabase(databasePath(settings.dataDir)).close() // migrate before Haraka's plugins open it
+  openData(settings.dataDir).close() // migrate before Haraka's plugins open it
   const root = renderHarakaRoot(settings, log)
   log(`SMTP on ${settings.listen}:${settings.smtpPort}, submission on ${settings.listen}:${settings.submissionPort} (Haraka root ${root})`)
   const bin = require.resolve('haraka/bin/haraka')
@@ -44,7 +51,6 @@ function spawnSmtp(): ChildProcess {
   return spawn(process.execPath, [require.resolve('../../bin/moat'), 'smtp'], { stdio: 'inherit', env: process.env })
 }
 
-/** Where the one-time setup link is left for the appliance's console screen (/etc/issue). */
 /** What the status page checks: our SMTP ports on loopback when listening on every address, and clamd over TCP. */
 function servicesToProbe(settings: Settings): Probe[] {
   const host = settings.listen === '0.0.0.0' || settings.listen === '::' ? '127.0.0.1' : settings.listen
@@ -57,12 +63,13 @@ function servicesToProbe(settings: Settings): Probe[] {
   return probes
 }
 
+/** Where the one-time setup link is left for the appliance's console screen (/etc/issue). */
 export function setupUrlFile(dataDir: string): string {
   return path.join(dataDir, 'setup-url')
 }
 
 export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: true }): { close(): void } {
-  const db = openDatabase(databasePath(settings.dataDir))
+  const db = openData(settings.dataDir)
   const spool = new Spool(spoolDir(settings.dataDir))
   const linkFile = setupUrlFile(settings.dataDir)
   const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, publicUrl: settings.publicUrl, hostname: settings.hostname, probes: servicesToProbe(settings), onSetupDone: () => fs.rmSync(linkFile, { force: true }) })
@@ -99,7 +106,7 @@ export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: t
 /** The job scheduler alone (its own systemd unit on the appliance). */
 export function runJobs(): Promise<number> {
   const settings = loadSettings()
-  const db = openDatabase(databasePath(settings.dataDir))
+  const db = openData(settings.dataDir)
   const jobs = startScheduler({ db, spool: new Spool(spoolDir(settings.dataDir)), log })
   log('jobs scheduler running')
   return new Promise<number>((resolve) => {
@@ -117,7 +124,7 @@ export function runJobs(): Promise<number> {
 export async function runSupervisor(parts: { smtp: boolean; web: boolean; jobs?: boolean }): Promise<number> {
   const settings = loadSettings()
   // Migrate once, before the parts open the database concurrently.
-  openDatabase(databasePath(settings.dataDir)).close()
+  openData(settings.dataDir).close()
   const web = parts.web ? startWeb(settings, { jobs: parts.jobs !== false }) : null
   const smtp = parts.smtp ? spawnSmtp() : null
   return new Promise<number>((resolve) => {

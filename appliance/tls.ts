@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { withLock } from './file-lock'
 
 const VALID_DAYS = 397
 const RENEW_DAYS = 30
@@ -28,36 +29,11 @@ export interface TlsFiles {
   cert: string
 }
 
-/**
- * The SMTP and web services start together and both need the certificate: one makes it while
- * the other waits, or each could write half of a pair (a key that does not match its
- * certificate, which neither could then load).
- */
-function withLock<T>(dir: string, fn: () => T): T {
-  const lock = path.join(dir, '.lock')
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    try {
-      fs.closeSync(fs.openSync(lock, 'wx'))
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      // A lock left by a crash is old: take it over.
-      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
-      if (age > 300_000 || Date.now() > deadline) fs.rmSync(lock, { force: true })
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
-    }
-  }
-  try {
-    return fn()
-  } finally {
-    fs.rmSync(lock, { force: true })
-  }
-}
-
 export function ensureCertificate(dataDir: string, hostname: string, log: (msg: string) => void): TlsFiles | null {
   const dir = path.join(dataDir, 'tls')
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  // The SMTP and web services start together and both need the certificate: one makes it
+  // while the other waits, or each could write half of a pair.
   return withLock(dir, () => makeCertificate(dir, hostname, log))
 }
 

@@ -16,6 +16,7 @@ import { TenantError } from '../services/tenants'
 import { QuarantineError } from '../services/quarantine'
 import { ArchiveQueryError } from '../services/archive'
 import { RuleError } from '../services/rules'
+import { BackupError } from '../services/backup'
 
 export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands]
 
@@ -66,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`usage: moat ${cmd.path.join(' ')} ${cmd.usage}`)
       return 2
     }
-    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError) {
+    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError || e instanceof BackupError) {
       err(`moat ${cmd.path.join(' ')}: ${e.message}`)
       return 1
     }

@@ -2,13 +2,17 @@
  * The appliance admin's system page: whether each service answers, queue sizes, disk and
  * database, antivirus, version; and the settings changed at run time: the second-factor
  * policy for admins and the TLS certificate (an uploaded certificate and key are checked to
- * belong together and replace the self-signed pair; the services load it when restarted).
+ * belong together and replace the self-signed pair; the services load it when restarted);
+ * and backup (a download made while the services run) and restore (an upload, checked and
+ * staged; it takes effect when the services restart).
  */
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { Readable } from 'node:stream'
 import { type Context, Hono } from 'hono'
+import { BackupError, createBackup, pendingRestore, stageRestore } from '../../appliance/services/backup'
 import type { Db } from '../../appliance/db/database'
 import { type Accounts, REQUIRE_ADMIN_TOTP } from '../../appliance/services/accounts'
 import { StoredSettings } from '../../appliance/services/stored-settings'
@@ -43,7 +47,7 @@ function certificateInfo(dataDir: string): { subject: string; validTo: string; s
   }
 }
 
-export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string; antivirus: string; dataDir?: string; probes: Probe[] }): Hono<Env> {
+export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string; antivirus: string; dataDir?: string; hostname: string; probes: Probe[] }): Hono<Env> {
   const app = new Hono<Env>()
   const settings = new StoredSettings(deps.db)
   const only = requireLogin(['appliance_admin'])
@@ -73,6 +77,7 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
       ['Disk free', disk ? `${((disk.bavail * disk.bsize) / 1073741824).toFixed(1)} GB of ${((disk.blocks * disk.bsize) / 1073741824).toFixed(1)} GB` : 'unknown'],
     ]
     const totp = settings.get(REQUIRE_ADMIN_TOTP, true)
+    const pending = deps.dataDir ? pendingRestore(deps.dataDir) : null
     return c.html(
       <Layout title="Status" session={session}>
         <h1>Moat {deps.version}</h1>
@@ -104,7 +109,16 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
           <label>Private key (PEM) <input type="file" name="key" required /></label>
           <button type="submit">Install certificate</button>
         </form>
-        <p class="muted">Shown at {when(Date.now())}.</p>
+        <h2>Backup and restore</h2>
+        <p>Everything the appliance holds: configuration, users, quarantine, archive, keys, certificate, mail not yet delivered.</p>
+        <p><a href="/system/backup" download>Download a backup</a></p>
+        {pending && <p class="banner" role="status">A restore of the backup of {pending.hostname} from {when(pending.created_at)} is staged: it replaces the current data when the services restart.</p>}
+        <form method="post" action="/system/restore" enctype="multipart/form-data" class="policy">
+          <Csrf session={session} />
+          <label>Backup file (.tar.gz) <input type="file" name="backup" required /></label>
+          <button type="submit">Check and stage restore</button>
+        </form>
+        <p class="muted">Very large backups are better restored with <code>moat restore FILE</code> on the appliance. Shown at {when(Date.now())}.</p>
       </Layout>,
       status,
     )
@@ -144,6 +158,45 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
     fs.rmSync(path.join(dir, 'self-signed'), { force: true })
     deps.accounts.audit(c.get('session')!.principal, 'tls-certificate', new crypto.X509Certificate(certPem).subject.replace(/\n/g, ', '))
     return page(c, 200, { ok: 'Certificate installed. Restart the SMTP and web services to use it.' })
+  })
+
+  app.get('/system/backup', async (c) => {
+    if (!deps.dataDir) return c.notFound()
+    const file = path.join(deps.dataDir, `.download-${crypto.randomBytes(6).toString('hex')}.tar.gz`)
+    let m
+    try {
+      m = await createBackup(deps.db, deps.dataDir, file, { version: deps.version, hostname: deps.hostname })
+    } catch (err) {
+      fs.rmSync(file, { force: true })
+      throw err
+    }
+    deps.accounts.audit(c.get('session')!.principal, 'backup', `schema ${m.schema}`)
+    const size = fs.statSync(file).size
+    const stream = fs.createReadStream(file)
+    // Unlinked once open: the download reads it to the end and nothing is left behind.
+    stream.once('open', () => fs.rmSync(file, { force: true }))
+    c.header('Content-Type', 'application/gzip')
+    c.header('Content-Length', String(size))
+    c.header('Content-Disposition', `attachment; filename="moat-backup-${deps.hostname.replace(/[^a-z0-9.-]/gi, '_')}-${new Date(m.created_at).toISOString().slice(0, 10)}.tar.gz"`)
+    return c.body(Readable.toWeb(stream) as ReadableStream)
+  })
+
+  app.post('/system/restore', async (c) => {
+    if (!deps.dataDir) return page(c, 400, { error: 'This appliance has no data folder.' })
+    const upload = (await c.req.parseBody()).backup
+    if (!(upload instanceof File) || upload.size === 0) return page(c, 400, { error: 'Choose a backup file.' })
+    const file = path.join(deps.dataDir, `.upload-${crypto.randomBytes(6).toString('hex')}.tar.gz`)
+    try {
+      fs.writeFileSync(file, Buffer.from(await upload.arrayBuffer()))
+      const m = await stageRestore(deps.dataDir, file)
+      deps.accounts.audit(c.get('session')!.principal, 'restore-staged', `backup of ${m.hostname} from ${new Date(m.created_at).toISOString()}`)
+      return page(c, 200, { ok: `The backup of ${m.hostname} from ${when(m.created_at)} is checked and staged. Restart the services to restore it.` })
+    } catch (err) {
+      if (err instanceof BackupError) return page(c, 400, { error: `Not restored: ${err.message}` })
+      throw err
+    } finally {
+      fs.rmSync(file, { force: true })
+    }
   })
   return app
 }
