@@ -466,8 +466,8 @@ export const migrations: readonly string[] = [
   `,
   // 14: per-organisation actions for viruses, dangerous attachments and DMARC; why a
   // quarantine entry is there (a virus or a stripped attachment is released by admins only);
-  // the bytes delivered when they differ from those received (attachments stripped); and the
-  // organisation an admin's session is switched into
+  // the bytes delivered when they differ from those received (attachments stripped); whether
+  // an end user sees surespam; and the organisation an admin's session is switched into
   `
   ALTER TABLE organisations ADD COLUMN virus_action TEXT NOT NULL DEFAULT 'reject'
     CHECK (virus_action IN ('reject', 'quarantine'));
@@ -479,6 +479,11 @@ export const migrations: readonly string[] = [
     CHECK (reason IN ('score', 'virus', 'attachment', 'backscatter', 'blocked'));
   ALTER TABLE messages ADD COLUMN delivered_raw_id INTEGER REFERENCES raw_messages(id);
   CREATE INDEX messages_delivered_raw ON messages(delivered_raw_id) WHERE delivered_raw_id IS NOT NULL;
+  -- The organisations dashboard's "deferred or bounced" count.
+  CREATE INDEX deliveries_problems ON deliveries(org_id, updated_at) WHERE state IN ('deferred', 'bounced');
+
+  -- Surespam is quarantined quietly: an end user sees it only after choosing to.
+  ALTER TABLE users ADD COLUMN show_surespam INTEGER NOT NULL DEFAULT 0 CHECK (show_surespam IN (0, 1));
 
   -- An MSP or appliance admin working inside one organisation's view ("switch into").
   ALTER TABLE sessions ADD COLUMN view_org_id INTEGER REFERENCES organisations(id) ON DELETE SET NULL;

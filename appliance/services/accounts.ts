@@ -30,12 +30,19 @@ export interface Scope {
   orgIds: number[] | null
   userId: number | null
   addresses: string[]
+  /** sees surespam entries: admins always, an end user who chose to */
+  surespam: boolean
 }
 
 /** May this scope see a row of organisation orgId belonging to userId? */
 export function canSee(scope: Scope, orgId: number, userId: number | null): boolean {
   if (scope.orgIds !== null && !scope.orgIds.includes(orgId)) return false
   return scope.userId === null || scope.userId === userId
+}
+
+/** May this scope see a quarantine entry (its tenant, its owner, and surespam only when chosen)? */
+export function canSeeEntry(scope: Scope, e: { org_id: number; user_id: number | null; verdict: string }): boolean {
+  return canSee(scope, e.org_id, e.user_id) && (scope.surespam || e.verdict !== 'surespam')
 }
 
 export interface Session {
@@ -86,6 +93,7 @@ export class Accounts {
       ),
       aliasesOf: db.prepare(`SELECT address FROM aliases WHERE user_id = ?`),
       orgsOfMsp: db.prepare(`SELECT id FROM organisations WHERE msp_id = ?`),
+      showSurespam: db.prepare(`SELECT show_surespam FROM users WHERE id = ?`),
       failures: db.prepare(`SELECT count(*) AS n FROM login_failures WHERE key = ? AND at > ?`),
       fail: db.prepare(`INSERT INTO login_failures (key, at) VALUES (?, ?)`),
       clearFailures: db.prepare(`DELETE FROM login_failures WHERE key = ?`),
@@ -276,16 +284,28 @@ export class Accounts {
     return { ...scope, orgIds: [view] }
   }
 
+  /** An end user's choice to see surespam in their quarantine (off: it stays quiet). */
+  setShowSurespam(p: Principal, on: boolean): void {
+    if (p.kind !== 'user') return
+    this.db.prepare(`UPDATE users SET show_surespam = ? WHERE id = ?`).run(on ? 1 : 0, p.id)
+    this.audit(p, 'show-surespam', on ? 'on' : 'off')
+  }
+
   scope(p: Principal): Scope {
     switch (p.role) {
       case 'appliance_admin':
-        return { orgIds: null, userId: null, addresses: [] }
+        return { orgIds: null, userId: null, addresses: [], surespam: true }
       case 'msp_admin':
-        return { orgIds: (this.q.orgsOfMsp.all(p.mspId) as { id: number }[]).map((r) => r.id), userId: null, addresses: [] }
+        return { orgIds: (this.q.orgsOfMsp.all(p.mspId) as { id: number }[]).map((r) => r.id), userId: null, addresses: [], surespam: true }
       case 'org_admin':
-        return { orgIds: [p.orgId!], userId: null, addresses: [] }
+        return { orgIds: [p.orgId!], userId: null, addresses: [], surespam: true }
       case 'user':
-        return { orgIds: [p.orgId!], userId: p.id, addresses: [p.email, ...(this.q.aliasesOf.all(p.id) as { address: string }[]).map((a) => a.address)] }
+        return {
+          orgIds: [p.orgId!],
+          userId: p.id,
+          addresses: [p.email, ...(this.q.aliasesOf.all(p.id) as { address: string }[]).map((a) => a.address)],
+          surespam: (this.q.showSurespam.get(p.id) as { show_surespam: number } | undefined)?.show_surespam === 1,
+        }
     }
   }
 

@@ -42,6 +42,8 @@ export interface QuarantineFilter {
   userId?: number | null
   rcpt?: string
   verdict?: 'spam' | 'surespam'
+  /** leave surespam out (an end user who did not choose to see it) */
+  hideSurespam?: boolean
   /** substring of the envelope sender or From header */
   sender?: string
   subject?: string
@@ -107,6 +109,7 @@ export class Quarantine {
       where.push('q.verdict = ?')
       args.push(filter.verdict)
     }
+    if (filter.hideSurespam) where.push(`q.verdict <> 'surespam'`)
     const like = (v: string) => `%${v.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
     if (filter.sender) {
       where.push(`(lower(m.mail_from) LIKE ? ESCAPE '\\' OR lower(coalesce(m.from_header, '')) LIKE ? ESCAPE '\\')`)

@@ -214,3 +214,26 @@ t.test('backup download and restore upload: the appliance admin only; a bad file
   t.ok(fs.existsSync(path.join(dataDir, 'restore-pending/moat.db')))
   t.match((await get(app, '/status', root)).text, /A restore of the backup of moat from .* is staged/)
 })
+
+t.test('surespam stays out of an end user’s quarantine until they choose to see it; the dashboard counts viruses and delivery problems', async (t) => {
+  const { app, db, ids } = await setup(t)
+  db.prepare(`UPDATE quarantine SET verdict = 'surespam' WHERE id = ?`).run(ids.bobmail.quarantine)
+  const bob = await signIn(app, 'bob@example.com')
+  t.notMatch((await get(app, '/quarantine', bob)).text, /bobmail/)
+  t.equal((await get(app, `/quarantine/${ids.bobmail.quarantine}`, bob)).status, 404)
+  t.equal((await post(app, `/quarantine/${ids.bobmail.quarantine}/release`, bob)).status, 404)
+  t.match((await get(app, '/account', bob)).text, /Show surespam in my quarantine/)
+  t.equal((await post(app, '/account/surespam', bob, { show: 'on' })).status, 200)
+  t.match((await get(app, '/quarantine', bob)).text, /bobmail/)
+  t.equal((await get(app, `/quarantine/${ids.bobmail.quarantine}`, bob)).status, 200)
+  const boss = await signIn(app, 'boss@example.com')
+  t.match((await get(app, '/quarantine', boss)).text, /bobmail/, 'admins always see surespam')
+
+  const acme = new Tenants(db).orgByName('acme')!
+  db.prepare(`UPDATE quarantine SET reason = 'virus' WHERE id = ?`).run(ids.alicemail.quarantine)
+  db.prepare(`INSERT INTO deliveries (org_id, message_id, rcpt, reason, state, created_at, updated_at) VALUES (?, ?, 'alice@example.com', 'clean', 'deferred', ?, ?)`).run(acme.id, ids.alicemail.message, Date.now(), Date.now())
+  const root = await signIn(app, 'root@moat.test')
+  const row = /<tr data-id="\d+"><td><a href="\/orgs\/\d+">acme<\/a><\/td>(.*?)<\/tr>/.exec((await get(app, '/orgs', root)).text)![1]
+  const cells = [...row.matchAll(/<td class="num[^"]*">([^<]*)<\/td>/g)].map((m) => m[1])
+  t.same(cells.slice(5, 7), ['1', '1'], 'one virus and one deferred delivery in the last 24 hours')
+})

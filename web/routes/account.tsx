@@ -45,6 +45,15 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
             <button type="submit">Save</button>
           </form>
         )}
+        {digest && (
+          <form method="post" action="/account/surespam" class="login" id="show-surespam">
+            <h2>Surespam</h2>
+            <Csrf session={session} />
+            <p class="muted">Mail so surely spam that it is kept quietly, out of your quarantine list.</p>
+            <label><input type="checkbox" name="show" value="on" checked={c.get('scope')!.surespam} /> Show surespam in my quarantine</label>
+            <button type="submit">Save</button>
+          </form>
+        )}
         <p><a href="/account/totp">Second factor (TOTP): {session.principal.totp ? 'on' : 'off'}</a></p>
         <h2>API tokens</h2>
         <p class="muted">For the Outlook add-in and the desktop notifier; see <a href="/api/v1/openapi.json">the API description</a>.</p>
@@ -128,6 +137,14 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
     const frequency = ['hourly', 'every4h', 'daily'].includes(String(body.frequency)) ? (String(body.frequency) as DigestFrequency) : 'daily'
     digests.setPreferences(p.id, { enabled: body.enabled === 'on', frequency, includeSurespam: body.surespam === 'on' })
     return page(c, 200, 'Digest settings saved.')
+  })
+  app.post('/account/surespam', async (c) => {
+    const p = c.get('session')!.principal
+    if (p.kind !== 'user') return c.notFound()
+    const on = (await c.req.parseBody()).show === 'on'
+    accounts.setShowSurespam(p, on)
+    c.set('scope', { ...c.get('scope')!, surespam: on })
+    return page(c, 200, on ? 'Surespam is shown in your quarantine.' : 'Surespam is kept out of your quarantine list.')
   })
   app.post('/account/tokens', async (c) => {
     const body = await c.req.parseBody()

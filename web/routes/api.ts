@@ -10,7 +10,7 @@ import path from 'node:path'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { learnReported } from '../../appliance/engine/training'
-import { type Accounts, canSee, type Principal, type Scope } from '../../appliance/services/accounts'
+import { type Accounts, canSeeEntry, type Principal, type Scope } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
 import { adminReleaseOnly, Quarantine, QuarantineError } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
@@ -62,7 +62,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (!Number.isInteger(id)) return null
     try {
       const e = quarantine.get(id)
-      return canSee(c.get('scope'), e.org_id, e.user_id) ? e : null
+      return canSeeEntry(c.get('scope'), e) ? e : null
     } catch (err) {
       if (err instanceof QuarantineError) return null
       throw err
@@ -85,7 +85,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     const limit = Math.min(500, Math.max(1, Number(q.limit) || 50))
     const before = /^(\d+)\.(\d+)$/.exec(q.cursor ?? '')
     const rows = quarantine.list({
-      orgIds: scope.orgIds, userId: scope.userId, since: time(q.since) ?? undefined,
+      orgIds: scope.orgIds, userId: scope.userId, hideSurespam: !scope.surespam, since: time(q.since) ?? undefined,
       verdict: q.verdict === 'spam' || q.verdict === 'surespam' ? q.verdict : undefined,
       before: before ? { createdAt: Number(before[1]), id: Number(before[2]) } : undefined, limit: limit + 1,
     })

@@ -47,6 +47,8 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
        (SELECT count(*) FROM messages m WHERE m.org_id = o.id AND m.received_at > @since) AS messages,
        (SELECT count(*) FROM messages m WHERE m.org_id = o.id AND m.received_at > @since AND m.verdict <> 'clean') AS spam,
        (SELECT count(*) FROM quarantine q WHERE q.org_id = o.id AND q.released_at IS NULL) AS quarantined,
+       (SELECT count(*) FROM quarantine q WHERE q.org_id = o.id AND q.created_at > @since AND q.reason = 'virus') AS viruses,
+       (SELECT count(*) FROM deliveries d WHERE d.org_id = o.id AND d.updated_at > @since AND d.state IN ('deferred', 'bounced')) AS delivery_problems,
        (SELECT count(*) FROM held_senders h WHERE h.org_id = o.id AND h.released_at IS NULL) AS held
      FROM organisations o ORDER BY o.name`,
   )
@@ -54,14 +56,14 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
   app.get('/orgs', (c) => {
     const session = c.get('session')!
     const scope = c.get('scope')!
-    const rows = (dashboard.all({ since: Date.now() - 86_400_000 }) as { id: number; name: string; suspended_at: number | null; domains: number; users: number; messages: number; spam: number; quarantined: number; held: number }[]).filter(
+    const rows = (dashboard.all({ since: Date.now() - 86_400_000 }) as { id: number; name: string; suspended_at: number | null; domains: number; users: number; messages: number; spam: number; quarantined: number; held: number; viruses: number; delivery_problems: number }[]).filter(
       (o) => scope.orgIds === null || scope.orgIds.includes(o.id),
     )
     return c.html(
       <Layout title="Organisations" session={session}>
         <h1>Organisations</h1>
         <table id="orgs">
-          <thead><tr><th>Organisation</th><th class="num">Domains</th><th class="num">Users</th><th class="num">Mail 24 h</th><th class="num">Spam 24 h</th><th class="num wide">Quarantined</th><th class="num wide">Held senders</th></tr></thead>
+          <thead><tr><th>Organisation</th><th class="num">Domains</th><th class="num">Users</th><th class="num">Mail 24 h</th><th class="num">Spam 24 h</th><th class="num wide">Quarantined</th><th class="num">Viruses 24 h</th><th class="num">Deferred or bounced 24 h</th><th class="num wide">Held senders</th></tr></thead>
           <tbody>
             {rows.map((o) => (
               <tr data-id={o.id}>
@@ -71,6 +73,8 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
                 <td class="num">{o.messages}</td>
                 <td class="num">{o.messages ? `${((100 * o.spam) / o.messages).toFixed(1)} %` : '–'}</td>
                 <td class="num wide">{o.quarantined}</td>
+                <td class="num">{o.viruses}</td>
+                <td class="num">{o.delivery_problems}</td>
                 <td class="num wide">{o.held}</td>
               </tr>
             ))}

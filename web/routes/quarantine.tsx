@@ -5,7 +5,7 @@
  * Every lookup goes through the session's scope: another tenant's entry is a plain 404.
  */
 import { type Context, Hono } from 'hono'
-import { type Accounts, canSee } from '../../appliance/services/accounts'
+import { type Accounts, canSeeEntry } from '../../appliance/services/accounts'
 import type { Archive } from '../../appliance/services/archive'
 import { learnReported } from '../../appliance/engine/training'
 import { parseMessage } from '../../appliance/engine/message'
@@ -56,7 +56,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     if (!Number.isInteger(n)) return null
     try {
       const e = quarantine.get(n)
-      return canSee(c.get('scope')!, e.org_id, e.user_id) ? e : null
+      return canSeeEntry(c.get('scope')!, e) ? e : null
     } catch (err) {
       if (err instanceof QuarantineError) return null
       throw err
@@ -71,6 +71,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     const filter: QuarantineFilter = {
       orgIds: scope.orgIds,
       userId: scope.userId,
+      hideSurespam: !scope.surespam,
       sender: q.sender || undefined,
       subject: q.subject || undefined,
       rcpt: q.rcpt || undefined,
@@ -94,11 +95,13 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
           <input name="sender" placeholder="Sender" value={q.sender ?? ''} />
           <input name="subject" placeholder="Subject" value={q.subject ?? ''} />
           {scope.userId === null && <input name="rcpt" placeholder="Recipient" value={q.rcpt ?? ''} />}
-          <select name="verdict">
-            <option value="">spam and surespam</option>
-            <option value="spam" selected={q.verdict === 'spam'}>spam</option>
-            <option value="surespam" selected={q.verdict === 'surespam'}>surespam</option>
-          </select>
+          {scope.surespam && (
+            <select name="verdict">
+              <option value="">spam and surespam</option>
+              <option value="spam" selected={q.verdict === 'spam'}>spam</option>
+              <option value="surespam" selected={q.verdict === 'surespam'}>surespam</option>
+            </select>
+          )}
           <label>from <input type="date" name="since" value={q.since ?? ''} /></label>
           <label>to <input type="date" name="until" value={q.until ?? ''} /></label>
           <button type="submit">Search</button>
