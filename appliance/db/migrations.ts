@@ -479,6 +479,8 @@ export const migrations: readonly string[] = [
     CHECK (reason IN ('score', 'virus', 'attachment', 'backscatter', 'blocked'));
   ALTER TABLE messages ADD COLUMN delivered_raw_id INTEGER REFERENCES raw_messages(id);
   CREATE INDEX messages_delivered_raw ON messages(delivered_raw_id) WHERE delivered_raw_id IS NOT NULL;
+  -- The delivery monitor for one destination domain.
+  CREATE INDEX delivery_attempts_domain ON delivery_attempts(domain, at);
   -- The organisations dashboard's "deferred or bounced" count.
   CREATE INDEX deliveries_problems ON deliveries(org_id, updated_at) WHERE state IN ('deferred', 'bounced');
 

@@ -91,6 +91,24 @@ export interface IpStats {
 
 const COLUMN: Partial<Record<AttemptClass, string>> = { refused: 'refused', timeout: 'timeouts', dropped: 'dropped', resources: 'resources', greylisted: 'greylisted', rbl: 'rbl' }
 
+// The hourly roll-up keeps one row per IP and hour, whatever domains that IP served; for one
+// domain the same columns are computed from the raw attempts (kept for the raw window).
+const ONE_DOMAIN = `SELECT coalesce(ip, '-') AS ip, at / ${HOUR_MS} AS hour, domain, 1 AS attempts,
+  outcome = 'delivered' AS delivered, outcome = 'deferred' AS deferred, outcome = 'bounced' AS bounced, outcome = 'failed' AS failed,
+  class = 'refused' AS refused, class = 'timeout' AS timeouts, class = 'dropped' AS dropped, class = 'resources' AS resources,
+  class = 'greylisted' AS greylisted, class = 'rbl' AS rbl, coalesce(connect_ms, 0) AS connect_ms_sum,
+  connect_ms IS NOT NULL AS connect_count, coalesce(total_ms, 0) AS total_ms_sum, coalesce(total_ms, 0) AS total_ms_max
+  FROM delivery_attempts WHERE domain = @domain AND at >= @since * ${HOUR_MS}`
+
+const statsOver = (source: string) => `SELECT ip, group_concat(DISTINCT domain) AS domain, sum(attempts) AS attempts, sum(delivered) AS delivered,
+    sum(deferred) AS deferred, sum(bounced) AS bounced, sum(failed) AS failed, sum(refused) AS refused,
+    sum(timeouts) AS timeouts, sum(dropped) AS dropped, sum(resources) AS resources, sum(greylisted) AS greylisted,
+    sum(rbl) AS rbl, sum(connect_ms_sum) AS connect_ms_sum, sum(connect_count) AS connect_count,
+    sum(total_ms_sum) AS total_ms_sum, max(total_ms_max) AS max_total_ms
+  FROM ${source} WHERE hour >= @since AND (@ip IS NULL OR ip = @ip) GROUP BY ip ORDER BY sum(attempts) - sum(delivered) DESC, ip`
+
+const hourlyOver = (source: string) => `SELECT * FROM ${source} WHERE hour >= @since AND (@ip IS NULL OR ip = @ip) ORDER BY hour, ip`
+
 export class DeliveryMonitor {
   private readonly q
 
@@ -117,22 +135,18 @@ export class DeliveryMonitor {
            connect_count = connect_count + @connectCount, total_ms_sum = total_ms_sum + @totalMs,
            total_ms_max = max(total_ms_max, @totalMs)`,
       ),
-      stats: db.prepare(
-        `SELECT ip, group_concat(DISTINCT domain) AS domain, sum(attempts) AS attempts, sum(delivered) AS delivered,
-           sum(deferred) AS deferred, sum(bounced) AS bounced, sum(failed) AS failed, sum(refused) AS refused,
-           sum(timeouts) AS timeouts, sum(dropped) AS dropped, sum(resources) AS resources, sum(greylisted) AS greylisted,
-           sum(rbl) AS rbl, sum(connect_ms_sum) AS connect_ms_sum, sum(connect_count) AS connect_count,
-           sum(total_ms_sum) AS total_ms_sum, max(total_ms_max) AS max_total_ms
-         FROM delivery_hourly WHERE hour >= @since AND (@ip IS NULL OR ip = @ip) GROUP BY ip ORDER BY sum(attempts) - sum(delivered) DESC, ip`,
-      ),
       classes: db.prepare(
-        `SELECT ip, class, count(*) AS n FROM delivery_attempts WHERE at >= @since AND (@ip IS NULL OR ip = @ip) AND class <> 'ok'
+        `SELECT ip, class, count(*) AS n FROM delivery_attempts WHERE at >= @since AND (@ip IS NULL OR ip = @ip)
+           AND (@domain IS NULL OR domain = @domain) AND class <> 'ok'
          GROUP BY ip, class`,
       ),
       recent: db.prepare(
         `SELECT * FROM delivery_attempts WHERE (@ip IS NULL OR ip = @ip) ORDER BY id DESC LIMIT @limit`,
       ),
-      hourly: db.prepare(`SELECT * FROM delivery_hourly WHERE hour >= @since AND (@ip IS NULL OR ip = @ip) ORDER BY hour, ip`),
+      stats: db.prepare(statsOver('delivery_hourly')),
+      statsForDomain: db.prepare(statsOver(`(${ONE_DOMAIN})`)),
+      hourly: db.prepare(hourlyOver('delivery_hourly')),
+      hourlyForDomain: db.prepare(hourlyOver(`(${ONE_DOMAIN})`)),
       purge: db.prepare(`DELETE FROM delivery_attempts WHERE at < ?`),
       purgeHourly: db.prepare(`DELETE FROM delivery_hourly WHERE hour < ?`),
     }
@@ -166,13 +180,15 @@ export class DeliveryMonitor {
     return Promise.resolve()
   }
 
-  stats(opts: { hours?: number; ip?: string; now?: number } = {}): IpStats[] {
+  /** Per destination IP; with `domain`, only the attempts for that domain (from the raw window). */
+  stats(opts: { hours?: number; ip?: string; domain?: string; now?: number } = {}): IpStats[] {
     const now = opts.now ?? Date.now()
     const hours = opts.hours ?? 24
     const since = Math.floor(now / HOUR_MS) - hours + 1
-    const params = { since, ip: opts.ip ?? null }
-    const classes = this.q.classes.all({ since: since * HOUR_MS, ip: opts.ip ?? null }) as { ip: string | null; class: AttemptClass; n: number }[]
-    return (this.q.stats.all(params) as Record<string, number | string>[]).map((r) => {
+    const domain = opts.domain?.toLowerCase() ?? null
+    const params = domain ? { since, ip: opts.ip ?? null, domain } : { since, ip: opts.ip ?? null }
+    const classes = this.q.classes.all({ since: since * HOUR_MS, ip: opts.ip ?? null, domain }) as { ip: string | null; class: AttemptClass; n: number }[]
+    return ((domain ? this.q.statsForDomain : this.q.stats).all(params) as Record<string, number | string>[]).map((r) => {
       const diagnosis = classes
         .filter((c) => (c.ip ?? '-') === r.ip)
         .sort((a, b) => b.n - a.n)
@@ -192,9 +208,12 @@ export class DeliveryMonitor {
   }
 
   /** Hourly series for plots. */
-  series(opts: { hours?: number; ip?: string; now?: number } = {}): Record<string, unknown>[] {
+  series(opts: { hours?: number; ip?: string; domain?: string; now?: number } = {}): Record<string, unknown>[] {
     const now = opts.now ?? Date.now()
-    return this.q.hourly.all({ since: Math.floor(now / HOUR_MS) - (opts.hours ?? 24) + 1, ip: opts.ip ?? null }) as Record<string, unknown>[]
+    const since = Math.floor(now / HOUR_MS) - (opts.hours ?? 24) + 1
+    const domain = opts.domain?.toLowerCase()
+    if (domain) return this.q.hourlyForDomain.all({ since, ip: opts.ip ?? null, domain }) as Record<string, unknown>[]
+    return this.q.hourly.all({ since, ip: opts.ip ?? null }) as Record<string, unknown>[]
   }
 
   recent(opts: { ip?: string; limit?: number } = {}): Record<string, unknown>[] {

@@ -11,9 +11,8 @@
  * Failure: a database error is a 451.
  * Untrusted input: envelope sender and From header (compared, never interpreted).
  */
-import type { Symbol } from '../../appliance/engine/symbols'
 import { STRIPPABLE } from '../../appliance/engine/filters/attachments'
-import { isVirusSymbol } from '../../appliance/engine/symbols'
+import { isVirusSymbol, type Symbol } from '../../appliance/engine/symbols'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { addSymbols, collectSymbols, constants, DSN, guarded, moatNotes, parsedMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'

@@ -237,3 +237,27 @@ t.test('surespam stays out of an end user’s quarantine until they choose to se
   const cells = [...row.matchAll(/<td class="num[^"]*">([^<]*)<\/td>/g)].map((m) => m[1])
   t.same(cells.slice(5, 7), ['1', '1'], 'one virus and one deferred delivery in the last 24 hours')
 })
+
+t.test('delivery monitor for one destination domain: the raw attempts give the roll-up’s numbers for that domain alone', async (t) => {
+  const { app, db } = await setup(t)
+  const { DeliveryMonitor } = require('../../appliance/services/delivery-monitor')
+  const m = new DeliveryMonitor(db)
+  const now = Date.now()
+  const base = { queueId: 'q', direction: 'out', mxHost: 'mx.shared.test', port: 25, tls: true, attempt: 1, recipients: 1, ip: '192.0.2.7' }
+  await m.record({ ...base, domain: 'example.net', at: now - 2 * 3_600_000, outcome: 'delivered', code: 250, response: '250 ok', connectMs: 30, totalMs: 400 })
+  await m.record({ ...base, domain: 'example.net', at: now - 3_600_000, outcome: 'bounced', code: 554, response: '554 5.7.1 blocked using zen.spamhaus.org', connectMs: 35, totalMs: 300 })
+  await m.record({ ...base, domain: 'example.net', at: now, outcome: 'deferred', code: 451, response: '451 greylisted, try again later', connectMs: null, totalMs: 50 })
+  // Before any other domain shares the IP, the per-domain figures equal the roll-up's.
+  const strip = (rows: { diagnosis: unknown }[]) => rows.map(({ diagnosis, ...r }) => r)
+  t.same(strip(m.stats({ domain: 'Example.NET', now })), strip(m.stats({ now })))
+  t.same(m.series({ domain: 'example.net', now }).map((r: any) => [r.hour, r.attempts, r.delivered, r.rbl, r.greylisted, r.total_ms_sum]), m.series({ now }).map((r: any) => [r.hour, r.attempts, r.delivered, r.rbl, r.greylisted, r.total_ms_sum]))
+  await m.record({ ...base, domain: 'example.org', at: now, outcome: 'delivered', code: 250, response: '250 ok', connectMs: 20, totalMs: 100 })
+  const org = m.stats({ domain: 'example.org', now })
+  t.match(org, [{ ip: '192.0.2.7', domain: 'example.org', attempts: 1, delivered: 1, rbl: 0, diagnosis: [] }])
+  const root = await signIn(app, 'root@moat.test')
+  const page = await get(app, '/delivery?domain=example.org', root)
+  t.match(page.text, /Delivery monitor for example\.org/)
+  t.notMatch(page.text, /OUR side/, 'example.net’s blocklisting is not example.org’s')
+  t.match((await get(app, '/delivery', root)).text, /OUR side/)
+  t.match((await get(app, '/delivery', root)).text, /href="\/delivery\?domain=example\.net&amp;hours=24"/)
+})

@@ -1,5 +1,5 @@
 /*
- * The delivery monitor: per destination IP, what happened to our deliveries hour by hour, how
+ * The delivery monitor: per destination IP (and, filtered, for one domain), what happened to our deliveries hour by hour, how
  * long connecting and delivering took, and whose side the trouble is on (theirs, the
  * network's, or ours when our address is on a blocklist). Appliance-wide, so appliance admins
  * only.
@@ -19,9 +19,10 @@ export function deliveryRoutes(db: Db): Hono<Env> {
   app.get('/delivery', requireLogin(['appliance_admin']), (c) => {
     const hours = Math.min(24 * 31, Math.max(1, Number(c.req.query('hours')) || 24))
     const ip = c.req.query('ip') || undefined
+    const domain = c.req.query('domain')?.trim() || undefined
     const now = Date.now()
-    const stats = monitor.stats({ hours, ip, now })
-    const rows = monitor.series({ hours, ip, now }) as { hour: number; attempts: number; delivered: number; deferred: number; bounced: number; failed: number; rbl: number; connect_ms_sum: number; connect_count: number; total_ms_sum: number }[]
+    const stats = monitor.stats({ hours, ip, domain, now })
+    const rows = monitor.series({ hours, ip, domain, now }) as { hour: number; attempts: number; delivered: number; deferred: number; bounced: number; failed: number; rbl: number; connect_ms_sum: number; connect_count: number; total_ms_sum: number }[]
     // One bucket per hour of the window, summed over the IPs shown.
     const first = Math.floor(now / HOUR_MS) - hours + 1
     const buckets = Array.from({ length: hours }, (_, i) => ({ hour: first + i, delivered: 0, deferred: 0, failed: 0, rbl: 0, connectSum: 0, connectN: 0, totalSum: 0, attempts: 0 }))
@@ -41,9 +42,10 @@ export function deliveryRoutes(db: Db): Hono<Env> {
     const side = { theirs: 'their side', network: 'network', ours: 'OUR side', none: '' } as Record<string, string>
     return c.html(
       <Layout title="Delivery monitor" session={c.get('session')}>
-        <h1>Delivery monitor{ip ? `: ${ip}` : ''}</h1>
+        <h1>Delivery monitor{ip ? `: ${ip}` : ''}{domain ? ` for ${domain}` : ''}</h1>
         <form method="get" action="/delivery" class="filters">
           <input name="ip" placeholder="destination IP" value={ip ?? ''} />
+          <input name="domain" placeholder="destination domain" value={domain ?? ''} />
           <select name="hours">
             {[6, 24, 72, 168, 720].map((h) => <option value={String(h)} selected={h === hours}>{h < 48 ? `${h} hours` : `${h / 24} days`}</option>)}
           </select>
@@ -73,7 +75,7 @@ export function deliveryRoutes(db: Db): Hono<Env> {
           <tbody>
             {stats.map((s) => (
               <tr data-ip={s.ip}>
-                <td><a href={`/delivery?ip=${encodeURIComponent(s.ip)}&hours=${hours}`}>{s.ip}</a> <span class="muted">{s.domain}</span></td>
+                <td><a href={`/delivery?ip=${encodeURIComponent(s.ip)}&hours=${hours}`}>{s.ip}</a> {s.domain.split(',').map((d) => <> <a class="muted" href={`/delivery?domain=${encodeURIComponent(d)}&hours=${hours}`}>{d}</a></>)}</td>
                 <td class="num">{s.attempts}</td>
                 <td class="num">{s.delivered}</td>
                 <td class="num">{s.deferred}</td>
