@@ -13,15 +13,40 @@ export interface Zone {
   symbol: string
   /** A commercial list whose listed senders are delayed on purpose. */
   delay: boolean
+  /** Return code (127.0.0.x) to the symbol of that kind of listing, in place of `symbol`. */
+  codes?: Record<string, string>
 }
 
 export interface Listing extends Zone {
-  codes: string[]
+  /** the answers */
+  answers: string[]
+  /** the symbols the answers stand for (the zone's, or those mapped from its codes) */
+  symbols: string[]
+  /** domain lists: the domain that is listed */
+  domain?: string
 }
 
 export interface DnsblResult {
   listings: Listing[]
   errors: { zone: string; code: string }[]
+}
+
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/
+// Second-level labels under which the registered domain has three labels (example.co.uk).
+const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'or', 'ne', 'go', 'gv', 'mil', 'nom', 'sch', 'ltd', 'plc'])
+
+/**
+ * The domain a domain blocklist is asked about for a host: its registered domain, by the
+ * usual rule (two labels, three under a country's second level such as co.uk); null for an
+ * IP literal or a name that is not a domain.
+ */
+export function registeredDomain(host: string): string | null {
+  const h = host.trim().toLowerCase().replace(/\.$/, '')
+  if (net.isIP(h.replace(/^\[|\]$/g, '')) || !DOMAIN.test(h)) return null
+  const labels = h.split('.')
+  if (labels.length <= 2) return h
+  const n = labels.at(-1)!.length === 2 && SECOND_LEVEL.has(labels.at(-2)!) ? 3 : 2
+  return labels.slice(-n).join('.')
 }
 
 const NEGATIVE_TTL_MS = 300_000
@@ -102,24 +127,35 @@ export class DnsblChecker {
     this.cache.set(name, { expires: this.now() + ttlMs, codes })
   }
 
+  /** One query: a listing, an error, or nothing (not listed). */
+  private async ask(name: string, z: Zone, result: DnsblResult, domain?: string): Promise<void> {
+    try {
+      const answers = await this.lookup(`${name}.${z.zone}`)
+      // 127.0.0.0/8 answers are listings; anything else, and 127.255.255.x (Spamhaus's answer
+      // to refused or over-quota resolvers) or 127.0.1.255 (DBL: query not allowed), is an error.
+      const listed = answers?.filter((c) => c.startsWith('127.') && !c.startsWith('127.255.255.') && c !== '127.0.1.255')
+      if (listed?.length) {
+        const symbols = [...new Set(listed.map((c) => z.codes?.[c] ?? z.symbol))]
+        result.listings.push({ ...z, answers: listed, symbols, domain })
+      } else if (answers?.length) result.errors.push({ zone: z.zone, code: `unexpected answer ${answers.join(',')}` })
+    } catch (err) {
+      result.errors.push({ zone: z.zone, code: (err as NodeJS.ErrnoException).code ?? String(err) })
+    }
+  }
+
+  /** The client's address on IP lists. */
   async check(ip: string, zones: Zone[]): Promise<DnsblResult> {
     const result: DnsblResult = { listings: [], errors: [] }
     const rev = reverseName(ip.startsWith('::ffff:') ? ip.slice(7) : ip)
     if (!rev) return result
-    await Promise.all(
-      zones.map(async (z) => {
-        try {
-          const codes = await this.lookup(`${rev}.${z.zone}`)
-          // 127.0.0.0/8 answers are listings; anything else is a list's error signal
-          // (Spamhaus answers 127.255.255.x to refused or over-quota resolvers).
-          const listed = codes?.filter((c) => c.startsWith('127.') && !c.startsWith('127.255.255.'))
-          if (listed?.length) result.listings.push({ ...z, codes: listed })
-          else if (codes?.length) result.errors.push({ zone: z.zone, code: `unexpected answer ${codes.join(',')}` })
-        } catch (err) {
-          result.errors.push({ zone: z.zone, code: (err as NodeJS.ErrnoException).code ?? String(err) })
-        }
-      }),
-    )
+    await Promise.all(zones.map((z) => this.ask(rev, z, result)))
+    return result
+  }
+
+  /** Domains (the sender's, those of URLs in the body) on domain lists. */
+  async checkDomains(domains: string[], zones: Zone[]): Promise<DnsblResult> {
+    const result: DnsblResult = { listings: [], errors: [] }
+    await Promise.all(domains.flatMap((d) => zones.map((z) => this.ask(d, z, result, d))))
     return result
   }
 }

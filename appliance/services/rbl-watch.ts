@@ -101,7 +101,7 @@ export class RblWatch {
     const worker = async () => {
       for (let w = work.shift(); w; w = work.shift()) {
         const r = await checker.check(w.ip, [{ zone: w.zone, symbol: '', delay: false }])
-        answers.push({ ip: w.ip, zone: w.zone, codes: r.listings[0]?.codes ?? null, error: r.errors.length > 0 })
+        answers.push({ ip: w.ip, zone: w.zone, codes: r.listings[0]?.answers ?? null, error: r.errors.length > 0 })
       }
     }
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, work.length) }, worker))

@@ -1,26 +1,31 @@
 /*
- * moat-dnsbl: looks the client's address up in DNS blocklists. Listings become symbols
- * (RBL_*); a client listed on a commercial list is delayed on purpose: 451 from its first
- * attempt for delay_seconds, then accepted and scored.
+ * moat-dnsbl: looks the client's address up in DNS blocklists, and the sender's domain and
+ * the domains of the body's URLs up in domain blocklists. Listings become symbols; a client
+ * listed on a commercial IP list is delayed on purpose: 451 from its first attempt for
+ * delay_seconds (optionally tarpitted too), then accepted and scored.
  *
- * Hooks: connect (start the lookups), rcpt (delay; load before moat-recipients, whose OK
- *   ends the rcpt hooks), data_post (symbols).
- * Config: moat-dnsbl.ini — [main] timeout_ms, tries, check_private, on_error, delay_seconds;
- *   [reject] delay; [zones] zone = SYMBOL, yes|no. MOAT_DNS_SERVER=host:port overrides the
- *   system resolver.
- * Symbols: one per listing zone, as configured (RBL_SPAMHAUS_ZEN, RBL_SPAMCOP).
+ * Hooks: connect (start the IP lookups), rcpt (delay; load before moat-recipients, whose OK
+ *   ends the rcpt hooks), data_post (domain lookups, symbols).
+ * Config: moat-dnsbl.ini — [main] timeout_ms, tries, check_private, on_error, delay_seconds,
+ *   tarpit_seconds, max_domains; [reject] delay; [zones] zone = SYMBOL, yes|no;
+ *   [domain_zones] zone = SYMBOL; [codes] zone:127.0.0.x = SYMBOL. MOAT_DNS_SERVER=host:port
+ *   overrides the system resolver.
+ * Symbols: per IP zone (RBL_SPAMHAUS_ZEN, RBL_SPAMCOP) or per return code where [codes] maps
+ *   it (RBL_SPAMHAUS_SBL, _XBL, _PBL…); per domain zone SYMBOL_FROM (envelope or From domain)
+ *   and SYMBOL_URL (a URL's domain), with the code's symbol in place of SYMBOL where mapped.
  * Failure: a list that cannot be asked records an err and, per on_error, fails open or
  *   answers 451 — never 5xx for our own failure.
  * Untrusted input: the client's IP address (a hostile PTR never reaches a query).
  */
-import { type DnsblResult, DnsblChecker, DnsblDelays, isPrivate, type Zone } from '../../appliance/services/dnsbl'
-import { addSymbols, constants, DSN, guarded, type HarakaAddress, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { type DnsblResult, DnsblChecker, DnsblDelays, isPrivate, registeredDomain, type Zone } from '../../appliance/services/dnsbl'
+import type { Symbol } from '../../appliance/engine/symbols'
+import { addSymbols, constants, DSN, guarded, parsedMessage, type HarakaAddress, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { runtime } from '../../appliance/smtp/runtime'
 
 export function register(this: HarakaPlugin): void {
   this.load_config()
-  if (!this.zones.length) {
+  if (!this.zones.length && !this.domainZones.length) {
     this.lognotice('moat-dnsbl: no zones configured; blocklists are off')
     return
   }
@@ -31,16 +36,30 @@ export function register(this: HarakaPlugin): void {
 
 export function load_config(this: HarakaPlugin): void {
   this.cfg = this.config.get('moat-dnsbl.ini', { booleans: ['-main.check_private', '+reject.delay'] }, () => this.load_config())
-  const zones: Zone[] = []
-  for (const [zone, spec] of Object.entries((this.cfg.zones ?? {}) as Record<string, string>)) {
-    const [symbol, delay] = String(spec).split(',').map((s) => s.trim())
-    if (!/^[A-Z0-9_]+$/.test(symbol ?? '')) {
-      this.logerror(`moat-dnsbl: zone ${zone}: "${spec}" is not "SYMBOL, yes|no"; zone skipped`)
+  // [codes] "zone:127.0.0.x = SYMBOL": what each return code of a list stands for.
+  const codes = new Map<string, Record<string, string>>()
+  for (const [key, symbol] of Object.entries((this.cfg.codes ?? {}) as Record<string, string>)) {
+    const m = /^(.+):(127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(key)
+    if (!m || !/^[A-Z0-9_]+$/.test(String(symbol).trim())) {
+      this.logerror(`moat-dnsbl: [codes] ${key} = ${symbol} is not "zone:127.0.0.x = SYMBOL"; skipped`)
       continue
     }
-    zones.push({ zone, symbol, delay: /^(yes|true|1)$/i.test(delay ?? '') })
+    codes.set(m[1], { ...codes.get(m[1]), [m[2]]: String(symbol).trim() })
   }
-  this.zones = zones
+  const zonesOf = (section: string, withDelay: boolean): Zone[] => {
+    const zones: Zone[] = []
+    for (const [zone, spec] of Object.entries((this.cfg[section] ?? {}) as Record<string, string>)) {
+      const [symbol, delay] = String(spec).split(',').map((s) => s.trim())
+      if (!/^[A-Z0-9_]+$/.test(symbol ?? '')) {
+        this.logerror(`moat-dnsbl: [${section}] ${zone}: "${spec}" is not "SYMBOL${withDelay ? ', yes|no' : ''}"; zone skipped`)
+        continue
+      }
+      zones.push({ zone, symbol, delay: withDelay && /^(yes|true|1)$/i.test(delay ?? ''), codes: codes.get(zone) })
+    }
+    return zones
+  }
+  this.zones = zonesOf('zones', true)
+  this.domainZones = zonesOf('domain_zones', false)
   const m = this.cfg.main ?? {}
   this.delays = new DnsblDelays(runtime().db)
   this.lists = new SenderLists(runtime().db)
@@ -52,6 +71,7 @@ export function load_config(this: HarakaPlugin): void {
 }
 
 function lookup(plugin: HarakaPlugin, connection: HarakaConnection): Promise<DnsblResult> {
+  if (!plugin.zones.length) return Promise.resolve({ listings: [], errors: [] })
   if (!connection.notes.moat_dnsbl) {
     const ip = connection.remote.ip
     connection.notes.moat_dnsbl =
@@ -102,6 +122,9 @@ export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaC
     const window = (Number(this.cfg.main.delay_seconds) || 0) * 1000
     if (now - firstSeen < window) {
       connection.results.add(this, { fail: `delayed:${delaying.zone}` })
+      // Tarpitting: the 451 comes slowly, which costs a spamming engine more than a real MTA.
+      const tarpit = Math.min(25, Number(this.cfg.main.tarpit_seconds) || 0) * 1000 // below the plugin timeout (30 s)
+      if (tarpit) await new Promise((r) => setTimeout(r, tarpit))
       return done(
         constants.DENYSOFT,
         DSN.create(451, `Your address ${ip} is listed on ${delaying.zone}; delivery is delayed, please try again later`, 7, 1),
@@ -111,16 +134,47 @@ export function delay_listed(this: HarakaPlugin, next: Next, connection: HarakaC
   })
 }
 
+/** The sender's domains and the body's URL domains, as domain lists are asked about them. */
+async function domainsToCheck(connection: HarakaConnection, max: number): Promise<{ from: Set<string>; urls: Set<string> }> {
+  const txn = connection.transaction!
+  const msg = await parsedMessage(txn)
+  const from = new Set<string>()
+  for (const a of [txn.mail_from.address || '', msg.from?.address ?? '']) {
+    const d = registeredDomain(a.slice(a.lastIndexOf('@') + 1))
+    if (a.includes('@') && d) from.add(d)
+  }
+  const urls = new Set<string>()
+  for (const u of [...msg.urls, ...msg.links.map((l) => l.href)]) {
+    if (urls.size >= max) break
+    const host = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#:]+)/i.exec(u)?.[1]
+    const d = host ? registeredDomain(host) : null
+    if (d) urls.add(d)
+  }
+  return { from, urls }
+}
+
 export function add_symbols(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
   guarded(this, next, async (done) => {
     // A customer's server or an authenticated user (often on a dynamic, PBL-listed address).
     if (connection.relaying) return done()
-    const r = await lookup(this, connection)
-    addSymbols(
-      connection.transaction!,
-      this,
-      r.listings.map((l) => ({ name: l.symbol, detail: `${l.zone} ${l.codes.join(',')}` })),
-    )
+    // As for addresses: mail from loopback and private networks is not looked up (but in tests).
+    const local = isPrivate(connection.remote.ip) && !this.cfg.main.check_private
+    const [r, d] = await Promise.all([
+      lookup(this, connection),
+      this.domainZones.length && !local ? domainsToCheck(connection, Number(this.cfg.main.max_domains) || 20) : null,
+    ])
+    const symbols: Symbol[] = r.listings.flatMap((l) => l.symbols.map((name) => ({ name, detail: `${l.zone} ${l.answers.join(',')}` })))
+    if (d && (d.from.size || d.urls.size)) {
+      const res = await (this.checker as DnsblChecker).checkDomains([...new Set([...d.from, ...d.urls])], this.domainZones)
+      for (const e of res.errors) connection.results.add(this, { err: `${e.zone}: ${e.code}` })
+      for (const l of res.listings) {
+        for (const base of l.symbols) {
+          if (d.from.has(l.domain!)) symbols.push({ name: `${base}_FROM`, detail: `${l.domain} on ${l.zone} ${l.answers.join(',')}` })
+          if (d.urls.has(l.domain!)) symbols.push({ name: `${base}_URL`, detail: `${l.domain} on ${l.zone} ${l.answers.join(',')}` })
+        }
+      }
+    }
+    addSymbols(connection.transaction!, this, symbols)
     done()
   })
 }
