@@ -490,4 +490,26 @@ export const migrations: readonly string[] = [
   -- An MSP or appliance admin working inside one organisation's view ("switch into").
   ALTER TABLE sessions ADD COLUMN view_org_id INTEGER REFERENCES organisations(id) ON DELETE SET NULL;
   `,
+  // 15: outbreak rules may strip the attachments they match. SQLite cannot change a CHECK in
+  // place: the table is copied into one with the new CHECK (nothing refers to rules.id).
+  `
+  CREATE TABLE rules_15 (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER REFERENCES organisations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    direction TEXT NOT NULL DEFAULT 'in' CHECK (direction IN ('in', 'out', 'both')),
+    who TEXT NOT NULL DEFAULT '{}',
+    what TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('score', 'spam', 'surespam', 'reject', 'tag', 'strip')),
+    score REAL NOT NULL DEFAULT 0,
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    matches INTEGER NOT NULL DEFAULT 0,
+    last_match_at INTEGER,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO rules_15 SELECT id, org_id, name, description, direction, who, what, action, score, enabled, matches, last_match_at, created_at FROM rules;
+  DROP TABLE rules;
+  ALTER TABLE rules_15 RENAME TO rules;
+  `,
 ]

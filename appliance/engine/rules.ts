@@ -43,6 +43,17 @@ function re(pattern: string): RegExp {
   return new RegExp(pattern, 'i')
 }
 
+/**
+ * The attachment patterns a condition matches on (outside any "not"): what a strip rule
+ * removes. A strip rule without one removes nothing.
+ */
+export function attachmentPatterns(c: Condition): RegExp[] {
+  if ('all' in c) return c.all.flatMap(attachmentPatterns)
+  if ('any' in c) return c.any.flatMap(attachmentPatterns)
+  if ('attachment' in c) return [re(c.attachment)]
+  return []
+}
+
 /** Throws on a condition that is not of the language (or a regex that does not compile). */
 export function validateCondition(c: unknown): Condition {
   if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`condition must be an object, got ${JSON.stringify(c)}`)

@@ -1,5 +1,6 @@
 /*
- * Removes dangerous attachments from a message and leaves the rest as it was received:
+ * Removes attachments (dangerous ones, or those an admin's rule names) from a message and
+ * leaves the rest as it was received:
  * each removed part is replaced, in its place in the MIME tree, by a text part
  * `Moat-Attachment-Warning.txt` that names what was removed and why, and a short warning
  * becomes the first part of the message. Every other byte (the other parts, boundaries,
@@ -150,7 +151,16 @@ function headerFields(block: string): string[] {
   return block.length ? block.split(/\r\n(?![ \t])/) : []
 }
 
-export async function stripDangerous(raw: Buffer): Promise<StripResult | null> {
+/** Why an attachment is to be removed, or null to keep it. */
+export type StripReason = (filename: string, content: Uint8Array) => string | null
+
+/** Removes the dangerous attachments (executables, scripts, macros… as moat-attachments finds them). */
+export function stripDangerous(raw: Buffer): Promise<StripResult | null> {
+  return stripAttachments(raw, strippableFinding)
+}
+
+/** Removes every attachment `reasonFor` gives a reason for; null when there is none. */
+export async function stripAttachments(raw: Buffer, reasonFor: StripReason): Promise<StripResult | null> {
   const top = parseEntity(raw, 0, raw.length, 0)
   const replaced: { entity: Entity; removed: Removed }[] = []
   for (const leaf of leaves(top)) {
@@ -164,7 +174,7 @@ export async function stripDangerous(raw: Buffer): Promise<StripResult | null> {
     for (const a of parsed.attachments) {
       const content = typeof a.content === 'string' ? Buffer.from(a.content) : new Uint8Array(a.content as ArrayBuffer)
       const filename = a.filename ?? '(unnamed)'
-      const reason = strippableFinding(filename, content)
+      const reason = reasonFor(filename, content)
       if (reason) {
         replaced.push({ entity: leaf, removed: { filename, reason } })
         break

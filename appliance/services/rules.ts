@@ -6,7 +6,7 @@
 import type { Db } from '../db/database'
 import { type Condition, validateCondition } from '../engine/rules'
 
-export const RULE_ACTIONS = ['score', 'spam', 'surespam', 'reject', 'tag'] as const
+export const RULE_ACTIONS = ['score', 'spam', 'surespam', 'reject', 'tag', 'strip'] as const
 export type RuleAction = (typeof RULE_ACTIONS)[number]
 
 export interface Rule {

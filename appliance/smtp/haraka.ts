@@ -164,8 +164,12 @@ export interface MoatNotes {
   backscatter?: number[]
   /** organisation id -> verdict under that organisation's thresholds (set by moat-scorer) */
   verdicts: Record<number, OrgVerdict>
-  /** the message without its dangerous attachments, for organisations that strip (set by moat-attachments) */
-  stripped?: { raw: Buffer; removed: { filename: string; reason: string }[] }
+  /**
+   * The one copy of the message without the attachments that were stripped: the dangerous
+   * ones (moat-attachments, for organisations whose policy strips) and those strip rules
+   * matched (moat-rules, for the organisations those rules apply to).
+   */
+  stripped?: { raw: Buffer; removed: { filename: string; reason: string }[]; dangerous: boolean; ruleOrgs: number[] }
 }
 
 export function moatNotes(txn: HarakaTransaction): MoatNotes {

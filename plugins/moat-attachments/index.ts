@@ -43,7 +43,7 @@ export function check_attachments(this: HarakaPlugin, next: Next, connection: Ha
     }
     if (this.cfg.check.strip && recipientOrgs(txn).some((o) => o.attachment_action === 'strip')) {
       const stripped = await stripDangerous(await rawMessage(txn))
-      if (stripped) moatNotes(txn).stripped = stripped
+      if (stripped) moatNotes(txn).stripped = { ...stripped, dangerous: true, ruleOrgs: [] }
       else txn.results.add(this, { msg: 'dangerous attachment not located for stripping: quarantined instead' })
     }
     done()

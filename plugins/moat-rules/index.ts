@@ -5,17 +5,21 @@
  *
  * Hooks: data_post (load after the filters, before moat-scorer).
  * Symbols: RULE_<NAME>, weighing what the rule says (score: its score; spam: the highest spam
- *   threshold of the recipients' organisations; surespam: 1000; tag: 0). reject answers 554.
+ *   threshold of the recipients' organisations; surespam: 1000; tag and strip: 0). reject
+ *   answers 554. strip removes the attachments the rule's {"attachment": …} conditions match
+ *   (each replaced by Moat-Attachment-Warning.txt, as moat-attachments strips): that copy is
+ *   delivered to the organisations the rule applies to, the original kept in their quarantine.
  * Callback: a rule condition {"callback": "invalid"} asks the sender domain's MX whether the
  *   envelope sender exists ([callback] port, timeout_ms; MOAT_CALLBACK_PORT in tests), cached.
  * Failure: a rule that cannot be evaluated is logged and skipped; an internal error is 451.
  * Untrusted input: the message (conditions only read it, over bounded text).
  */
-import { evaluate } from '../../appliance/engine/rules'
+import { attachmentPatterns, evaluate } from '../../appliance/engine/rules'
+import { stripAttachments } from '../../appliance/engine/strip-attachments'
 import type { Symbol } from '../../appliance/engine/symbols'
 import { SenderCallback } from '../../appliance/services/callback'
 import { type Rule, Rules } from '../../appliance/services/rules'
-import { addSymbols, collectSymbols, constants, DSN, guarded, moatNotes, parsedMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { addSymbols, collectSymbols, constants, DSN, guarded, moatNotes, parsedMessage, rawMessage, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
 
 export function register(this: HarakaPlugin): void {
@@ -45,6 +49,7 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
     const spamWeight = Math.max(...[...orgIds].map((id) => rt.tenants.orgById(id)?.spam_threshold ?? 5))
     const fired: Symbol[] = []
     const matched: number[] = []
+    const strips: Rule[] = []
     // Re-read at most every two seconds: an edited rule applies within that, and the hot
     // path does not query and parse the rules table once per message.
     if (this.cached.until < Date.now()) this.cached = { until: Date.now() + 2000, in: this.rules.active('in'), out: this.rules.active('out') }
@@ -67,13 +72,28 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
         recordMatches(this.rules, matched)
         return done(constants.DENY, DSN.create(554, `Message refused by rule ${rule.name}`, 7, 1))
       }
-      const weight = { score: rule.score, spam: spamWeight, surespam: 1000, tag: 0 }[rule.action]
+      if (rule.action === 'strip') strips.push(rule)
+      const weight = { score: rule.score, spam: spamWeight, surespam: 1000, tag: 0, strip: 0 }[rule.action]
       fired.push({ name: `RULE_${rule.name}`, detail: rule.description.slice(0, 120), weight })
     }
     recordMatches(this.rules, matched)
     addSymbols(txn, this, fired)
+    if (strips.length) await strip(txn, strips, [...orgIds])
     done()
   })
+}
+
+/** Strips what the matched strip rules name, on top of what moat-attachments already stripped. */
+async function strip(txn: Parameters<typeof moatNotes>[0], rules: Rule[], orgIds: number[]): Promise<void> {
+  const notes = moatNotes(txn)
+  const patterns = rules.map((r) => ({ name: r.name, res: attachmentPatterns(r.what) }))
+  const result = await stripAttachments(notes.stripped?.raw ?? (await rawMessage(txn)), (filename) => {
+    const by = patterns.find((p) => p.res.some((re) => re.test(filename)))
+    return by ? `removed by the rule ${by.name}` : null
+  })
+  if (!result) return
+  const ruleOrgs = new Set([...(notes.stripped?.ruleOrgs ?? []), ...rules.flatMap((r) => (r.org_id === null ? orgIds : [r.org_id]))])
+  notes.stripped = { raw: result.raw, removed: [...(notes.stripped?.removed ?? []), ...result.removed], dangerous: notes.stripped?.dangerous ?? false, ruleOrgs: [...ruleOrgs] }
 }
 
 function recordMatches(rules: Rules, ids: number[]): void {

@@ -8,22 +8,24 @@
  * Policy overrides, per recipient organisation: a virus is surespam (reason virus); a
  *   dangerous attachment is surespam (reason attachment), or, for an organisation that
  *   strips and when moat-attachments made the stripped copy, is left out of the score and
- *   the copy delivered; a DMARC failure the organisation honours is at least spam; an
+ *   the copy delivered (as is the copy a strip rule made for the organisation); a DMARC failure the organisation honours is at least spam; an
  *   unstamped bounce follows the backscatter policy.
  * Writes: transaction.notes.moat.verdicts[orgId] = { verdict, score, symbols, reason, stripped }.
  * Failure: an internal error is a 451.
  */
 import { STRIPPABLE } from '../../appliance/engine/filters/attachments'
 import { isVirusSymbol, score, type Symbol, type Verdict, verdictFor } from '../../appliance/engine/symbols'
-import { collectSymbols, guarded, moatNotes, type OrgVerdict, recipientOrgs, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
+import { collectSymbols, guarded, moatNotes, type MoatNotes, type OrgVerdict, recipientOrgs, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import type { Organisation } from '../../appliance/services/tenants'
 
 const atLeast = (v: Verdict, floor: Verdict): Verdict => (v === 'surespam' || floor === 'surespam' ? 'surespam' : v === 'spam' || floor === 'spam' ? 'spam' : 'clean')
 
 /** One organisation's verdict over the symbols, with its policies applied. */
-export function orgVerdict(org: Organisation, symbols: Symbol[], opts: { backscatter: boolean; stripped: boolean }): OrgVerdict {
+export function orgVerdict(org: Organisation, symbols: Symbol[], opts: { backscatter: boolean; stripped: MoatNotes['stripped'] | null }): OrgVerdict {
   const dangerous = symbols.some((s) => STRIPPABLE.has(s.name))
-  const strip = dangerous && opts.stripped && org.attachment_action === 'strip'
+  // A dangerous attachment is stripped only under the organisation's policy (and then the
+  // copy is free of it); otherwise the copy a strip rule made for this organisation serves.
+  const strip = dangerous ? !!opts.stripped?.dangerous && org.attachment_action === 'strip' : !!opts.stripped?.ruleOrgs.includes(org.id)
   // What was stripped is not in the delivered copy: it does not count towards that copy's score.
   const scored = score(strip ? symbols.filter((s) => !STRIPPABLE.has(s.name)) : symbols)
   if (strip) {
@@ -56,7 +58,7 @@ export function decide(this: HarakaPlugin, next: Next, connection: HarakaConnect
     const notes = moatNotes(txn)
     const symbols = collectSymbols(txn)
     for (const org of recipientOrgs(txn)) {
-      notes.verdicts[org.id] = orgVerdict(org, symbols, { backscatter: notes.backscatter?.includes(org.id) ?? false, stripped: !!notes.stripped })
+      notes.verdicts[org.id] = orgVerdict(org, symbols, { backscatter: notes.backscatter?.includes(org.id) ?? false, stripped: notes.stripped ?? null })
     }
     const scored = score(symbols)
     txn.results.add(this, { score: scored.score, symbol_names: scored.symbols.map((s) => s.name).join(' ') })

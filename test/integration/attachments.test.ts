@@ -124,3 +124,31 @@ t.test('moat org suspend: mail for a suspended organisation is refused at RCPT, 
   const again = await smtpSend(smtp.port, { from: 'billing@outside.test', to: ['carol@gamma.example'], data: Buffer.from('Subject: hi\r\n\r\nhello\r\n') })
   t.equal(again.final.code, 250)
 })
+
+t.test('a strip rule removes the attachments it names for its organisation only, and keeps the original', async (t) => {
+  moatOk(dir, ['rule', 'add', 'NO_ZIPS_FOR_GAMMA', '--org', 'gamma', '--action', 'strip', '--what', '{"attachment":"\\\\.zip$"}', '--description', 'gamma takes no archives'])
+  t.teardown(() => moatOk(dir, ['rule', 'remove', 'NO_ZIPS_FOR_GAMMA']))
+  await new Promise((r) => setTimeout(r, 2100)) // the SMTP service re-reads the rules every 2 s
+  const zip = Buffer.from('PK\x03\x04 not really a zip, but named like one').toString('base64')
+  const mail = (to: string, subject: string) =>
+    Buffer.from(
+      `From: Billing <billing@outside.test>\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n` +
+        '--z\r\nContent-Type: text/plain\r\n\r\nThe quarterly figures are attached, as promised at the meeting.\r\n' +
+        `--z\r\nContent-Type: application/zip; name="figures.zip"\r\nContent-Disposition: attachment; filename="figures.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${zip}\r\n` +
+        `--z\r\n${PDF_PART}--z--\r\n`,
+    )
+  const before = sink.messages.length
+  const r = await smtpSend(smtp.port, { from: 'billing@outside.test', to: ['carol@gamma.example', 'alice@example.com'], data: mail('carol@gamma.example, alice@example.com', 'figures') })
+  t.equal(r.final.code, 250)
+  const got = await sink.waitFor(before + 2)
+  const forCarol = got.slice(before).find((m) => m.to.includes('carol@gamma.example'))!
+  const forAlice = got.slice(before).find((m) => m.to.includes('alice@example.com'))!
+  t.notOk(forCarol.data.includes(zip), 'gamma gets no zip')
+  const parsed = await PostalMime.parse(forCarol.data)
+  t.same(parsed.attachments.map((a) => a.filename), ['Moat-Attachment-Warning.txt', 'terms.pdf'])
+  t.match(Buffer.from(parsed.attachments[0].content as ArrayBuffer).toString(), /figures\.zip[\s\S]*removed by the rule NO_ZIPS_FOR_GAMMA/)
+  t.ok(forAlice.data.includes(zip), 'the rule is not acme’s: alice gets the zip')
+  const kept = entriesFor('carol@gamma.example').find((e: { subject: string }) => e.subject === 'figures')
+  t.match(kept, { reason: 'attachment' }, 'the original is kept for an administrator')
+  t.ok(kept.symbols.some((s: { name: string; weight: number }) => s.name === 'RULE_NO_ZIPS_FOR_GAMMA' && s.weight === 0))
+})
