@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # npm run image: builds the appliance image end to end on a Debian 12 machine, offline but for
 # Debian's mirror and the npm registry: base disk (mmdebstrap; cached while its script is
-# unchanged), staged release, Packer's QEMU build, then VMDK (VMware) and VHDX (Hyper-V)
-# converted from the qcow2 (KVM/Proxmox), with SHA256SUMS. BIOS and UEFI boot alike.
+# unchanged), staged release, Packer's QEMU build, then VMDK and OVA (VMware, VirtualBox) and
+# VHDX (Hyper-V) converted from the qcow2 (KVM/Proxmox), with SHA256SUMS. BIOS and UEFI boot alike.
 #
 # usage: packer/build.sh [OUTPUT_DIR]   (default packer/output; KVM is used when /dev/kvm exists)
 set -euo pipefail
@@ -42,7 +42,8 @@ packer_done=$(date +%s)
 echo "image: converting"
 qemu-img convert -O vmdk -o subformat=streamOptimized "$out/moat.qcow2" "$out/moat.vmdk"
 qemu-img convert -O vhdx -o subformat=dynamic "$out/moat.qcow2" "$out/moat.vhdx"
-(cd "$out" && sha256sum moat.qcow2 moat.vmdk moat.vhdx > SHA256SUMS)
+bash "$here/scripts/make-ova.sh" "$out/moat.qcow2" "$out/moat.ova"
+(cd "$out" && sha256sum moat.qcow2 moat.vmdk moat.ova moat.vhdx > SHA256SUMS)
 done_at=$(date +%s)
 echo "image: done in $((done_at - started)) s (base $((base_done - started)) s, packer $((packer_done - base_done)) s, convert $((done_at - packer_done)) s)"
 ls -l "$out"
