@@ -23,6 +23,9 @@ export type Condition =
   | { header: string; matches: string }
   | { url: string }
   | { attachment: string }
+  /** who: the envelope sender, or any envelope recipient (address or domain, as a regex) */
+  | { sender: string }
+  | { recipient: string }
   | { symbol: string }
   | { authenticatedAs: string }
   | { extract: string; notMatching: string }
@@ -32,6 +35,8 @@ export type Condition =
 export interface RuleInput {
   msg: ParsedMessage
   mailFrom: string
+  /** envelope recipients */
+  rcpts?: string[]
   symbols: Symbol[]
   /** Filled in by the caller only when an active rule asks for it. */
   callback?: 'valid' | 'invalid' | 'unknown'
@@ -68,7 +73,7 @@ export function validateCondition(c: unknown): Condition {
     re(String(o.extract))
     re(String(o.notMatching))
   } else if ('header' in o) re(String(o.matches))
-  else if (keys.length === 1 && ['subject', 'body', 'fromName', 'fromAddress', 'fromDomain', 'url', 'attachment'].includes(keys[0])) re(String(o[keys[0]]))
+  else if (keys.length === 1 && ['subject', 'body', 'fromName', 'fromAddress', 'fromDomain', 'url', 'attachment', 'sender', 'recipient'].includes(keys[0])) re(String(o[keys[0]]))
   else if ('callback' in o) {
     if (!['valid', 'invalid', 'unknown'].includes(String(o.callback))) throw new Error('callback wants valid, invalid or unknown')
   } else if (keys.length === 1 && ['symbol', 'authenticatedAs'].includes(keys[0])) {
@@ -102,6 +107,8 @@ export function evaluate(c: Condition, input: RuleInput): boolean {
   if ('header' in c) return (msg.headers.get(c.header.toLowerCase()) ?? []).some((v) => re(c.matches).test(v))
   if ('url' in c) return msg.urls.some((u) => re(c.url).test(u) || re(c.url).test(urlHost(u) ?? ''))
   if ('attachment' in c) return msg.attachments.some((a) => re(c.attachment).test(a.filename ?? ''))
+  if ('sender' in c) return re(c.sender).test(input.mailFrom)
+  if ('recipient' in c) return (input.rcpts ?? []).some((r) => re(c.recipient).test(r))
   if ('symbol' in c) return input.symbols.some((s) => s.name === c.symbol)
   if ('authenticatedAs' in c) return authenticatedAs(input, c.authenticatedAs)
   if ('callback' in c) return input.callback === c.callback

@@ -45,7 +45,7 @@ export function apply_rules(this: HarakaPlugin, next: Next, connection: HarakaCo
     const txn = connection.transaction!
     const rt = runtime()
     const orgIds = new Set(moatNotes(txn).rcpts.map((r) => r.orgId))
-    const input = { msg: await parsedMessage(txn), mailFrom: txn.mail_from.address || '', symbols: collectSymbols(txn) }
+    const input = { msg: await parsedMessage(txn), mailFrom: txn.mail_from.address || '', rcpts: moatNotes(txn).rcpts.map((r) => r.address), symbols: collectSymbols(txn) }
     const spamWeight = Math.max(...[...orgIds].map((id) => rt.tenants.orgById(id)?.spam_threshold ?? 5))
     const fired: Symbol[] = []
     const matched: number[] = []

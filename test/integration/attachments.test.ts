@@ -126,7 +126,7 @@ t.test('moat org suspend: mail for a suspended organisation is refused at RCPT, 
 })
 
 t.test('a strip rule removes the attachments it names for its organisation only, and keeps the original', async (t) => {
-  moatOk(dir, ['rule', 'add', 'NO_ZIPS_FOR_GAMMA', '--org', 'gamma', '--action', 'strip', '--what', '{"attachment":"\\\\.zip$"}', '--description', 'gamma takes no archives'])
+  moatOk(dir, ['rule', 'add', 'NO_ZIPS_FOR_GAMMA', '--org', 'gamma', '--action', 'strip', '--what', '{"all":[{"recipient":"^carol@"},{"attachment":"\\\\.zip$"}]}', '--description', 'gamma takes no archives'])
   t.teardown(() => moatOk(dir, ['rule', 'remove', 'NO_ZIPS_FOR_GAMMA']))
   await new Promise((r) => setTimeout(r, 2100)) // the SMTP service re-reads the rules every 2 s
   const zip = Buffer.from('PK\x03\x04 not really a zip, but named like one').toString('base64')

@@ -11,7 +11,7 @@ export const ruleCommands: Command[] = [
     path: ['rule', 'add'],
     usage: "NAME --what JSON --action score|spam|surespam|reject|tag|strip [--score N] [--org ORG] [--direction in|out|both] [--description TEXT]",
     summary:
-      'Add an outbreak rule. --what is a condition in JSON: {"all":[…]}, {"any":[…]}, {"not":…}, {"subject":RE}, {"body":RE}, {"fromName":RE}, {"fromAddress":RE}, {"fromDomain":RE}, {"header":NAME,"matches":RE}, {"url":RE}, {"attachment":RE}, {"symbol":NAME}, {"authenticatedAs":DOMAIN}, {"extract":RE,"notMatching":RE}. strip removes the attachments its {"attachment":RE} conditions match.',
+      'Add an outbreak rule. --what is a condition in JSON: {"all":[…]}, {"any":[…]}, {"not":…}, {"subject":RE}, {"body":RE}, {"fromName":RE}, {"fromAddress":RE}, {"fromDomain":RE}, {"header":NAME,"matches":RE}, {"url":RE}, {"attachment":RE}, {"sender":RE} (envelope), {"recipient":RE} (any envelope recipient), {"symbol":NAME}, {"authenticatedAs":DOMAIN}, {"extract":RE,"notMatching":RE}. strip removes the attachments its {"attachment":RE} conditions match.',
     options: {
       what: { type: 'string', description: 'the condition, JSON' },
       action: { type: 'string', description: RULE_ACTIONS.join(' | ') },

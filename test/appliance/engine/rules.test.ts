@@ -2,7 +2,7 @@
 import t from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
 import { parseMessage } from '../../../appliance/engine/message'
-import { evaluate, validateCondition } from '../../../appliance/engine/rules'
+import { attachmentPatterns, evaluate, validateCondition } from '../../../appliance/engine/rules'
 import type { Symbol } from '../../../appliance/engine/symbols'
 import { Rules } from '../../../appliance/services/rules'
 
@@ -43,4 +43,16 @@ t.test('conditions are validated before they are stored', async (t) => {
   t.equal(r.score, 4)
   const exported = rules.export()
   t.equal(rules.import(exported), 3, 'export then import round-trips')
+})
+
+t.test('who: the envelope sender and any envelope recipient; a strip rule’s attachment patterns', async (t) => {
+  const msg = await input('From: Bob <bob@partner.test>\nSubject: figures\n\nattached\n', [], 'bounces@mailer.partner.test')
+  const withRcpts = { ...msg, rcpts: ['finance@example.com', 'alice@example.com'] }
+  t.ok(evaluate(validateCondition({ recipient: '^finance@' }), withRcpts))
+  t.notOk(evaluate(validateCondition({ recipient: '^payroll@' }), withRcpts))
+  t.notOk(evaluate(validateCondition({ recipient: '.' }), msg), 'no recipients known: no match')
+  t.ok(evaluate(validateCondition({ sender: '@mailer\\.partner\\.test$' }), msg))
+  t.notOk(evaluate(validateCondition({ sender: '@partner\\.test$' }), { ...msg, mailFrom: '' }), 'the null sender matches no address')
+  const patterns = attachmentPatterns(validateCondition({ all: [{ recipient: '^finance@' }, { any: [{ attachment: '\\.zip$' }, { attachment: '\\.rar$' }] }, { not: { attachment: '\\.pdf$' } }] }))
+  t.same(patterns.map(String), ['/\\.zip$/i', '/\\.rar$/i'], 'what a "not" names is not stripped')
 })
