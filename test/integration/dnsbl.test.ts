@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { freePort, message, provisionAcme, smtpSend, startRbldnsd, startSink, startSmtp, workDir } from '../helpers/appliance'
 
 function dnsblIni(opts: { delaySeconds: number; onError?: string }): string {
@@ -25,21 +25,27 @@ function dnsblIni(opts: { delaySeconds: number; onError?: string }): string {
   ].join('\n')
 }
 
-t.test('listed, unlisted, delayed once, and a DNS server that is down', async (t) => {
+/** rbldnsd serving `zones`, the usual tenant, and the SMTP service asking rbldnsd with this moat-dnsbl.ini. */
+async function withRbldnsd(t: Test, zones: Record<string, [string, string]>, ini: string) {
   const dir = workDir(t)
-  const rbl = await startRbldnsd(path.join(dir, 'zones'), {
-    'zen.test.moat': ['ip4set', ':127.0.0.2:Listed for testing, see http://example.test/$\n127.0.0.2\n'],
-    'other.test.moat': ['ip4set', ':127.0.0.4:Listed\n127.0.0.2\n127.0.0.5\n'],
-  })
+  const rbl = await startRbldnsd(path.join(dir, 'zones'), zones)
   t.teardown(() => rbl.proc.kill())
   const sink = await startSink()
   t.teardown(() => sink.close())
   const data = path.join(dir, 'data')
   provisionAcme(data, sink.port)
   fs.mkdirSync(path.join(data, 'haraka/config'), { recursive: true })
-  fs.writeFileSync(path.join(data, 'haraka/config/moat-dnsbl.ini'), dnsblIni({ delaySeconds: 2 }))
+  fs.writeFileSync(path.join(data, 'haraka/config/moat-dnsbl.ini'), ini)
   const smtp = await startSmtp(data, { MOAT_DNS_SERVER: `127.0.0.1:${rbl.port}` })
   t.teardown(() => smtp.stop())
+  return { data, smtp }
+}
+
+t.test('listed, unlisted, delayed once, and a DNS server that is down', async (t) => {
+  const { data, smtp } = await withRbldnsd(t, {
+    'zen.test.moat': ['ip4set', ':127.0.0.2:Listed for testing, see http://example.test/$\n127.0.0.2\n'],
+    'other.test.moat': ['ip4set', ':127.0.0.4:Listed\n127.0.0.2\n127.0.0.5\n'],
+  }, dnsblIni({ delaySeconds: 2 }))
   const send = (from: string, subject: string) =>
     smtpSend(smtp.port, { from: 'x@outside.test', to: ['alice@example.com'], localAddress: from, data: message({ From: 'x@outside.test', Subject: subject }, 'Hello there, about the meeting.') })
 
@@ -113,27 +119,17 @@ async function stubDns(): Promise<{ port: number; mode: { rcode: number }; close
 }
 
 t.test('return codes name the kind of listing; sender and URL domains on domain lists; tarpitting', async (t) => {
-  const dir = workDir(t)
-  const rbl = await startRbldnsd(path.join(dir, 'zones'), {
+  const { data, smtp } = await withRbldnsd(t, {
     'zen.test.moat': ['ip4set', ':127.0.0.2:Listed\n127.0.0.2\n127.0.0.6 :10:Dynamic range\n'],
     'delay.test.moat': ['ip4set', ':127.0.0.2:Listed\n127.0.0.7\n'],
     'dbl.test.moat': ['dnset', ':127.0.1.2:Spam domain\nspammy.test\nevil.test :127.0.1.4:Phishing domain\n'],
-  })
-  t.teardown(() => rbl.proc.kill())
-  const sink = await startSink()
-  t.teardown(() => sink.close())
-  const data = path.join(dir, 'data')
-  provisionAcme(data, sink.port)
-  fs.mkdirSync(path.join(data, 'haraka/config'), { recursive: true })
-  fs.writeFileSync(path.join(data, 'haraka/config/moat-dnsbl.ini'), [
+  }, [
     '[main]', 'timeout_ms=500', 'check_private=true', 'on_error=accept', 'delay_seconds=600', 'tarpit_seconds=1',
     '[reject]', 'delay=true',
     '[zones]', 'zen.test.moat = RBL_SPAMHAUS_ZEN, no', 'delay.test.moat = RBL_SPAMCOP, yes',
     '[domain_zones]', 'dbl.test.moat = DBL_SPAMHAUS',
     '[codes]', 'zen.test.moat:127.0.0.2 = RBL_SPAMHAUS_SBL', 'zen.test.moat:127.0.0.10 = RBL_SPAMHAUS_PBL', 'dbl.test.moat:127.0.1.4 = DBL_SPAMHAUS_PHISH', '',
   ].join('\n'))
-  const smtp = await startSmtp(data, { MOAT_DNS_SERVER: `127.0.0.1:${rbl.port}` })
-  t.teardown(() => smtp.stop())
   const send = (ip: string, from: string, subject: string, body: string) =>
     smtpSend(smtp.port, { from, to: ['alice@example.com'], localAddress: ip, data: message({ From: from, Subject: subject }, body) })
 
