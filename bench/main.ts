@@ -157,6 +157,8 @@ async function benchSmtp(count: number, concurrency: number): Promise<void> {
   ] as const) {
     const bareRoot = path.join(tmp, plugin)
     fs.cpSync(path.join(ROOT, 'bench/bare-haraka'), bareRoot, { recursive: true })
+    // The config folder is written here, whole: a clean checkout has only the plugins.
+    fs.mkdirSync(path.join(bareRoot, 'config'), { recursive: true })
     const barePort = await freePort()
     const conn = fs.readFileSync(path.join(ROOT, 'appliance/haraka/config/connection.ini'), 'utf8').replace('{{maxMessageBytes}}', String(50 * 1024 * 1024))
     fs.writeFileSync(path.join(bareRoot, 'config/connection.ini'), conn)
