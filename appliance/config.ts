@@ -35,6 +35,14 @@ export interface Settings {
   updateFeed: string | null
   /** Haraka log level: error, warn, notice, info, debug. */
   logLevel: string
+  /** Where releases are installed (releases/<version>, current): /opt/moat on the image. */
+  installRoot: string
+  /** Public keys a release must be signed with (MOAT_RELEASE_KEYS). */
+  releaseKeys: string
+  /** A command taking "stop"/"start" for all services; null = systemctl on the units. */
+  serviceControl: string | null
+  /** The setup wizard offers host name and network (the image: a root unit applies them). */
+  hostSettings: boolean
 }
 
 function port(name: string, fallback: number): number {
@@ -77,6 +85,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     hostname: env.MOAT_HOSTNAME || os.hostname(),
     logLevel: env.MOAT_LOG_LEVEL || 'notice',
     updateFeed: env.MOAT_UPDATE_FEED || null,
+    installRoot: path.resolve(env.MOAT_INSTALL_ROOT || '/opt/moat'),
+    releaseKeys: path.resolve(env.MOAT_RELEASE_KEYS || '/etc/moat/release-keys'),
+    serviceControl: env.MOAT_SERVICE_CONTROL || null,
+    hostSettings: env.MOAT_HOST_SETTINGS === '1',
     webTls: env.MOAT_WEB_TLS === '1' || env.MOAT_WEB_TLS === 'true',
     outboundTimeoutSeconds: seconds(env.MOAT_OUTBOUND_TIMEOUT, 'MOAT_OUTBOUND_TIMEOUT', 30),
   }

@@ -24,6 +24,17 @@ function daysLeft(certFile: string): number {
   }
 }
 
+const certName = (hostname: string) => hostname.replace(/[^A-Za-z0-9.-]/g, '') || 'moat'
+
+function certNames(certFile: string): string[] {
+  try {
+    const san = new crypto.X509Certificate(fs.readFileSync(certFile)).subjectAltName ?? ''
+    return [...san.matchAll(/DNS:([^,\s]+)/g)].map((m) => m[1].toLowerCase())
+  } catch {
+    return []
+  }
+}
+
 export interface TlsFiles {
   key: string
   cert: string
@@ -41,10 +52,15 @@ function makeCertificate(dir: string, hostname: string, log: (msg: string) => vo
   const files = { key: path.join(dir, 'key.pem'), cert: path.join(dir, 'cert.pem') }
   const ours = path.join(dir, 'self-signed')
   if (fs.existsSync(files.key) && fs.existsSync(files.cert)) {
-    if (!fs.existsSync(ours) || daysLeft(files.cert) > RENEW_DAYS) return files
-    log(`TLS: the self-signed certificate expires in ${Math.floor(daysLeft(files.cert))} days; making a new one`)
+    if (!fs.existsSync(ours)) return files
+    // Ours is renewed when it runs out and when the appliance was renamed (setup wizard).
+    const renamed = !certNames(files.cert).includes(certName(hostname).toLowerCase())
+    if (!renamed && daysLeft(files.cert) > RENEW_DAYS) return files
+    log(renamed
+      ? `TLS: the appliance is now called ${hostname}; making a new self-signed certificate for that name`
+      : `TLS: the self-signed certificate expires in ${Math.floor(daysLeft(files.cert))} days; making a new one`)
   }
-  const cn = hostname.replace(/[^A-Za-z0-9.-]/g, '') || 'moat'
+  const cn = certName(hostname)
   const r = spawnSync(
     'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', String(VALID_DAYS),

@@ -53,6 +53,10 @@ export interface WebDeps {
   probes?: Probe[]
   /** Called once the first admin exists (the console's setup link is then gone). */
   onSetupDone?: () => void
+  /** The setup wizard and Status page offer host name and network (the image). */
+  hostSettings?: boolean
+  /** Public keys a release uploaded on the Status page must be signed with. */
+  releaseKeys?: string
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -112,7 +116,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
   app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
   app.route('/', accountRoutes(accounts, digests))
-  app.route('/', setupRoutes(accounts, deps.db, deps.onSetupDone))
+  app.route('/', setupRoutes(accounts, deps.db, { onDone: deps.onSetupDone, hostSettings: deps.hostSettings && deps.dataDir ? { dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat' } : null }))
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
   app.route('/', orgRoutes({ db: deps.db, accounts }))
@@ -121,7 +125,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', statsRoutes({ db: deps.db }))
   app.route('/', ruleRoutes({ db: deps.db, accounts }))
   app.route('/', auditRoutes({ db: deps.db }))
-  app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat', probes: deps.probes ?? [] }))
+  app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat', probes: deps.probes ?? [], hostSettings: !!deps.hostSettings, releaseKeys: deps.releaseKeys ?? null }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
 

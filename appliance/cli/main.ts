@@ -12,13 +12,16 @@ import { tenantCommands } from './commands/tenants'
 import { outboundCommands } from './commands/outbound'
 import { accountCommands } from './commands/accounts'
 import { listCommands } from './commands/lists'
+import { systemCommands } from './commands/system'
 import { TenantError } from '../services/tenants'
 import { QuarantineError } from '../services/quarantine'
 import { ArchiveQueryError } from '../services/archive'
 import { RuleError } from '../services/rules'
 import { BackupError } from '../services/backup'
+import { ReleaseError } from '../services/release-package'
+import { HostSettingsError } from '../services/host-settings'
 
-export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands]
+export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...systemCommands]
 
 function overview(): string {
   const lines = ['usage: moat COMMAND [ARGS] [--help]', '', 'commands:']
@@ -67,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`usage: moat ${cmd.path.join(' ')} ${cmd.usage}`)
       return 2
     }
-    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError || e instanceof BackupError) {
+    if (e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError || e instanceof BackupError || e instanceof ReleaseError || e instanceof HostSettingsError) {
       err(`moat ${cmd.path.join(' ')}: ${e.message}`)
       return 1
     }

@@ -3,10 +3,12 @@
  * isolation cases — reading and changing another tenant's quarantine entries and archived
  * messages by id must answer 404.
  */
+import fs from 'node:fs'
 import t from 'tap'
 import { openDatabase } from '../../appliance/db/database'
 import { GroupCommitter } from '../../appliance/db/group-commit'
 import { Accounts, IDLE_TIMEOUT_MS } from '../../appliance/services/accounts'
+import { requestFile } from '../../appliance/services/host-settings'
 import { MailStore } from '../../appliance/services/mail-store'
 import { RawStore } from '../../appliance/services/raw-store'
 import { RelayControl } from '../../appliance/services/relay'
@@ -448,4 +450,24 @@ t.test('alerts: each admin sees their organisations’ alerts on a banner, ackno
   const alice = await signIn(app, 'alice@example.com')
   t.notMatch(await (await app.request('/quarantine', { headers: { Cookie: alice.cookie } })).text(), /class="banner"/, 'no alerts for end users')
   t.equal((await app.request('/alerts', { headers: { Cookie: alice.cookie } })).status, 404)
+})
+
+t.test('setup wizard on the appliance: host name and network are checked first, then left for the root unit', async (t) => {
+  const dir = t.testdir()
+  const db = openDatabase(`${dir}/moat.db`)
+  t.teardown(() => db.close())
+  const token = new Accounts(db).setupToken()!
+  const app = createApp({ db, spool: new Spool(`${dir}/spool`), version: '1', clamd: null, dataDir: dir, hostname: 'moat', hostSettings: true })
+  t.match(await (await app.request(`/setup?token=${token}`)).text(), /name="hostname"[^>]*value="moat"/, 'the current name is offered')
+  const send = (fields: Record<string, string>) =>
+    app.request('/setup', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, email: 'admin@moat.test', password: PASSWORD, hostname: 'mx1.example.com', ...fields }).toString() })
+  const bad = await send({ net_mode: 'static', address: '10.0.2.15/24', gateway: '10.0.3.1', dns: '10.0.2.3' })
+  t.equal(bad.status, 400)
+  t.match(await bad.text(), /gateway 10\.0\.3\.1 is not in 10\.0\.2\.15\/24/)
+  t.equal((db.prepare(`SELECT count(*) AS n FROM admins`).get() as { n: number }).n, 0, 'nothing created: the link still works')
+  t.notOk(fs.existsSync(requestFile(dir)), 'nothing requested')
+  const ok = await send({ net_mode: 'static', address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3' })
+  t.equal(ok.status, 200)
+  t.match(await ok.text(), /now called <strong>mx1\.example\.com<\/strong> and moves to 10\.0\.2\.15/)
+  t.same(JSON.parse(fs.readFileSync(requestFile(dir), 'utf8')), { hostname: 'mx1.example.com', network: { mode: 'static', address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2', dns: ['10.0.2.3'] } })
 })

@@ -7,11 +7,19 @@
 import { Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
+import { type HostSettings, HostSettingsError, hostSettingsFromForm, requestHostSettings } from '../../appliance/services/host-settings'
 import { TenantError, Tenants } from '../../appliance/services/tenants'
 import type { Env } from '../security'
+import { HostFields } from '../views/host-fields'
 import { Layout } from '../views/layout'
 
-function SetupPage(props: { token: string; error?: string; values?: Record<string, string> }) {
+export interface SetupOptions {
+  /** Offer host name and network (the image, where a root unit applies them). */
+  hostSettings?: { dataDir: string; hostname: string } | null
+  onDone?: () => void
+}
+
+function SetupPage(props: { token: string; error?: string; values?: Record<string, string>; host: SetupOptions['hostSettings'] }) {
   const v = props.values ?? {}
   return (
     <Layout title="Set up" session={null}>
@@ -27,24 +35,41 @@ function SetupPage(props: { token: string; error?: string; values?: Record<strin
         <label>Its mail domain <input name="domain" placeholder="example.com" value={v.domain ?? ''} /></label>
         <label>Its mail server (host[:port]) <input name="deliver_to" placeholder="mail.example.com:25" value={v.deliver_to ?? ''} /></label>
         <label><input type="checkbox" name="catch_all" value="on" checked={v.catch_all === 'on'} /> Accept every address of the domain (until users are imported)</label>
+        {props.host && <HostFields values={{ hostname: props.host.hostname, ...v }} />}
         <button type="submit">Set up</button>
       </form>
     </Layout>
   )
 }
 
-export function setupRoutes(accounts: Accounts, db: Db, onDone: () => void = () => {}): Hono<Env> {
+function AppliedPage(props: { host: HostSettings }) {
+  const n = props.host.network
+  const where = n.mode === 'static' ? `https://${n.address}/login` : null
+  return (
+    <Layout title="Set up" session={null}>
+      <h1>Moat is set up</h1>
+      <p role="status">The appliance is now called <strong>{props.host.hostname}</strong> and {n.mode === 'static' ? `moves to ${n.address}` : 'takes its address from DHCP'}; its services restart with these settings.</p>
+      <p>{where ? <a href={where}>Sign in at {where}</a> : <a href="/login">Sign in</a>} in a minute.</p>
+    </Layout>
+  )
+}
+
+export function setupRoutes(accounts: Accounts, db: Db, opts: SetupOptions = {}): Hono<Env> {
   const app = new Hono<Env>()
-  app.get('/setup', (c) => (accounts.hasAdmin() ? c.notFound() : c.html(<SetupPage token={c.req.query('token') ?? ''} />)))
+  const host = opts.hostSettings ?? null
+  app.get('/setup', (c) => (accounts.hasAdmin() ? c.notFound() : c.html(<SetupPage host={host} token={c.req.query('token') ?? ''} />)))
   app.post('/setup', async (c) => {
     if (accounts.hasAdmin()) return c.notFound()
     const body = Object.fromEntries(Object.entries(await c.req.parseBody()).map(([k, v]) => [k, String(v)]))
     const org = (body.org ?? '').trim()
     if (!accounts.setupTokenValid(body.token ?? '')) {
-      return c.html(<SetupPage token="" error="This setup link is not valid; use the newest one from the console or the log." />, 403)
+      return c.html(<SetupPage host={host} token="" error="This setup link is not valid; use the newest one from the console or the log." />, 403)
     }
     const tenants = new Tenants(db)
+    let hostSettings: HostSettings | null = null
     try {
+      // Checked before anything is created, so a typo in the address changes nothing.
+      if (host) hostSettings = hostSettingsFromForm(body)
       // The organisation first (synchronous, validated), so a typo there leaves no half set-up
       // appliance; it is removed again if the admin cannot be created.
       if (org && (!body.domain || !body.deliver_to)) throw new TenantError('give the organisation its domain and mail server, or leave all three empty')
@@ -59,10 +84,14 @@ export function setupRoutes(accounts: Accounts, db: Db, onDone: () => void = () 
         throw err
       }
     } catch (err) {
-      if (err instanceof TenantError) return c.html(<SetupPage token={body.token ?? ''} error={err.message} values={body} />, 400)
+      if (err instanceof TenantError || err instanceof HostSettingsError) return c.html(<SetupPage host={host} token={body.token ?? ''} error={err.message} values={body} />, 400)
       throw err
     }
-    onDone()
+    opts.onDone?.()
+    if (host && hostSettings) {
+      requestHostSettings(host.dataDir, hostSettings)
+      return c.html(<AppliedPage host={hostSettings} />)
+    }
     return c.redirect('/login', 303)
   })
   return app

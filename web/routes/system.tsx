@@ -4,7 +4,9 @@
  * policy for admins and the TLS certificate (an uploaded certificate and key are checked to
  * belong together and replace the self-signed pair; the services load it when restarted);
  * and backup (a download made while the services run) and restore (an upload, checked and
- * staged; it takes effect when the services restart).
+ * staged; it takes effect when the services restart); a software update (an uploaded
+ * release, its signature checked here and applied by the root moat-update unit); and the
+ * host name and network (applied by the root moat-system unit).
  */
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -16,7 +18,11 @@ import { BackupError, createBackup, pendingRestore, stageRestore } from '../../a
 import type { Db } from '../../appliance/db/database'
 import { type Accounts, REQUIRE_ADMIN_TOTP } from '../../appliance/services/accounts'
 import { StoredSettings } from '../../appliance/services/stored-settings'
+import { HostSettingsError, hostSettingsFromForm, lastHostSettingsResult, requestFile, requestHostSettings } from '../../appliance/services/host-settings'
+import { openRelease, ReleaseError } from '../../appliance/services/release-package'
+import { incomingFile, lastUpdateStatus, updatesDir } from '../../appliance/services/updater'
 import { type Env, requireLogin } from '../security'
+import { HostFields } from '../views/host-fields'
 import { Csrf, Layout, when } from '../views/layout'
 
 export interface Probe {
@@ -47,7 +53,19 @@ function certificateInfo(dataDir: string): { subject: string; validTo: string; s
   }
 }
 
-export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string; antivirus: string; dataDir?: string; hostname: string; probes: Probe[] }): Hono<Env> {
+export interface SystemDeps {
+  db: Db
+  accounts: Accounts
+  version: string
+  antivirus: string
+  dataDir?: string
+  hostname: string
+  probes: Probe[]
+  hostSettings: boolean
+  releaseKeys: string | null
+}
+
+export function systemRoutes(deps: SystemDeps): Hono<Env> {
   const app = new Hono<Env>()
   const settings = new StoredSettings(deps.db)
   const only = requireLogin(['appliance_admin'])
@@ -55,7 +73,7 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
   app.use('/system/*', only)
   const one = (sql: string) => (deps.db.prepare(sql).get() as { n: number }).n
 
-  const page = async (c: Context<Env>, status: 200 | 400 = 200, message?: { error?: string; ok?: string }) => {
+  const page = async (c: Context<Env>, status: 200 | 400 = 200, message?: { error?: string; ok?: string }, form: Record<string, string> = {}) => {
     const session = c.get('session')!
     const services = await Promise.all(deps.probes.map(async (p) => ({ ...p, up: await answers(p) })))
     const queueDir = deps.dataDir ? path.join(deps.dataDir, 'haraka/queue') : null
@@ -78,6 +96,10 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
     ]
     const totp = settings.get(REQUIRE_ADMIN_TOTP, true)
     const pending = deps.dataDir ? pendingRestore(deps.dataDir) : null
+    const update = deps.dataDir ? lastUpdateStatus(deps.dataDir) : null
+    const updateWaiting = deps.dataDir ? fs.existsSync(incomingFile(deps.dataDir)) : false
+    const hostResult = deps.dataDir ? lastHostSettingsResult(deps.dataDir) : null
+    const hostWaiting = deps.dataDir ? fs.existsSync(requestFile(deps.dataDir)) : false
     return c.html(
       <Layout title="Status" session={session}>
         <h1>Moat {deps.version}</h1>
@@ -118,7 +140,30 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
           <label>Backup file (.tar.gz) <input type="file" name="backup" required /></label>
           <button type="submit">Check and stage restore</button>
         </form>
-        <p class="muted">Very large backups are better restored with <code>moat restore FILE</code> on the appliance. Shown at {when(Date.now())}.</p>
+        <p class="muted">Very large backups are better restored with <code>moat restore FILE</code> on the appliance.</p>
+        <h2>Software update</h2>
+        <p id="update-status">Running Moat {deps.version}.{update && ` Last update ${when(update.at)}: ${update.state} — ${update.message}.`}</p>
+        {updateWaiting && <p class="banner" role="status">An uploaded release is waiting to be applied; the services restart while it is.</p>}
+        {deps.releaseKeys && deps.dataDir && (
+          <form method="post" action="/system/update" enctype="multipart/form-data" class="policy">
+            <Csrf session={session} />
+            <label>Release file (.moat, signed) <input type="file" name="release" required /></label>
+            <button type="submit">Check and apply update</button>
+          </form>
+        )}
+        <p class="muted">Or on the appliance: <code>moat update FILE</code>, <code>moat update --url URL</code>. A release that does not come up healthy is rolled back.</p>
+        {deps.hostSettings && deps.dataDir && (
+          <>
+            <h2>Host name and network</h2>
+            <p id="host-status">This appliance is {deps.hostname}.{hostResult && ` Last change ${when(hostResult.at)}: ${hostResult.ok ? 'applied' : `NOT applied: ${hostResult.error}`}.`}{hostWaiting && ' A change is being applied.'}</p>
+            <form method="post" action="/system/host" class="policy">
+              <Csrf session={session} />
+              <HostFields values={{ hostname: deps.hostname, ...form }} />
+              <button type="submit">Apply</button>
+            </form>
+          </>
+        )}
+        <p class="muted">Shown at {when(Date.now())}.</p>
       </Layout>,
       status,
     )
@@ -196,6 +241,43 @@ export function systemRoutes(deps: { db: Db; accounts: Accounts; version: string
       throw err
     } finally {
       fs.rmSync(file, { force: true })
+    }
+  })
+  app.post('/system/update', async (c) => {
+    if (!deps.dataDir || !deps.releaseKeys) return page(c, 400, { error: 'Updates are not set up on this appliance.' })
+    const upload = (await c.req.parseBody()).release
+    if (!(upload instanceof File) || upload.size === 0) return page(c, 400, { error: 'Choose a release file.' })
+    const dir = updatesDir(deps.dataDir)
+    fs.mkdirSync(dir, { recursive: true })
+    const file = path.join(dir, `.upload-${crypto.randomBytes(6).toString('hex')}.moat`)
+    const work = `${file}.check`
+    try {
+      fs.writeFileSync(file, Buffer.from(await upload.arrayBuffer()))
+      // Checked here for a clear answer; the root unit checks it again before applying it.
+      const { info } = await openRelease(file, deps.releaseKeys, work)
+      fs.renameSync(file, incomingFile(deps.dataDir))
+      deps.accounts.audit(c.get('session')!.principal, 'update-uploaded', info.version)
+      return page(c, 200, { ok: `Release ${info.version} is signed and intact; it is being applied. The services restart, and the old release comes back if it fails its health check.` })
+    } catch (err) {
+      if (err instanceof ReleaseError) return page(c, 400, { error: `Not applied: ${err.message}` })
+      throw err
+    } finally {
+      fs.rmSync(file, { force: true })
+      fs.rmSync(work, { recursive: true, force: true })
+    }
+  })
+
+  app.post('/system/host', async (c) => {
+    if (!deps.dataDir || !deps.hostSettings) return c.notFound()
+    const body = Object.fromEntries(Object.entries(await c.req.parseBody()).map(([k, v]) => [k, String(v)]))
+    try {
+      const s = hostSettingsFromForm(body)
+      requestHostSettings(deps.dataDir, s)
+      deps.accounts.audit(c.get('session')!.principal, 'host-settings', `${s.hostname} ${s.network.mode === 'static' ? `${s.network.address}/${s.network.prefix}` : 'dhcp'}`)
+      return page(c, 200, { ok: `Applying: host name ${s.hostname}, ${s.network.mode === 'static' ? `address ${s.network.address}/${s.network.prefix}` : 'DHCP'}. The services restart.` })
+    } catch (err) {
+      if (err instanceof HostSettingsError) return page(c, 400, { error: `Not changed: ${err.message}` }, body)
+      throw err
     }
   })
   return app
