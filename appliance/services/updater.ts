@@ -96,7 +96,10 @@ function selfcheck(dir: string, dataDir: string): string | null {
     env: { ...process.env, MOAT_DATA_DIR: dataDir },
   })
   if (r.status === 0) return null
-  return (r.stderr || r.stdout || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' / ')
+  const lines = (r.stderr || r.stdout || r.error?.message || `exit ${r.status}`).trim().split('\n')
+  // Its own findings, or the error it crashed with, rather than a stack trace's tail.
+  const said = lines.filter((l) => /^(selfcheck:|\w*Error\b)/.test(l.trim()))
+  return (said.length ? said : lines.slice(-3)).map((l) => l.trim()).join(' / ')
 }
 
 function schemaOf(dbFile: string): number {
