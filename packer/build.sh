@@ -31,14 +31,23 @@ if [ ! -f "$base" ]; then
 fi
 base_done=$(date +%s)
 
+# The release signing key: MOAT_RELEASE_KEY_DIR (release.key, release.pub.pem) for real
+# releases; otherwise one made here, once, and kept in the cache (never committed).
+keys=${MOAT_RELEASE_KEY_DIR:-$cache/release-key}
+if [ ! -f "$keys/release.key" ]; then
+  echo "image: making a release signing key in $keys (set MOAT_RELEASE_KEY_DIR to use yours)"
+  mkdir -p "$keys"
+  (umask 077 && openssl genpkey -algorithm ed25519 -out "$keys/release.key")
+  openssl pkey -in "$keys/release.key" -pubout -out "$keys/release.pub.pem"
+fi
 release="$cache/moat-release.tar.gz"
-bash "$here/scripts/stage.sh" "$release"
+bash "$here/scripts/stage.sh" "$release" "$keys" "$cache/releases"
 
 accel=${MOAT_IMAGE_ACCEL:-tcg}
 case "$accel" in tcg|kvm) ;; *) echo "image: MOAT_IMAGE_ACCEL is tcg or kvm, not $accel" >&2; exit 1 ;; esac
 rm -rf "$out"
 echo "image: packer build ($accel)"
-(cd "$here" && packer build -var "base_image=$base" -var "release=$release" -var "ssh_key=$key" \
+(cd "$here" && packer build -var "base_image=$base" -var "release=$release" -var "update_test=$cache/releases/moat-imagetest.moat" -var "ssh_key=$key" \
   -var "output_dir=$out" -var "accelerator=$accel" -var "serial_log=$cache/build-serial.log" moat.pkr.hcl)
 packer_done=$(date +%s)
 
@@ -46,7 +55,8 @@ echo "image: converting"
 qemu-img convert -O vmdk -o subformat=streamOptimized "$out/moat.qcow2" "$out/moat.vmdk"
 qemu-img convert -O vhdx -o subformat=dynamic "$out/moat.qcow2" "$out/moat.vhdx"
 bash "$here/scripts/make-ova.sh" "$out/moat.qcow2" "$out/moat.ova"
-(cd "$out" && sha256sum moat.qcow2 moat.vmdk moat.ova moat.vhdx > SHA256SUMS)
+cp "$cache"/releases/moat-[0-9]*.moat "$out/"
+(cd "$out" && sha256sum moat.qcow2 moat.vmdk moat.ova moat.vhdx moat-*.moat > SHA256SUMS)
 done_at=$(date +%s)
 echo "image: done in $((done_at - started)) s (base $((base_done - started)) s, packer $((packer_done - base_done)) s, convert $((done_at - packer_done)) s)"
 ls -l "$out"

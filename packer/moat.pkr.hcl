@@ -13,6 +13,11 @@ variable "release" {
   description = "tarball from scripts/stage.sh"
 }
 
+variable "update_test" {
+  type        = string
+  description = "signed release file the provisioning updates to and back (scripts/stage.sh)"
+}
+
 variable "ssh_key" {
   type        = string
   description = "private key matching the base image's build key"
@@ -77,6 +82,11 @@ build {
   provisioner "file" {
     source      = "files"
     destination = "/tmp"
+  }
+
+  provisioner "file" {
+    source      = var.update_test
+    destination = "/tmp/moat-imagetest.moat"
   }
 
   provisioner "shell" {

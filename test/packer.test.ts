@@ -12,9 +12,9 @@ import { ROOT } from './helpers/appliance'
 const PACKER = path.join(ROOT, 'packer')
 
 t.test('packer validate accepts the template', async (t) => {
-  const dir = t.testdir({ 'base.qcow2': '', 'release.tar.gz': '' })
+  const dir = t.testdir({ 'base.qcow2': '', 'release.tar.gz': '', 'next.moat': '' })
   spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/key`])
-  const r = spawnSync('packer', ['validate', '-var', `base_image=${dir}/base.qcow2`, '-var', `release=${dir}/release.tar.gz`, '-var', `ssh_key=${dir}/key`, 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
+  const r = spawnSync('packer', ['validate', '-var', `base_image=${dir}/base.qcow2`, '-var', `release=${dir}/release.tar.gz`, '-var', `update_test=${dir}/next.moat`, '-var', `ssh_key=${dir}/key`, 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
   t.equal(r.status, 0, `${r.stdout}${r.stderr}`)
   const bad = spawnSync('packer', ['validate', 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
   t.not(bad.status, 0, 'and refuses to run without its inputs')
@@ -26,6 +26,7 @@ t.test('the image scripts pass shellcheck', async (t) => {
     path.join(PACKER, 'build.sh'),
     path.join(PACKER, 'ci.sh'),
     path.join(PACKER, 'files/moat-console-issue'),
+    path.join(PACKER, 'files/moat-growfs'),
   ]
   t.ok(scripts.length >= 5)
   const r = spawnSync('shellcheck', scripts, { encoding: 'utf8' })
@@ -34,7 +35,19 @@ t.test('the image scripts pass shellcheck', async (t) => {
 
 t.test('the units and the firewall are what the image needs', async (t) => {
   const units = fs.readdirSync(path.join(PACKER, 'files/systemd'))
-  for (const u of ['moat-smtp.service', 'moat-web.service', 'moat-jobs.service', 'moat-console.service']) t.ok(units.includes(u), u)
+  for (const u of ['moat-smtp.service', 'moat-web.service', 'moat-jobs.service', 'moat-console.service', 'moat-system.path', 'moat-update.path', 'moat-growfs.service']) t.ok(units.includes(u), u)
+  // Every service starts the release `moat update` switches, never a fixed one.
+  for (const u of units.filter((f) => f.endsWith('.service'))) {
+    const text = fs.readFileSync(path.join(PACKER, 'files/systemd', u), 'utf8')
+    for (const exec of text.match(/^Exec\w+=.*moat.*$/gm) ?? []) t.notMatch(exec, /\/opt\/moat\/(?!current\/)/, `${u}: ${exec}`)
+  }
+  // The root units act on what the moat user may leave; each path unit names its service.
+  for (const [p, svc] of [['moat-system.path', 'moat-system.service'], ['moat-update.path', 'moat-update.service']]) {
+    const text = fs.readFileSync(path.join(PACKER, 'files/systemd', p), 'utf8')
+    t.match(text, /^PathExists=\/var\/lib\/moat\//m, p)
+    t.match(text, new RegExp(`^Unit=${svc.replace('.', '\\.')}$`, 'm'), p)
+    t.notMatch(fs.readFileSync(path.join(PACKER, 'files/systemd', svc), 'utf8'), /^User=/m, `${svc} runs as root`)
+  }
   const nft = fs.readFileSync(path.join(PACKER, 'files/nftables.conf'), 'utf8')
   t.match(nft, /policy drop/)
   t.match(nft, /tcp dport \{ 25, 587, 443 \} accept/)

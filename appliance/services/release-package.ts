@@ -42,9 +42,13 @@ async function sha256File(file: string): Promise<string> {
   return h.digest('hex')
 }
 
-/** Packs the release tree `tree` (its top level: bin, dist, package.json, …) into `out`. */
-export async function packRelease(tree: string, out: string, keyFile: string, version: string): Promise<ReleaseInfo> {
+/**
+ * Packs the release tree `tree` (its top level: bin, dist, package.json, …) into `out`. The
+ * version is the tree's own (package.json), the one its web service will report healthy.
+ */
+export async function packRelease(tree: string, out: string, keyFile: string): Promise<ReleaseInfo> {
   if (!fs.existsSync(path.join(tree, 'bin/moat'))) throw new ReleaseError(`${tree} is not a Moat release tree (no bin/moat)`)
+  const version = (JSON.parse(fs.readFileSync(path.join(tree, 'package.json'), 'utf8')) as { version: string }).version
   const work = fs.mkdtempSync(path.join(path.dirname(path.resolve(out)), '.release-'))
   try {
     const payload = path.join(work, 'payload.tar.gz')

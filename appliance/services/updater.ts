@@ -128,6 +128,20 @@ function restoreDatabase(snapshot: string, dbFile: string): void {
   fs.renameSync(`${dbFile}.rollback`, dbFile)
 }
 
+/**
+ * The updater runs as root; the services as the data folder's owner. Whatever root opened
+ * or copied (the database, the -wal and -shm SQLite makes beside it) goes back to that
+ * owner, or the services could not write their own database.
+ */
+function keepOwner(dataDir: string): void {
+  if (process.getuid?.() !== 0) return
+  const { uid, gid } = fs.statSync(dataDir)
+  for (const f of ['moat.db', 'moat.db-wal', 'moat.db-shm']) {
+    const p = path.join(dataDir, f)
+    if (fs.existsSync(p)) fs.chownSync(p, uid, gid)
+  }
+}
+
 function prune(installRoot: string, keep: string[]): void {
   const dir = path.join(installRoot, 'releases')
   const all = fs
@@ -165,6 +179,7 @@ export async function applyUpdate(file: string, o: UpdateOptions): Promise<Updat
     await extractPayload(opened.payload, `${target}.partial`)
     fs.renameSync(`${target}.partial`, target)
     const problem = selfcheck(target, o.dataDir)
+    keepOwner(o.dataDir)
     if (problem) {
       fs.rmSync(target, { recursive: true, force: true })
       return refuse(`release ${info.version} failed its self-check, nothing was changed: ${problem}`)
@@ -176,6 +191,7 @@ export async function applyUpdate(file: string, o: UpdateOptions): Promise<Updat
     o.services('stop')
     const schemaBefore = schemaOf(dbFile)
     await snapshotDatabase(dbFile, snapshot)
+    keepOwner(o.dataDir)
     switchCurrent(o.installRoot, target)
     o.services('start')
     if (await o.healthy(info.version)) {
@@ -189,6 +205,7 @@ export async function applyUpdate(file: string, o: UpdateOptions): Promise<Updat
     switchCurrent(o.installRoot, old.dir)
     const migrated = schemaOf(dbFile) !== schemaBefore
     if (migrated && fs.existsSync(snapshot)) restoreDatabase(snapshot, dbFile)
+    keepOwner(o.dataDir)
     o.services('start')
     const back = await o.healthy(old.version)
     fs.rmSync(target, { recursive: true, force: true })

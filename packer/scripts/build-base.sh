@@ -21,7 +21,7 @@ packages=(
   linux-image-amd64 systemd systemd-sysv systemd-timesyncd udev dbus openssh-server ca-certificates
   grub-pc-bin grub-efi-amd64-bin shim-signed grub-efi-amd64-signed
   qemu-guest-agent open-vm-tools hyperv-daemons
-  ifupdown isc-dhcp-client iproute2 nftables openssl e2fsprogs dosfstools
+  ifupdown isc-dhcp-client iproute2 nftables openssl e2fsprogs dosfstools fdisk
   clamav-daemon clamav-freshclam
   less vim-tiny curl
 )
@@ -34,17 +34,16 @@ mmdebstrap --variant=important --include="$(IFS=,; echo "${packages[*]}")" \
 # Identity, network, build access (removed again by the last provisioning step).
 echo moat > "$root/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 moat\n' > "$root/etc/hosts"
+# net.ifnames=0 (below) names the first NIC eth0 on every hypervisor; its stanza is the one
+# the setup wizard rewrites (moat system apply), DHCP until then.
 cat > "$root/etc/network/interfaces" <<'NET'
 auto lo
 iface lo inet loopback
 
-allow-hotplug ens3
-iface ens3 inet dhcp
-allow-hotplug eth0
-iface eth0 inet dhcp
-allow-hotplug enp0s3
-iface enp0s3 inet dhcp
+source /etc/network/interfaces.d/*
 NET
+install -d "$root/etc/network/interfaces.d"
+printf 'allow-hotplug eth0\niface eth0 inet dhcp\n' > "$root/etc/network/interfaces.d/moat-eth0"
 install -d -m 700 "$root/root/.ssh"
 install -m 600 "$pubkey" "$root/root/.ssh/authorized_keys"
 # The serial console is where the boot test (and a hypervisor's console log) reads.

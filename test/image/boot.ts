@@ -1,14 +1,16 @@
 /*
  * npm run image:test — boots the built image under QEMU the way an installer would meet it:
- * waits for the console screen's one-time setup link (read from the serial console), runs the
- * setup wizard over HTTPS (admin, first organisation, its domain and mail server), sends one
- * message to the appliance's SMTP port and checks that it reaches the "customer's server", a
- * sink on this machine. The guest is kept off every network (restrict=on); its only way out is
+ * on a virtual disk larger than the image (the root filesystem must grow to fill it), waits
+ * for the console screen's one-time setup link (read from the serial console), runs the
+ * setup wizard over HTTPS (admin, first organisation, its domain and mail server, a new host
+ * name, and under BIOS a fixed address in place of DHCP), waits for the console to show the
+ * new name and the grown disk, sends one message to the appliance's SMTP port and checks
+ * that it reaches the "customer's server", a sink on this machine, stamped with the new name. The guest is kept off every network (restrict=on); its only way out is
  * a guestfwd to that sink. Saves the serial console log in artifacts/image/.
  *
  * usage: node dist/test/image/boot.js [IMAGE.qcow2] [bios|uefi|secureboot]
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import https from 'node:https'
 import path from 'node:path'
@@ -20,6 +22,8 @@ const firmware = (process.argv[3] ?? 'bios') as 'bios' | 'uefi' | 'secureboot'
 const artifacts = path.join(ROOT, 'artifacts/image')
 const serialLog = path.join(artifacts, `boot-${firmware}.log`)
 const TIMEOUT_MS = Number(process.env.MOAT_IMAGE_BOOT_TIMEOUT_S ?? 900) * 1000
+const DISK = '8G'
+const HOSTNAME = 'mx1.example.com'
 
 function post(port: number, pathname: string, form: Record<string, string>): Promise<{ status: number; location?: string; body: string }> {
   const body = new URLSearchParams(form).toString()
@@ -87,10 +91,16 @@ async function main(): Promise<void> {
     }
     fw.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`)
   }
+  // The installer's bigger disk: an overlay on the image, so the image itself stays as built.
+  const disk = path.join(artifacts, `disk-${firmware}.qcow2`)
+  fs.rmSync(disk, { force: true })
+  const made = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, disk, DISK], { encoding: 'utf8' })
+  if (made.status !== 0) throw new Error(`qemu-img create: ${made.stderr}`)
+  const imageMiB = JSON.parse(spawnSync('qemu-img', ['info', '--output=json', image], { encoding: 'utf8' }).stdout)['virtual-size'] / 1048576
   const started = Date.now()
   const qemu: ChildProcess = spawn('qemu-system-x86_64', [
     '-machine', machine, '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
-    '-drive', `file=${image},if=virtio,snapshot=on`,
+    '-drive', `file=${disk},if=virtio`,
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-cmd:${process.execPath} ${pipe}`,
     '-device', 'virtio-net,netdev=n0', '-serial', `file:${serialLog}`, '-display', 'none', '-monitor', 'none',
   ], { stdio: 'inherit' })
@@ -101,19 +111,27 @@ async function main(): Promise<void> {
     const token = await waitFor('the setup link on the console', () => /moat-setup-token: ([A-Za-z0-9_-]{20,})/.exec(serial())?.[1] ?? null, deadline)
     const consoleAt = Date.now()
     log('setup link on the console')
+    // QEMU's user network: 10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3, as DHCP gives it.
+    const network: Record<string, string> = firmware === 'bios' ? { net_mode: 'static', address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3' } : { net_mode: 'dhcp' }
     const setup = await post(webPort, '/setup', {
       token, email: 'admin@example.com', password: 'image boot test password', org: 'acme', domain: 'example.com', deliver_to: '10.0.2.100:25', catch_all: 'on',
+      hostname: HOSTNAME, ...network,
     })
-    if (setup.status !== 303) throw new Error(`setup wizard answered ${setup.status}: ${setup.body.slice(0, 500)}`)
-    log('setup wizard done')
+    if (setup.status !== 200 || !setup.body.includes(`now called <strong>${HOSTNAME}</strong>`)) throw new Error(`setup wizard answered ${setup.status}: ${setup.body.slice(0, 500)}`)
+    log(`setup wizard done (${network.net_mode})`)
+    const shown = await waitFor('the console to show the new host name', () => new RegExp(`moat-hostname: ${HOSTNAME.replace(/\./g, '\\.')} moat-root-mib: (\\d+)`).exec(serial()), deadline)
+    const rootMiB = Number(shown[1])
+    log(`console: ${HOSTNAME}, root filesystem ${rootMiB} MiB on a ${DISK} disk (image ${imageMiB} MiB)`)
+    if (rootMiB < imageMiB + 1024) throw new Error(`the root filesystem did not grow to the disk: ${rootMiB} MiB`)
     const banner = await waitFor('SMTP 250 for the message', async () => {
       const r = await smtpSend(smtpPort, { from: 'sender@outside.test', to: ['alice@example.com'], data: message({ From: 'sender@outside.test', To: 'alice@example.com', Subject: 'through the appliance image', Date: new Date().toUTCString(), 'Message-ID': '<image-boot@outside.test>' }, 'One message through a freshly booted Moat.\n') }).catch(() => null)
       log(`SMTP: ${r ? `${r.final.code} ${r.final.text}` : 'no connection'}`)
       return r && r.final.code === 250 ? r : null
     }, deadline)
     const smtpAt = Date.now()
-    await waitFor('the message at the sink', () => received.find((m) => m.data.includes('through the appliance image')) ?? null, deadline)
+    const got = await waitFor('the message at the sink', () => received.find((m) => m.data.includes('through the appliance image')) ?? null, deadline)
     const doneAt = Date.now()
+    if (!got.data.includes(`by ${HOSTNAME} (Moat)`)) throw new Error(`the message was not handled under the new host name:\n${got.data.slice(0, 800)}`)
     if (firmware === 'secureboot' && !/secureboot: Secure boot enabled/.test(serial())) throw new Error('the kernel did not report Secure Boot enabled')
     console.log(`image boot test (${firmware}, ${accel}): passed`)
     console.log(`| step | seconds since QEMU start |\n|---|---|`)
@@ -123,6 +141,7 @@ async function main(): Promise<void> {
   } finally {
     qemu.kill('SIGKILL')
     sink.close()
+    fs.rmSync(disk, { force: true })
   }
 }
 

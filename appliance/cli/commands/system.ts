@@ -149,18 +149,13 @@ export const systemCommands: Command[] = [
   },
   {
     path: ['release', 'pack'],
-    usage: 'TREE OUT --key FILE [--version V]',
-    summary: 'Pack a release tree (what the image has in /opt/moat/releases/<version>) into a signed release file for `moat update`.',
-    options: {
-      key: { type: 'string', description: 'the private release key (PEM)' },
-      version: { type: 'string', description: 'the release version (default: the tree’s package.json)' },
-    },
+    usage: 'TREE OUT --key FILE',
+    summary: 'Pack a release tree (what the image has in /opt/moat/releases/<version>) into a signed release file for `moat update`; its version is the tree’s package.json.',
+    options: { key: { type: 'string', description: 'the private release key (PEM)' } },
     async run({ args, opts, out }) {
       need(args, 2, 'release tree and output file')
       if (!opts.key) throw new UsageError('--key is required')
-      const tree = path.resolve(args[0])
-      const version = (opts.version as string | undefined) ?? (JSON.parse(fs.readFileSync(path.join(tree, 'package.json'), 'utf8')) as { version: string }).version
-      const info = await packRelease(tree, path.resolve(args[1]), path.resolve(opts.key as string), version)
+      const info = await packRelease(path.resolve(args[0]), path.resolve(args[1]), path.resolve(opts.key as string))
       out(`release ${info.version} written to ${args[1]} (payload ${(info.payload_bytes / 1048576).toFixed(1)} MB, sha256 ${info.payload_sha256.slice(0, 16)}…)`)
     },
   },
