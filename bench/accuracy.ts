@@ -9,11 +9,12 @@ import path from 'node:path'
 import { attachmentSymbols } from '../appliance/engine/filters/attachments'
 import { classifierSymbols } from '../appliance/engine/filters/classifier'
 import { features, trainLogistic } from '../appliance/engine/logistic'
+import { phishingChecks } from '../appliance/engine/filters/phishing'
 import { rawChecks, sanityChecks } from '../appliance/engine/filters/sanity'
 import { parseMessage, type ParsedMessage } from '../appliance/engine/message'
 import { DEFAULT_THRESHOLDS, score, type Symbol, verdictFor } from '../appliance/engine/symbols'
 import { tokenize } from '../appliance/engine/tokenize'
-import { corpusDir, readManifest } from '../appliance/engine/training'
+import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 
 export interface Sample {
   source: string
@@ -25,6 +26,37 @@ export interface Sample {
   fixed: Symbol[]
 }
 
+/**
+ * Header fields in which another filter gave its verdict on the way into the corpus (the
+ * providers' and the lists' spam filters). An appliance sees mail before any of these is
+ * added, so every engine in these benchmarks gets the mail without them.
+ */
+const VERDICT_HEADER = /^(x-spam-[\w-]*|x-microsoft-antispam[\w-]*|x-ms-exchange-organization-scl|x-forefront-antispam-report[\w-]*|x-foff-[\w-]*|x-spam-checked-in-group):/i
+
+export function stripVerdictHeaders(raw: Buffer): Buffer {
+  const text = raw.toString('latin1')
+  const m = /\r?\n\r?\n/.exec(text)
+  const headEnd = m ? m.index : text.length
+  const lines = text.slice(0, headEnd).split(/(?<=\n)/)
+  const kept: string[] = []
+  let dropping = false
+  for (const l of lines) {
+    if (/^[ \t]/.test(l)) {
+      if (!dropping) kept.push(l)
+      continue
+    }
+    dropping = VERDICT_HEADER.test(l)
+    if (!dropping) kept.push(l)
+  }
+  return Buffer.from(kept.join('') + text.slice(headEnd), 'latin1')
+}
+
+export function corpusRaw(row: ManifestRow): Buffer {
+  return stripVerdictHeaders(fs.readFileSync(path.join(corpusDir(), row.path)))
+}
+
+export const foldOf = (row: ManifestRow, folds: number) => parseInt(row.sha256.slice(0, 8), 16) % folds
+
 export async function loadSamples(folds: number, filter: (source: string, i: number) => boolean = () => true): Promise<Sample[]> {
   const dir = corpusDir()
   const rows = readManifest(dir)
@@ -32,17 +64,17 @@ export async function loadSamples(folds: number, filter: (source: string, i: num
   let i = 0
   for (const r of rows) {
     if (!filter(r.source, i++)) continue
-    const raw = fs.readFileSync(path.join(dir, r.path))
+    const raw = corpusRaw(r)
     const parsed = await parseMessage(raw)
     out.push({
       source: r.source,
       spam: r.label === 'spam',
-      fold: parseInt(r.sha256.slice(0, 8), 16) % folds,
+      fold: foldOf(r, folds),
       tokens: tokenize(parsed),
       features: new Uint32Array(0),
       parsed,
       // Dated corpus mail must not be judged against today's clock.
-      fixed: [...rawChecks(raw), ...sanityChecks(parsed, Date.parse(parsed.date ?? '') || Date.now()), ...attachmentSymbols(parsed)],
+      fixed: [...rawChecks(raw), ...sanityChecks(parsed, Date.parse(parsed.date ?? '') || Date.now()), ...phishingChecks(parsed), ...attachmentSymbols(parsed)],
     })
   }
   for (const s of out) s.features = features(s.tokens)

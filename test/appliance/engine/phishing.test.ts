@@ -1,0 +1,50 @@
+/*
+ * Phishing signals on crafted mail and on the phishing_pot part of the corpus. Symbols, never
+ * scores: retuning weights must not break these.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { lookalikeOf, phishingChecks } from '../../../appliance/engine/filters/phishing'
+import { parseMessage } from '../../../appliance/engine/message'
+import { corpusDir, readManifest } from '../../../appliance/engine/training'
+
+const crlf = (s: string) => Buffer.from(s.replace(/\r?\n/g, '\r\n'))
+const names = async (raw: string) => phishingChecks(await parseMessage(crlf(raw))).map((s) => s.name).sort()
+const head = (from: string) => `From: ${from}\nTo: bob@example.org\nDate: Fri, 27 Nov 2026 10:00:00 +0000\nMessage-ID: <1@x.test>\nSubject: Your account\n`
+
+t.test('lookalike domains: digits for letters, one letter off, the brand wrapped in words; never the brand itself', async (t) => {
+  for (const d of ['paypa1.com', 'paypai.com', 'rnicrosoft.com', 'micros0ft.net', 'secure-paypal-login.com', 'paypal-verify.net', 'arnazon.de', 'netfiix.com', 'docusiqn.com'])
+    t.ok(lookalikeOf(d), `${d} imitates a brand`)
+  for (const d of ['paypal.com', 'microsoft.com', 'amazon.de', 'netflix.com', 'example.com', 'kernel.org', 'apples.org', 'ups.com', 'dhl.de', 'chasefield.org'])
+    t.equal(lookalikeOf(d), null, `${d} is not a lookalike`)
+})
+
+t.test('phishing symbols, table-driven', async (t) => {
+  const html = (body: string) => `Content-Type: text/html; charset=utf-8\n\n${body}\n`
+  const cases: [string, string, string[]][] = [
+    ['the brand from its own domain fires nothing', `${head('PayPal <service@paypal.com>')}\nYour receipt.\n`, []],
+    ['a brand name from someone else', `${head('PayPal Security <alert@account-notice.test>')}\nVerify now.\n`, ['PHISH_BRAND_DISPLAY_NAME']],
+    ['a lookalike sender domain', `${head('Service <service@paypa1.com>')}\nVerify now.\n`, ['PHISH_LOOKALIKE_FROM']],
+    ['a password form in the mail', `${head('IT <it@example.com>')}${html('<form action="https://collect.test/p"><input name="u"><input type="password" name="p"></form>')}`, ['PHISH_PASSWORD_FORM']],
+    ['a form without a password', `${head('Shop <news@shop.test>')}${html('<form action="https://shop.test/survey"><input name="rating"></form>')}`, ['HTML_FORM']],
+    ['links to a lookalike and to punycode', `${head('Bank <info@bank.test>')}${html('<a href="https://secure-paypal-login.com/x">log in</a> <a href="https://xn--pypal-4ve.com/">here</a>')}`, ['PHISH_LOOKALIKE_URL', 'PHISH_PUNYCODE_DOMAIN']],
+    ['an ordinary list message', `${head('Jane Doe <jane@kernel.org>')}\nPatch attached, see https://lore.kernel.org/x\n`, []],
+  ]
+  for (const [what, raw, want] of cases) t.same(await names(raw), want, what)
+})
+
+t.test('on real phishing: many phishing_pot messages raise a phishing signal, hardly any ham does', async (t) => {
+  const dir = corpusDir()
+  const rows = readManifest(dir)
+  const pick = (source: string, n: number) => rows.filter((r) => r.source === source).slice(0, n)
+  let phish = 0
+  const phishRows = pick('phishing_pot', 200)
+  for (const r of phishRows) if (phishingChecks(await parseMessage(fs.readFileSync(path.join(dir, r.path)))).length) phish++
+  let ham = 0
+  const hamRows = [...pick('linux-bluetooth.vger.kernel.org', 100), ...pick('jailhouse-dev.googlegroups.com', 100), ...pick('sa-easy_ham', 100), ...pick('foff-milter', 60)].filter((r) => r.label === 'ham')
+  for (const r of hamRows) if (phishingChecks(await parseMessage(fs.readFileSync(path.join(dir, r.path)))).length) ham++
+  t.comment(`phishing signals on ${phish}/${phishRows.length} phishing_pot messages, on ${ham}/${hamRows.length} list ham`)
+  t.ok(phish >= phishRows.length * 0.1, 'a good part of real phishing shows a signal')
+  t.ok(ham <= hamRows.length * 0.02, 'hardly any ham does')
+})
