@@ -29,6 +29,7 @@ import { RelayControl } from '../appliance/services/relay'
 import { Transport } from '../appliance/services/transport'
 import { parseMessage } from '../appliance/engine/message'
 import { accuracyRows, crossValidate, loadSamples } from './accuracy'
+import { benchPeers } from './peers'
 import { percentile, runLoad } from './smtp-load'
 
 const BENCH_PASSWORD = 'bench password, loopback only'
@@ -492,9 +493,10 @@ async function main(): Promise<void> {
     if (w === 'smtp') await benchSmtp(n('BENCH_SMTP_MESSAGES', 3000), n('BENCH_SMTP_CONCURRENCY', 8))
     else if (w === 'import') await benchImport(n('BENCH_IMPORT_USERS', 100_000))
     else if (w === 'accuracy') await benchAccuracy(n('BENCH_FOLDS', 5))
+    else if (w === 'peers') await benchPeers(n('BENCH_FOLDS', 5), n('BENCH_PEER_MESSAGES', 600), table)
     else if (w === 'archive') await benchArchive(n('BENCH_ARCHIVE_MESSAGES', 100_000))
     else if (w === 'quarantine') await benchQuarantine(n('BENCH_QUARANTINE_ENTRIES', 1_000_000))
-    else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, quarantine, accuracy`)
+    else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, quarantine, accuracy, peers`)
   }
 }
 
