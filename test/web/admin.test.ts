@@ -8,6 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { Tenants } from '../../appliance/services/tenants'
+import { requestFile } from '../../appliance/services/host-settings'
+import { makeReleaseKey, packRelease } from '../../appliance/services/release-package'
+import { Spool } from '../../appliance/services/spool'
+import { incomingFile } from '../../appliance/services/updater'
+import { createApp } from '../../web/app'
 import { type App, post, setup, signIn } from '../helpers/web'
 
 const get = async (app: App, p: string, who: { cookie: string }) => {
@@ -260,4 +265,45 @@ t.test('delivery monitor for one destination domain: the raw attempts give the r
   t.notMatch(page.text, /OUR side/, 'example.net’s blocklisting is not example.org’s')
   t.match((await get(app, '/delivery', root)).text, /OUR side/)
   t.match((await get(app, '/delivery', root)).text, /href="\/delivery\?domain=example\.net&amp;hours=24"/)
+})
+
+t.test('status page: an uploaded release is checked before the root unit gets it; host settings are checked, then requested', async (t) => {
+  const { db, dataDir } = await setup(t)
+  const keys = path.join(dataDir, 'keys')
+  const { key } = makeReleaseKey(keys)
+  const other = makeReleaseKey(path.join(dataDir, 'other'))
+  const tree = path.join(dataDir, 'tree')
+  fs.mkdirSync(path.join(tree, 'bin'), { recursive: true })
+  fs.writeFileSync(path.join(tree, 'bin/moat'), '#!/bin/sh\n')
+  fs.writeFileSync(path.join(tree, 'package.json'), JSON.stringify({ name: 'moat', version: '9.9.10' }))
+  const good = path.join(dataDir, 'good.moat')
+  const foreign = path.join(dataDir, 'foreign.moat')
+  await packRelease(tree, good, key)
+  await packRelease(tree, foreign, other.key)
+  const app = createApp({ db, spool: new Spool(path.join(dataDir, 'spool')), version: '9.9.9', clamd: null, dataDir, hostname: 'moat', releaseKeys: keys, hostSettings: true })
+  const root = await signIn(app, 'root@moat.test')
+  const upload = (file: string) => {
+    const form = new FormData()
+    form.set('_csrf', root.csrf)
+    form.set('release', new File([fs.readFileSync(file)], 'moat.moat'))
+    return app.request('/system/update', { method: 'POST', headers: { Cookie: root.cookie }, body: form })
+  }
+  const bad = await upload(foreign)
+  t.equal(bad.status, 400)
+  t.match(await bad.text(), /Not applied: the release signature does not match any trusted release key/)
+  t.notOk(fs.existsSync(incomingFile(dataDir)), 'nothing handed to the root unit')
+  const ok = await upload(good)
+  t.equal(ok.status, 200)
+  t.match(await ok.text(), /Release 9\.9\.10 is signed and intact; it is being applied/)
+  t.ok(fs.existsSync(incomingFile(dataDir)), 'handed to the root unit')
+  t.match((await get(app, '/status', root)).text, /An uploaded release is waiting to be applied/)
+
+  const wrong = await post(app, '/system/host', root, { hostname: 'mx1.example.com', net_mode: 'static', address: '192.0.2.10/24', gateway: '192.0.2.1', dns: 'not-an-ip' })
+  t.equal(wrong.status, 400)
+  t.match(await wrong.text(), /Not changed: DNS server &quot;not-an-ip&quot; is not an IPv4 address/)
+  t.notOk(fs.existsSync(requestFile(dataDir)))
+  t.equal((await post(app, '/system/host', root, { hostname: 'mx1.example.com', net_mode: 'dhcp' })).status, 200)
+  t.same(JSON.parse(fs.readFileSync(requestFile(dataDir), 'utf8')), { hostname: 'mx1.example.com', network: { mode: 'dhcp' } })
+  const boss = await signIn(app, 'boss@example.com')
+  t.equal((await post(app, '/system/host', boss, { hostname: 'evil', net_mode: 'dhcp' })).status, 404, 'the appliance admin’s only')
 })
