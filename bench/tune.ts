@@ -3,7 +3,8 @@
  * gets the symbols the engine gives it, with the classifier's from a model that never saw
  * it (k-fold); a cost-weighted logistic regression over those symbols (a ham wrongly
  * flagged costs more than a spam missed) gives each symbol its weight, scaled so that the
- * spam threshold (5 points) keeps the flagged ham at or under the target rate. Rules may
+ * spam threshold (5 points) keeps the flagged ham at or under the target rate and no ham
+ * reaches surespam (10 points). Rules may
  * only add points (a filter that fires must never excuse spam); policy symbols (viruses,
  * dangerous attachments, RBLs, authentication, lists) keep the weights an admin expects.
  *
@@ -69,7 +70,8 @@ function toPoints(rows: Row[], names: string[], m: { w: Float64Array; b: number 
   const allowed = Math.floor(ham.length * TARGET_FP)
   // The cut lies just above the (allowed+1)-th highest ham logit, and never below zero points.
   const cut = Math.max(ham[allowed] ?? 0, 1e-6) + 1e-6
-  const scale = 5 / cut
+  // And no ham may reach surespam (10 points): that level is quarantined quietly.
+  const scale = Math.min(5 / cut, ham[0] > 0 ? 9.9 / ham[0] : Infinity)
   return new Map(names.map((n, i) => [n, Math.round(m.w[i] * scale * 100) / 100]))
 }
 
