@@ -59,9 +59,10 @@ export function checkHostSettings(input: unknown): HostSettings {
   const n = (o.network ?? {}) as Record<string, unknown>
   if (n.mode === 'dhcp') return { hostname, network: { mode: 'dhcp' } }
   if (n.mode !== 'static') throw new HostSettingsError('network mode must be "dhcp" or "static"')
+  // "192.0.2.10/24" as the form gives it, or address and prefix apart as a request stores them.
   const [addr, bits] = String(n.address ?? '').trim().split('/')
   const address = ipv4(addr, 'address')
-  const prefix = Number(bits)
+  const prefix = Number(bits ?? n.prefix)
   if (!Number.isInteger(prefix) || prefix < 8 || prefix > 30) throw new HostSettingsError('give the address with its prefix length, e.g. 192.0.2.10/24')
   const gateway = ipv4(n.gateway, 'gateway')
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0

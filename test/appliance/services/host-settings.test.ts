@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { checkHostSettings, HostSettingsError, renderHosts, requestFile, resultFile } from '../../../appliance/services/host-settings'
+import { checkHostSettings, HostSettingsError, hostSettingsFromForm, renderHosts, requestFile, requestHostSettings, resultFile } from '../../../appliance/services/host-settings'
 import { moat } from '../../helpers/appliance'
 
 const stat = (extra: Record<string, unknown>) => ({ hostname: 'mx1.example.com', network: { mode: 'static', address: '192.0.2.10/24', gateway: '192.0.2.1', dns: '192.0.2.53', ...extra } })
@@ -64,6 +64,16 @@ t.test('moat system apply writes the host name, hosts, interface and resolver, a
   t.notOk(fs.existsSync(requestFile(data)), 'a bad request is removed too, so the path unit does not loop on it')
   t.match(JSON.parse(fs.readFileSync(resultFile(data), 'utf8')), { ok: false, error: /not an IPv4 address/ })
 
+  fs.writeFileSync(requestFile(data), JSON.stringify({ hostname: 'mx1.example.com', network: { mode: 'dhcp' } }))
+  t.equal(apply().code, 0)
+  t.match(fs.readFileSync(path.join(root, 'etc/network/interfaces.d/moat-eth0'), 'utf8'), /iface eth0 inet dhcp\n$/)
+
+  // What the web service writes is what the root unit applies (the wizard's own path).
+  requestHostSettings(data, hostSettingsFromForm({ hostname: 'mx2.example.com', net_mode: 'static', address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3' }))
+  const r2 = apply()
+  t.equal(r2.code, 0, r2.stderr)
+  t.equal(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8'), 'mx2.example.com\n')
+  t.match(fs.readFileSync(path.join(root, 'etc/network/interfaces.d/moat-eth0'), 'utf8'), /address 10\.0\.2\.15\/24\n  gateway 10\.0\.2\.2\n$/)
   fs.writeFileSync(requestFile(data), JSON.stringify({ hostname: 'mx1.example.com', network: { mode: 'dhcp' } }))
   t.equal(apply().code, 0)
   t.match(fs.readFileSync(path.join(root, 'etc/network/interfaces.d/moat-eth0'), 'utf8'), /iface eth0 inet dhcp\n$/)
