@@ -8,7 +8,7 @@
  */
 import zlib from 'node:zlib'
 
-export const HASH_BITS = 20
+export const HASH_BITS = 22
 const SIZE = 1 << HASH_BITS
 const MASK = SIZE - 1
 
@@ -55,6 +55,7 @@ export function predictFeatures(m: LogisticModel, f: Uint32Array): number {
 }
 
 export function learnFeatures(m: LogisticModel, f: Uint32Array, isSpam: boolean, rate = 0.5, l2 = 1e-6, weight = 1): void {
+  if (m.grads.length !== SIZE + 1) throw new Error('this classifier model was loaded for scoring only; load it with { learn: true } to learn')
   const x = 1 / Math.sqrt(Math.max(1, f.length))
   const g = (predictFeatures(m, f) - (isSpam ? 1 : 0)) * weight
   for (let i = 0; i < f.length; i++) {
@@ -91,21 +92,25 @@ export function serialiseLogistic(m: LogisticModel): Buffer {
   for (let i = 0; i < SIZE; i++) if (m.weights[i] !== 0) idx.push(i)
   const index = Uint32Array.from(idx)
   const w = Float32Array.from(idx, (i) => m.weights[i])
-  const g = Float32Array.from(idx, (i) => m.grads[i])
-  const head = Buffer.from(JSON.stringify({ format: 'moat-logistic-1', bits: HASH_BITS, bias: m.bias, biasGrad: m.grads[SIZE], messages: m.messages, n: idx.length }))
+  const g = Float32Array.from(idx, (i) => m.grads[i] ?? 0)
+  const head = Buffer.from(JSON.stringify({ format: 'moat-logistic-1', bits: HASH_BITS, bias: m.bias, biasGrad: m.grads[SIZE] ?? 0, messages: m.messages, n: idx.length }))
   const len = Buffer.alloc(4)
   len.writeUInt32BE(head.length)
   return zlib.gzipSync(Buffer.concat([len, head, Buffer.from(index.buffer), Buffer.from(w.buffer), Buffer.from(g.buffer)]), { level: 6 })
 }
 
-export function deserialiseLogistic(blob: Buffer): LogisticModel {
+/**
+ * The AdaGrad sums are needed only to learn; the SMTP service only scores, so by default
+ * they are not loaded (16 MB less per process).
+ */
+export function deserialiseLogistic(blob: Buffer, opts: { learn?: boolean } = {}): LogisticModel {
   const buf = zlib.gunzipSync(blob)
   const hl = buf.readUInt32BE(0)
   const head = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8'))
   if (head.format !== 'moat-logistic-1' || head.bits !== HASH_BITS) throw new Error(`unknown classifier model format "${head.format}"`)
-  const m = emptyLogistic()
+  const m: LogisticModel = opts.learn ? emptyLogistic() : { bias: 0, weights: new Float32Array(SIZE), grads: new Float32Array(0), messages: 0 }
   m.bias = head.bias
-  m.grads[SIZE] = head.biasGrad
+  if (opts.learn) m.grads[SIZE] = head.biasGrad
   m.messages = head.messages
   const body = buf.subarray(4 + hl)
   const n = head.n
@@ -115,7 +120,7 @@ export function deserialiseLogistic(blob: Buffer): LogisticModel {
   const g = new Float32Array(copy(n * 8))
   for (let i = 0; i < n; i++) {
     m.weights[index[i]] = w[i]
-    m.grads[index[i]] = g[i]
+    if (opts.learn) m.grads[index[i]] = g[i]
   }
   return m
 }

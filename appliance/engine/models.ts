@@ -16,8 +16,8 @@ export interface StoredModel {
   model: LogisticModel
 }
 
-export function loadDefaultModel(): StoredModel {
-  return { id: null, description: 'default model shipped with Moat', model: deserialiseLogistic(fs.readFileSync(DEFAULT_MODEL_PATH)) }
+export function loadDefaultModel(opts: { learn?: boolean } = {}): StoredModel {
+  return { id: null, description: 'default model shipped with Moat', model: deserialiseLogistic(fs.readFileSync(DEFAULT_MODEL_PATH), opts) }
 }
 
 export function latestModelId(db: Db): number | null {
@@ -25,12 +25,13 @@ export function latestModelId(db: Db): number | null {
   return row.id
 }
 
-export function loadActiveModel(db: Db): StoredModel {
+/** The model in use; { learn: true } also loads what learning needs. */
+export function loadActiveModel(db: Db, opts: { learn?: boolean } = {}): StoredModel {
   const row = db
     .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'logistic' ORDER BY id DESC LIMIT 1`)
     .get() as { id: number; description: string; data: Buffer } | undefined
-  if (!row) return loadDefaultModel()
-  return { id: row.id, description: row.description, model: deserialiseLogistic(row.data) }
+  if (!row) return loadDefaultModel(opts)
+  return { id: row.id, description: row.description, model: deserialiseLogistic(row.data, opts) }
 }
 
 export function saveModel(db: Db, model: LogisticModel, description: string): number {

@@ -64,5 +64,28 @@ export function tokenize(msg: ParsedMessage): Set<string> {
   }
   const ct = msg.headers.get('content-type')?.[0]?.split(';')[0].trim().toLowerCase()
   if (ct) out.add(`ct:${ct}`)
+  structure(out, msg)
   return out
+}
+
+const bucket = (n: number) => (n === 0 ? '0' : n === 1 ? '1' : n <= 3 ? '2-3' : n <= 10 ? '4-10' : n <= 30 ? '11-30' : 'many')
+
+/** How the mail is built and who says they sent it, without the when and the software. */
+function structure(out: Set<string>, msg: ParsedMessage): void {
+  const from = msg.from?.address.split('@')[1]?.toLowerCase()
+  const mid = /@([^>\s]+)>?\s*$/.exec(msg.messageId ?? '')?.[1]?.toLowerCase()
+  out.add(`mid:${!mid ? 'none' : from && (mid === from || mid.endsWith(`.${from.split('.').slice(-2).join('.')}`)) ? 'same' : 'other'}`)
+  for (const h of ['list-unsubscribe', 'list-id', 'feedback-id', 'list-unsubscribe-post']) if (msg.headers.has(h)) out.add(`hdr:${h}`)
+  const prec = msg.headers.get('precedence')?.[0]?.trim().toLowerCase()
+  if (prec) out.add(`hdr:precedence:${prec.slice(0, 12)}`)
+  const charset = /charset="?([\w-]+)/i.exec(msg.headers.get('content-type')?.[0] ?? '')?.[1]?.toLowerCase()
+  if (charset) out.add(`charset:${charset}`)
+  out.add(`to:${bucket(msg.to.length)}`)
+  if (msg.html) {
+    out.add(`img:${bucket((msg.html.match(/<img\b/gi) ?? []).length)}`)
+    out.add(`links:${bucket(msg.links.length)}`)
+    const ratio = msg.htmlText.length / Math.max(1, msg.html.length)
+    out.add(`textratio:${ratio < 0.05 ? 'tiny' : ratio < 0.2 ? 'low' : ratio < 0.5 ? 'mid' : 'high'}`)
+  }
+  out.add(`len:${bucket(Math.floor(msg.text.length / 200))}`)
 }

@@ -73,7 +73,7 @@ export async function trainDefaultModel(corpusDir: string): Promise<LogisticMode
  * saved as a new version; a few versions are kept to roll back to. Returns the new model id.
  */
 export async function learnReported(db: Db, reports: { raw: Buffer; spam: boolean }[], description: string): Promise<number> {
-  const model = loadActiveModel(db).model
+  const model = loadActiveModel(db, { learn: true }).model
   const feats = await Promise.all(reports.map(async (r) => ({ f: features(tokenize(await parseMessage(r.raw))), spam: r.spam })))
   for (let round = 0; round < 3; round++) for (const r of feats) learnFeatures(model, r.f, r.spam)
   const id = saveModel(db, model, description)

@@ -66,6 +66,11 @@ t.test('the classifier learns, serialises, and learns one report incrementally',
   for (let i = 0; i < 3; i++) learnFeatures(m, report, true)
   t.ok(predictFeatures(m, report) > before, 'a spam report moves that message towards spam')
   t.equal(predictFeatures(emptyLogistic(), report), 0.5, 'an empty model is unsure')
+  // Loaded for scoring (the SMTP service) it scores alike but will not learn; loaded to learn, it does.
+  t.throws(() => learnFeatures(back, report, true), /loaded for scoring only/)
+  const learner = deserialiseLogistic(serialiseLogistic(m), { learn: true })
+  learnFeatures(learner, report, true)
+  t.ok(predictFeatures(learner, report) > predictFeatures(m, report))
   t.throws(() => deserialiseLogistic(require('node:zlib').gzipSync(Buffer.from([0, 0, 0, 2, 123, 125]))), /unknown classifier model format/)
 })
 
