@@ -30,6 +30,7 @@ import { Transport } from '../appliance/services/transport'
 import { parseMessage } from '../appliance/engine/message'
 import { accuracyRows, crossValidate, loadSamples } from './accuracy'
 import { benchPeers } from './peers'
+import { freePort } from './ports'
 import { percentile, runLoad } from './smtp-load'
 
 const BENCH_PASSWORD = 'bench password, loopback only'
@@ -90,15 +91,6 @@ function cpuSeconds(pid: number): number {
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(p))
-    })
-  })
 }
 
 async function stop(proc: ChildProcess): Promise<void> {

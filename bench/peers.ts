@@ -21,6 +21,7 @@ import { trainLogistic } from '../appliance/engine/logistic'
 import { DEFAULT_THRESHOLDS, score, verdictFor } from '../appliance/engine/symbols'
 import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 import { corpusRaw, foldOf, loadSamples } from './accuracy'
+import { freePort } from './ports'
 
 type Verdict = 'clean' | 'spam' | 'surespam'
 
@@ -55,17 +56,6 @@ function count(c: Counts, spam: boolean, v: Verdict): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 async function waitPort(port: number, proc: ChildProcess, what: string, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -79,6 +69,18 @@ async function waitPort(port: number, proc: ChildProcess, what: string, timeoutM
     if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port}`)
     await new Promise((r) => setTimeout(r, 300))
   }
+}
+
+/**
+ * A peer's verdicts on the test sample (two at a time, as its two workers take them), then
+ * its speed: `timed` messages one after another, so one core's rate.
+ */
+async function measure<T>(test: Part[], check: (file: string) => Promise<T>, verdict: (r: T) => Verdict, timed: number): Promise<{ counts: Counts; perSecond: number }> {
+  const counts = empty()
+  await pool(test, 2, async (p) => count(counts, p.spam, verdict(await check(p.file))))
+  const t1 = Date.now()
+  for (const p of test.slice(0, timed)) await check(p.file)
+  return { counts, perSecond: Math.min(timed, test.length) / ((Date.now() - t1) / 1000) }
 }
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
@@ -174,16 +176,9 @@ async function spamassassin(dir: string, parts: { train: Part[]; test: Part[] },
         })
         fs.createReadStream(file).pipe(c.stdin)
       })
-    const counts = empty()
     // SpamAssassin has one level (required_score 5); 10 stands in for "surespam" here.
-    await pool(parts.test, 2, async (p) => {
-      const s = await check(p.file)
-      count(counts, p.spam, s >= 10 ? 'surespam' : s >= 5 ? 'spam' : 'clean')
-    })
-    const timed = parts.test.slice(0, 60)
-    const t1 = Date.now()
-    for (const p of timed) await check(p.file)
-    return { engine: 'SpamAssassin 4.0 (spamd)', note: 'Debian rules, Bayes, network tests off; ≥ 10 as "surespam"', counts, perSecond: timed.length / ((Date.now() - t1) / 1000), learnSeconds }
+    const m = await measure(parts.test, check, (s) => (s >= 10 ? 'surespam' : s >= 5 ? 'spam' : 'clean'), 60)
+    return { engine: 'SpamAssassin 4.0 (spamd)', note: 'Debian rules, Bayes, network tests off; ≥ 10 as "surespam"', ...m, learnSeconds }
   } finally {
     spamd.kill('SIGTERM')
   }
@@ -222,8 +217,8 @@ async function rspamd(dir: string, parts: { train: Part[]; test: Part[] }, close
     const t0 = Date.now()
     await pool(parts.train, 2, async (p) => {
       const res = await fetch(`http://127.0.0.1:${controller}/${p.spam ? 'learnspam' : 'learnham'}`, { method: 'POST', body: fs.readFileSync(p.file) })
-      // 208: already learned (a duplicate body); anything else but 200 is a failure.
-      if (res.status !== 200 && res.status !== 208) {
+      // 204: nothing to learn (no text), 208: already learned (a duplicate body).
+      if (res.status !== 200 && res.status !== 204 && res.status !== 208) {
         const text = await res.text()
         if (!/already learned|too small|no tokens/i.test(text)) throw new Error(`rspamd learn: ${res.status} ${text}`)
       } else await res.arrayBuffer()
@@ -233,15 +228,8 @@ async function rspamd(dir: string, parts: { train: Part[]; test: Part[] }, close
       const res = await fetch(`http://127.0.0.1:${normal}/checkv2`, { method: 'POST', body: fs.readFileSync(file) })
       return (await res.json()) as { action: string; score: number }
     }
-    const counts = empty()
-    await pool(parts.test, 2, async (p) => {
-      const r = await check(p.file)
-      count(counts, p.spam, r.action === 'reject' ? 'surespam' : ['add header', 'rewrite subject'].includes(r.action) ? 'spam' : 'clean')
-    })
-    const timed = parts.test.slice(0, 100)
-    const t1 = Date.now()
-    for (const p of timed) await check(p.file)
-    return { engine: 'Rspamd 3.4', note: 'stock config, Bayes (Redis), network tests off; "add header" as spam, "reject" as "surespam"', counts, perSecond: timed.length / ((Date.now() - t1) / 1000), learnSeconds }
+    const m = await measure(parts.test, check, (r) => (r.action === 'reject' ? 'surespam' : ['add header', 'rewrite subject'].includes(r.action) ? 'spam' : 'clean'), 100)
+    return { engine: 'Rspamd 3.4', note: 'stock config, Bayes (Redis), network tests off; "add header" as spam, "reject" as "surespam"', ...m, learnSeconds }
   } finally {
     daemon.kill('SIGTERM')
     redis.kill('SIGTERM')
