@@ -56,9 +56,10 @@ function makeCertificate(dir: string, hostname: string, log: (msg: string) => vo
     // Ours is renewed when it runs out and when the appliance was renamed (setup wizard).
     const renamed = !certNames(files.cert).includes(certName(hostname).toLowerCase())
     if (!renamed && daysLeft(files.cert) > RENEW_DAYS) return files
-    log(renamed
-      ? `TLS: the appliance is now called ${hostname}; making a new self-signed certificate for that name`
-      : `TLS: the self-signed certificate expires in ${Math.floor(daysLeft(files.cert))} days; making a new one`)
+    const left = daysLeft(files.cert)
+    log(left <= RENEW_DAYS
+      ? `TLS: the self-signed certificate expires in ${Math.floor(left)} days; making a new one`
+      : `TLS: the appliance is now called ${hostname}; making a new self-signed certificate for that name`)
   }
   const cn = certName(hostname)
   const r = spawnSync(

@@ -14,7 +14,7 @@ const PACKER = path.join(ROOT, 'packer')
 t.test('packer validate accepts the template', async (t) => {
   const dir = t.testdir({ 'base.qcow2': '', 'release.tar.gz': '', 'next.moat': '' })
   spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/key`])
-  const r = spawnSync('packer', ['validate', '-var', `base_image=${dir}/base.qcow2`, '-var', `release=${dir}/release.tar.gz`, '-var', `update_test=${dir}/next.moat`, '-var', `ssh_key=${dir}/key`, 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
+  const r = spawnSync('packer', ['validate', '-var', `base_image=${dir}/base.qcow2`, '-var', `release=${dir}/release.tar.gz`, '-var', `update_test=${dir}/next.moat`, '-var', `output_dir=${dir}/output`, '-var', `ssh_key=${dir}/key`, 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
   t.equal(r.status, 0, `${r.stdout}${r.stderr}`)
   const bad = spawnSync('packer', ['validate', 'moat.pkr.hcl'], { cwd: PACKER, encoding: 'utf8' })
   t.not(bad.status, 0, 'and refuses to run without its inputs')

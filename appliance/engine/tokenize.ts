@@ -74,18 +74,18 @@ const bucket = (n: number) => (n === 0 ? '0' : n === 1 ? '1' : n <= 3 ? '2-3' : 
 function structure(out: Set<string>, msg: ParsedMessage): void {
   const from = msg.from?.address.split('@')[1]?.toLowerCase()
   const mid = /@([^>\s]+)>?\s*$/.exec(msg.messageId ?? '')?.[1]?.toLowerCase()
-  out.add(`mid:${!mid ? 'none' : from && (mid === from || mid.endsWith(`.${from.split('.').slice(-2).join('.')}`)) ? 'same' : 'other'}`)
+  // A missing Message-ID is the sanity filter's MISSING_MESSAGE_ID already, and message
+  // length is left out: both taught the model that any short note is spam.
+  if (mid) out.add(`mid:${from && (mid === from || mid.endsWith(`.${from.split('.').slice(-2).join('.')}`)) ? 'same' : 'other'}`)
   for (const h of ['list-unsubscribe', 'list-id', 'feedback-id', 'list-unsubscribe-post']) if (msg.headers.has(h)) out.add(`hdr:${h}`)
   const prec = msg.headers.get('precedence')?.[0]?.trim().toLowerCase()
   if (prec) out.add(`hdr:precedence:${prec.slice(0, 12)}`)
   const charset = /charset="?([\w-]+)/i.exec(msg.headers.get('content-type')?.[0] ?? '')?.[1]?.toLowerCase()
   if (charset) out.add(`charset:${charset}`)
-  out.add(`to:${bucket(msg.to.length)}`)
   if (msg.html) {
     out.add(`img:${bucket((msg.html.match(/<img\b/gi) ?? []).length)}`)
     out.add(`links:${bucket(msg.links.length)}`)
     const ratio = msg.htmlText.length / Math.max(1, msg.html.length)
     out.add(`textratio:${ratio < 0.05 ? 'tiny' : ratio < 0.2 ? 'low' : ratio < 0.5 ? 'mid' : 'high'}`)
   }
-  out.add(`len:${bucket(Math.floor(msg.text.length / 200))}`)
 }

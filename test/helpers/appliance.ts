@@ -29,16 +29,8 @@ export function workDir(t: { teardown(fn: () => unknown): void }): string {
   return dir
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from '../../bench/ports'
+import { freePort } from '../../bench/ports'
 
 export interface CliResult {
   code: number

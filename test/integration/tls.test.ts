@@ -67,6 +67,12 @@ t.test('our own certificate: at most 397 days, renewed when it runs out; an admi
   t.match(logs.join('\n'), /expires in \d days; making a new one/)
   t.ok(crypto.createPrivateKey(fs.readFileSync(path.join(other, 'tls/key.pem'))).asymmetricKeyType === 'ec', 'with a new key beside it')
   t.ok(renewed.checkPrivateKey(crypto.createPrivateKey(fs.readFileSync(path.join(other, 'tls/key.pem')))), 'key and certificate match')
+  // Renamed in the setup wizard: ours follows the new name; the same name keeps it.
+  ensureCertificate(other, 'moat.test', (m) => logs.push(m))
+  t.equal(new crypto.X509Certificate(fs.readFileSync(path.join(other, 'tls/cert.pem'))).serialNumber, renewed.serialNumber, 'same name, still valid: kept')
+  ensureCertificate(other, 'mx1.example.com', (m) => logs.push(m))
+  t.match(new crypto.X509Certificate(fs.readFileSync(path.join(other, 'tls/cert.pem'))).subjectAltName, /DNS:mx1\.example\.com/)
+  t.match(logs.join('\n'), /now called mx1\.example\.com; making a new self-signed certificate/)
 })
 
 t.test('SMTP and web starting together make one certificate, not two halves', async (t) => {
