@@ -55,8 +55,8 @@ function makeCertificate(dir: string, hostname: string, log: (msg: string) => vo
     if (!fs.existsSync(ours)) return files
     // Ours is renewed when it runs out and when the appliance was renamed (setup wizard).
     const renamed = !certNames(files.cert).includes(certName(hostname).toLowerCase())
-    if (!renamed && daysLeft(files.cert) > RENEW_DAYS) return files
     const left = daysLeft(files.cert)
+    if (!renamed && left > RENEW_DAYS) return files
     log(left <= RENEW_DAYS
       ? `TLS: the self-signed certificate expires in ${Math.floor(left)} days; making a new one`
       : `TLS: the appliance is now called ${hostname}; making a new self-signed certificate for that name`)

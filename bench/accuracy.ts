@@ -11,7 +11,7 @@ import { classifierSymbols } from '../appliance/engine/filters/classifier'
 import { features, trainLogistic } from '../appliance/engine/logistic'
 import { phishingChecks } from '../appliance/engine/filters/phishing'
 import { rawChecks, sanityChecks } from '../appliance/engine/filters/sanity'
-import { parseMessage, type ParsedMessage } from '../appliance/engine/message'
+import { FOREIGN_VERDICT, parseMessage, type ParsedMessage } from '../appliance/engine/message'
 import { DEFAULT_THRESHOLDS, score, type Symbol, verdictFor } from '../appliance/engine/symbols'
 import { tokenize } from '../appliance/engine/tokenize'
 import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
@@ -28,11 +28,9 @@ export interface Sample {
 
 /**
  * Header fields in which another filter gave its verdict on the way into the corpus (the
- * providers' and the lists' spam filters). An appliance sees mail before any of these is
- * added, so every engine in these benchmarks gets the mail without them.
+ * providers' and the lists' spam filters; the parser's own list). An appliance sees mail
+ * before any of these is added, so every engine in these benchmarks gets it without them.
  */
-const VERDICT_HEADER = /^(x-spam-[\w-]*|x-microsoft-antispam[\w-]*|x-ms-exchange-organization-scl|x-forefront-antispam-report[\w-]*|x-foff-[\w-]*|x-spam-checked-in-group):/i
-
 export function stripVerdictHeaders(raw: Buffer): Buffer {
   const text = raw.toString('latin1')
   const m = /\r?\n\r?\n/.exec(text)
@@ -45,7 +43,7 @@ export function stripVerdictHeaders(raw: Buffer): Buffer {
       if (!dropping) kept.push(l)
       continue
     }
-    dropping = VERDICT_HEADER.test(l)
+    dropping = FOREIGN_VERDICT.test(l.slice(0, Math.max(0, l.indexOf(':'))).trim().toLowerCase())
     if (!dropping) kept.push(l)
   }
   return Buffer.from(kept.join('') + text.slice(headEnd), 'latin1')

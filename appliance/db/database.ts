@@ -31,6 +31,17 @@ export function schemaVersion(db: Db): number {
   return db.pragma('user_version', { simple: true }) as number
 }
 
+/** The schema of a database file, read without migrating it (0 if there is none yet). */
+export function schemaOfFile(file: string): number {
+  if (!fs.existsSync(file)) return 0
+  const db = new Database(file, { readonly: true, fileMustExist: true })
+  try {
+    return schemaVersion(db)
+  } finally {
+    db.close()
+  }
+}
+
 /** Applies every step after the current version, each in its own transaction. */
 export function migrate(db: Db, target: number = SCHEMA_VERSION): void {
   let version = schemaVersion(db)

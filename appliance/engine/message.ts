@@ -11,6 +11,11 @@ import { applyPostalMimeSpeedup } from './postal-mime-speedup'
 
 applyPostalMimeSpeedup()
 
+/** The domain part of an address (after the last @). */
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1)
+}
+
 export interface ParsedMessage {
   /** Header name (lower case) to its decoded values, in message order. */
   headers: Map<string, string[]>
@@ -36,7 +41,7 @@ export interface ParsedMessage {
 const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[]{2,2000}/gi
 // Spam-filter verdicts added by other systems upstream: the appliance sees mail before any
 // such header could be trusted, so they are dropped before anything reads the headers.
-const FOREIGN_VERDICT = /^(x-spam-|x-microsoft-antispam|x-ms-exchange-organization-scl|x-forefront-antispam|x-foff-|x-spam-checked-in-group|x-moat-)/
+export const FOREIGN_VERDICT = /^(x-spam-|x-microsoft-antispam|x-ms-exchange-organization-scl|x-forefront-antispam|x-foff-|x-spam-checked-in-group|x-moat-)/
 
 function flattenAddresses(list: PostalMime.Address[] | undefined): string[] {
   const out: string[] = []

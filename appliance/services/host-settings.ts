@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { writeFileAtomic } from '../files'
 
 export class HostSettingsError extends Error {}
 
@@ -100,10 +101,7 @@ export const resultFile = (dataDir: string) => path.join(dataDir, 'system', 'hos
 
 /** What the web service does: leaves a checked request for the root unit to apply. */
 export function requestHostSettings(dataDir: string, s: HostSettings): void {
-  const file = requestFile(dataDir)
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(s)}\n`)
-  fs.renameSync(`${file}.tmp`, file)
+  writeFileAtomic(requestFile(dataDir), `${JSON.stringify(s)}\n`)
 }
 
 export function lastHostSettingsResult(dataDir: string): HostSettingsResult | null {
@@ -123,12 +121,6 @@ export interface ApplyOptions {
   log: (msg: string) => void
 }
 
-function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(`${file}.moat-tmp`, text, { mode: 0o644 })
-  fs.renameSync(`${file}.moat-tmp`, file)
-}
-
 export function runCommand(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 })
   if (r.status !== 0) throw new HostSettingsError(`${cmd} ${args.join(' ')} failed: ${(r.error?.message ?? r.stderr ?? '').trim() || `exit ${r.status}`}`)
@@ -138,9 +130,9 @@ export function runCommand(cmd: string, args: string[]): void {
 export function applyHostSettings(s: HostSettings, opts: ApplyOptions): void {
   const at = (p: string) => path.join(opts.root, p)
   const run = opts.run
-  writeAtomic(at('etc/hostname'), `${s.hostname}\n`)
+  writeFileAtomic(at('etc/hostname'), `${s.hostname}\n`)
   const hosts = fs.existsSync(at('etc/hosts')) ? fs.readFileSync(at('etc/hosts'), 'utf8') : '127.0.0.1 localhost\n'
-  writeAtomic(at('etc/hosts'), renderHosts(hosts, s.hostname))
+  writeFileAtomic(at('etc/hosts'), renderHosts(hosts, s.hostname))
   run?.('hostname', [s.hostname])
   opts.log(`host name is now ${s.hostname}`)
   const stanza = at(`etc/network/interfaces.d/moat-${opts.iface}`)
@@ -153,8 +145,8 @@ export function applyHostSettings(s: HostSettings, opts: ApplyOptions): void {
     } catch (err) {
       opts.log(`ifdown ${opts.iface}: ${(err as Error).message} (going on)`)
     }
-    writeAtomic(stanza, next)
-    if (s.network.mode === 'static') writeAtomic(at('etc/resolv.conf'), `# Written by Moat\n${s.network.dns.map((d) => `nameserver ${d}`).join('\n')}\n`)
+    writeFileAtomic(stanza, next)
+    if (s.network.mode === 'static') writeFileAtomic(at('etc/resolv.conf'), `# Written by Moat\n${s.network.dns.map((d) => `nameserver ${d}`).join('\n')}\n`)
     run?.('ifup', [opts.iface])
     opts.log(s.network.mode === 'dhcp' ? `${opts.iface}: DHCP` : `${opts.iface}: ${s.network.address}/${s.network.prefix} via ${s.network.gateway}`)
   }
@@ -178,6 +170,6 @@ export function applyPendingHostSettings(dataDir: string, opts: ApplyOptions): H
     opts.log(`host settings not applied: ${result.error}`)
   }
   fs.rmSync(file, { force: true })
-  writeAtomic(resultFile(dataDir), `${JSON.stringify(result)}\n`)
+  writeFileAtomic(resultFile(dataDir), `${JSON.stringify(result)}\n`)
   return result
 }

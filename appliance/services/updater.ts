@@ -21,6 +21,8 @@ import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
 import Database from 'better-sqlite3'
+import { schemaOfFile } from '../db/database'
+import { writeFileAtomic } from '../files'
 import { extractPayload, openRelease, ReleaseError, type ReleaseInfo } from './release-package'
 import { compareVersions } from './updates'
 
@@ -58,9 +60,7 @@ export function lastUpdateStatus(dataDir: string): UpdateStatus | null {
 }
 
 function writeStatus(dataDir: string, s: UpdateStatus): UpdateStatus {
-  const file = path.join(updatesDir(dataDir), 'status.json')
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(s)}\n`, { mode: 0o644 })
-  fs.renameSync(`${file}.tmp`, file)
+  writeFileAtomic(path.join(updatesDir(dataDir), 'status.json'), `${JSON.stringify(s)}\n`)
   return s
 }
 
@@ -100,16 +100,6 @@ function selfcheck(dir: string, dataDir: string): string | null {
   // Its own findings, or the error it crashed with, rather than a stack trace's tail.
   const said = lines.filter((l) => /^(selfcheck:|\w*Error\b)/.test(l.trim()))
   return (said.length ? said : lines.slice(-3)).map((l) => l.trim()).join(' / ')
-}
-
-function schemaOf(dbFile: string): number {
-  if (!fs.existsSync(dbFile)) return 0
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true })
-  try {
-    return db.pragma('user_version', { simple: true }) as number
-  } finally {
-    db.close()
-  }
 }
 
 async function snapshotDatabase(dbFile: string, to: string): Promise<void> {
@@ -189,7 +179,7 @@ export async function applyUpdate(file: string, o: UpdateOptions): Promise<Updat
     const snapshot = path.join(dir, `pre-update-${old.version}.db`)
     o.log(`update: stopping the services, ${old.version} -> ${info.version}`)
     o.services('stop')
-    const schemaBefore = schemaOf(dbFile)
+    const schemaBefore = schemaOfFile(dbFile)
     await snapshotDatabase(dbFile, snapshot)
     keepOwner(o.dataDir)
     switchCurrent(o.installRoot, target)
@@ -203,7 +193,7 @@ export async function applyUpdate(file: string, o: UpdateOptions): Promise<Updat
     o.log(`update: ${info.version} did not pass its health check; rolling back to ${old.version}`)
     o.services('stop')
     switchCurrent(o.installRoot, old.dir)
-    const migrated = schemaOf(dbFile) !== schemaBefore
+    const migrated = schemaOfFile(dbFile) !== schemaBefore
     if (migrated && fs.existsSync(snapshot)) restoreDatabase(snapshot, dbFile)
     keepOwner(o.dataDir)
     o.services('start')

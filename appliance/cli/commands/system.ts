@@ -2,11 +2,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { databasePath, loadSettings } from '../../config'
-import { SCHEMA_VERSION } from '../../db/database'
+import { SCHEMA_VERSION, schemaOfFile } from '../../db/database'
 import { VERSION } from '../../service'
 import { applyPendingHostSettings, runCommand } from '../../services/host-settings'
 import { makeReleaseKey, packRelease, ReleaseError } from '../../services/release-package'
-import { applyUpdate, currentRelease, healthCheck, incomingFile, serviceControl, updatesDir } from '../../services/updater'
+import { applyUpdate, currentRelease, healthCheck, incomingFile, lastUpdateStatus, serviceControl, updatesDir } from '../../services/updater'
 import { checkForUpdate } from '../../services/updates'
 import { type Command, need, UsageError } from '../command'
 
@@ -48,12 +48,7 @@ export const systemCommands: Command[] = [
       check('web app', () => require('../../../web/app'))
       check('classifier model', () => (require('../../engine/models') as typeof import('../../engine/models')).loadDefaultModel())
       check('database', () => {
-        const file = databasePath(loadSettings().dataDir)
-        if (!fs.existsSync(file)) return
-        const Database = require('better-sqlite3') as typeof import('better-sqlite3')
-        const db = new Database(file, { readonly: true, fileMustExist: true })
-        const v = db.pragma('user_version', { simple: true }) as number
-        db.close()
+        const v = schemaOfFile(databasePath(loadSettings().dataDir))
         if (v > SCHEMA_VERSION) throw new Error(`its schema ${v} is newer than this release knows (${SCHEMA_VERSION})`)
       })
       for (const p of problems) err(`selfcheck: ${p}`)
@@ -133,8 +128,8 @@ export const systemCommands: Command[] = [
       const s = loadSettings()
       const cur = currentRelease(s.installRoot)
       out(`running: ${VERSION}${cur ? ` (${cur.dir})` : ''}`)
-      const st = fs.existsSync(path.join(updatesDir(s.dataDir), 'status.json')) ? fs.readFileSync(path.join(updatesDir(s.dataDir), 'status.json'), 'utf8').trim() : 'no update applied yet'
-      out(`last update: ${st}`)
+      const st = lastUpdateStatus(s.dataDir)
+      out(`last update: ${st ? `${new Date(st.at).toISOString()} ${st.state}: ${st.message}` : 'none yet'}`)
     },
   },
   {

@@ -5,7 +5,7 @@
  * They run in the moat-sanity plugin with the other header and structure rules.
  */
 import { registeredDomain } from '../../services/dnsbl'
-import { type ParsedMessage, urlHost } from '../message'
+import { domainOf, type ParsedMessage, urlHost } from '../message'
 import type { Symbol } from '../symbols'
 
 /** Brands phishing wears most, with the registered-domain labels that are really theirs. */
@@ -106,7 +106,7 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
     if (/<input\b[^>]*type\s*=\s*["']?password/i.test(html)) out.push({ name: 'PHISH_PASSWORD_FORM', detail: 'a password field in the message' })
     else if (/<input\b/i.test(html)) out.push({ name: 'HTML_FORM', detail: 'a form to fill in the message' })
   }
-  const fromDomain = msg.from ? registeredDomain(msg.from.address.slice(msg.from.address.lastIndexOf('@') + 1)) : null
+  const fromDomain = msg.from ? registeredDomain(domainOf(msg.from.address)) : null
   if (msg.from && fromDomain) {
     const shown = msg.from.name
     const brand = BRANDS.find((b) => b.name.test(shown))

@@ -2,14 +2,10 @@
  * Header and MIME sanity: structural evidence that holds on today's mail as well as on old
  * corpora. Each check raises at most one symbol; weights live in weights.json.
  */
-import { firstHeader, type ParsedMessage, urlHost } from '../message'
+import { domainOf, firstHeader, type ParsedMessage, urlHost } from '../message'
 import type { Symbol } from '../symbols'
 
 const DAY = 86_400_000
-
-function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1)
-}
 
 /** Registrable-ish tail of a host: enough to tell brand.com from evil.net. */
 function tail(host: string): string {
