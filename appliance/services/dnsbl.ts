@@ -34,10 +34,14 @@ export interface DnsblResult {
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/
 // Second-level labels under which the registered domain has three labels (example.co.uk).
 const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'or', 'ne', 'go', 'gv', 'mil', 'nom', 'sch', 'ltd', 'plc'])
+// Names sold as if they were TLDs (the Public Suffix List's CentralNic entries): spam.ru.com
+// is registered by whoever sends from it, not by the owner of ru.com.
+const SOLD_AS_TLD = new Set(['ru.com', 'sa.com', 'us.com', 'uk.com', 'eu.com', 'cn.com', 'de.com', 'br.com', 'za.com', 'jpn.com', 'gb.net', 'uk.net', 'in.net', 'us.org', 'co.com', 'com.de'])
 
 /**
  * The domain a domain blocklist is asked about for a host: its registered domain, by the
- * usual rule (two labels, three under a country's second level such as co.uk); null for an
+ * usual rule (two labels, three under a country's second level such as co.uk or a name sold
+ * as a TLD such as ru.com); null for an
  * IP literal or a name that is not a domain.
  */
 export function registeredDomain(host: string): string | null {
@@ -45,7 +49,7 @@ export function registeredDomain(host: string): string | null {
   if (net.isIP(h.replace(/^\[|\]$/g, '')) || !DOMAIN.test(h)) return null
   const labels = h.split('.')
   if (labels.length <= 2) return h
-  const n = labels.at(-1)!.length === 2 && SECOND_LEVEL.has(labels.at(-2)!) ? 3 : 2
+  const n = (labels.at(-1)!.length === 2 && SECOND_LEVEL.has(labels.at(-2)!)) || SOLD_AS_TLD.has(labels.slice(-2).join('.')) ? 3 : 2
   return labels.slice(-n).join('.')
 }
 

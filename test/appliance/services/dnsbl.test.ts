@@ -16,6 +16,7 @@ t.test('the domain a domain list is asked about', async (t) => {
     ['www.bbc.co.uk', 'bbc.co.uk'],
     ['shop.example.com.au', 'example.com.au'],
     ['a.b.example.de', 'example.de'],
+    ['mail.spammer.ru.com', 'spammer.ru.com'],
     ['192.0.2.1', null],
     ['[2001:db8::1]', null],
     ['localhost', null],
