@@ -8,20 +8,20 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { attachmentSymbols } from '../appliance/engine/filters/attachments'
 import { classifierSymbols } from '../appliance/engine/filters/classifier'
-import { features, trainLogistic } from '../appliance/engine/logistic'
+import { type FeatureVector, features, trainLogistic } from '../appliance/engine/logistic'
 import { phishingChecks } from '../appliance/engine/filters/phishing'
 import { rawChecks, sanityChecks } from '../appliance/engine/filters/sanity'
 import { FOREIGN_VERDICT, parseMessage, type ParsedMessage } from '../appliance/engine/message'
 import { DEFAULT_THRESHOLDS, score, type Symbol, verdictFor } from '../appliance/engine/symbols'
-import { tokenize } from '../appliance/engine/tokenize'
+import { tokenize, type Tokens } from '../appliance/engine/tokenize'
 import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 
 export interface Sample {
   source: string
   spam: boolean
   fold: number
-  tokens: Set<string>
-  features: Uint32Array
+  tokens: Tokens
+  features: FeatureVector
   parsed: ParsedMessage
   fixed: Symbol[]
 }
@@ -69,7 +69,7 @@ export async function loadSamples(folds: number, filter: (source: string, i: num
       spam: r.label === 'spam',
       fold: foldOf(r, folds),
       tokens: tokenize(parsed),
-      features: new Uint32Array(0),
+      features: { index: new Uint32Array(0), value: new Float32Array(0) },
       parsed,
       // Dated corpus mail must not be judged against today's clock.
       fixed: [...rawChecks(raw), ...sanityChecks(parsed, Date.parse(parsed.date ?? '') || Date.now()), ...phishingChecks(parsed), ...attachmentSymbols(parsed)],
@@ -89,27 +89,35 @@ export interface SourceStats {
   spamNotSure: number
 }
 
-export function crossValidate(samples: Sample[], folds: number): Map<string, SourceStats> {
-  const stats = new Map<string, SourceStats>()
+/** Each sample's classifier symbols, from a model trained on the other folds. */
+export function heldOutClassifierSymbols(samples: Sample[], folds: number): Symbol[][] {
+  const out: Symbol[][] = new Array(samples.length)
   for (let k = 0; k < folds; k++) {
     const model = trainLogistic(samples.filter((s) => s.fold !== k).map((s) => ({ f: s.features, spam: s.spam })))
-    for (const s of samples) {
-      if (s.fold !== k) continue
-      const symbols = [...s.fixed, ...classifierSymbols(model, s.parsed, s.tokens)]
-      const verdict = verdictFor(score(symbols).score, DEFAULT_THRESHOLDS)
-      let st = stats.get(s.source)
-      if (!st) stats.set(s.source, (st = { source: s.source, ham: 0, hamFlagged: 0, hamSurespam: 0, spam: 0, spamMissed: 0, spamNotSure: 0 }))
-      if (s.spam) {
-        st.spam++
-        if (verdict === 'clean') st.spamMissed++
-        if (verdict !== 'surespam') st.spamNotSure++
-      } else {
-        st.ham++
-        if (verdict !== 'clean') st.hamFlagged++
-        if (verdict === 'surespam') st.hamSurespam++
-      }
-    }
+    samples.forEach((s, i) => {
+      if (s.fold === k) out[i] = classifierSymbols(model, s.parsed, s.tokens)
+    })
   }
+  return out
+}
+
+export function crossValidate(samples: Sample[], folds: number, classifier = heldOutClassifierSymbols(samples, folds)): Map<string, SourceStats> {
+  const stats = new Map<string, SourceStats>()
+  samples.forEach((s, i) => {
+    const symbols = [...s.fixed, ...classifier[i]]
+    const verdict = verdictFor(score(symbols).score, DEFAULT_THRESHOLDS)
+    let st = stats.get(s.source)
+    if (!st) stats.set(s.source, (st = { source: s.source, ham: 0, hamFlagged: 0, hamSurespam: 0, spam: 0, spamMissed: 0, spamNotSure: 0 }))
+    if (s.spam) {
+      st.spam++
+      if (verdict === 'clean') st.spamMissed++
+      if (verdict !== 'surespam') st.spamNotSure++
+    } else {
+      st.ham++
+      if (verdict !== 'clean') st.hamFlagged++
+      if (verdict === 'surespam') st.hamSurespam++
+    }
+  })
   return stats
 }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Db } from '../db/database'
 import { deserialiseLogistic, type LogisticModel, serialiseLogistic } from './logistic'
+import { TOKEN_SCHEME } from './tokenize'
 
 export const DEFAULT_MODEL_PATH = path.resolve(__dirname, '../../../appliance/models/default-classifier.bin.gz')
 
@@ -25,13 +26,25 @@ export function latestModelId(db: Db): number | null {
   return row.id
 }
 
-/** The model in use; { learn: true } also loads what learning needs. */
+/**
+ * The model in use: the newest stored one trained on today's tokens. After an update that
+ * changed the tokens, older versions mean nothing to the new tokenizer, so the shipped
+ * model serves until the next `moat train`. { learn: true } also loads what learning needs.
+ */
 export function loadActiveModel(db: Db, opts: { learn?: boolean } = {}): StoredModel {
-  const row = db
-    .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'logistic' ORDER BY id DESC LIMIT 1`)
-    .get() as { id: number; description: string; data: Buffer } | undefined
-  if (!row) return loadDefaultModel(opts)
-  return { id: row.id, description: row.description, model: deserialiseLogistic(row.data, opts) }
+  const rows = db
+    .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'logistic' ORDER BY id DESC`)
+    .iterate() as Iterable<{ id: number; description: string; data: Buffer }>
+  for (const row of rows) {
+    let model: LogisticModel
+    try {
+      model = deserialiseLogistic(row.data, opts)
+    } catch {
+      continue
+    }
+    if (model.scheme === TOKEN_SCHEME) return { id: row.id, description: row.description, model }
+  }
+  return loadDefaultModel(opts)
 }
 
 export function saveModel(db: Db, model: LogisticModel, description: string): number {

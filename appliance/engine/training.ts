@@ -6,10 +6,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Db } from '../db/database'
-import { features, learnFeatures, type LogisticModel, trainLogistic } from './logistic'
+import { type FeatureVector, features, learnFeatures, type LogisticModel, trainLogistic } from './logistic'
 import { loadActiveModel, saveModel } from './models'
 import { parseMessage } from './message'
-import { tokenize } from './tokenize'
+import { TOKEN_SCHEME, tokenize, type Tokens } from './tokenize'
 
 /** The labelled corpus beside the checkout (shared/corpus), or MOAT_CORPUS. */
 export function corpusDir(): string {
@@ -31,15 +31,15 @@ export function listMessageFiles(target: string): string[] {
   return out.sort()
 }
 
-export async function tokensOfFile(file: string): Promise<Set<string>> {
+export async function tokensOfFile(file: string): Promise<Tokens> {
   return tokenize(await parseMessage(fs.readFileSync(file)))
 }
 
 /** Trains a new model from scratch on labelled files. */
 export async function trainOnFiles(files: { file: string; spam: boolean }[]): Promise<LogisticModel> {
-  const samples: { f: Uint32Array; spam: boolean }[] = []
+  const samples: { f: FeatureVector; spam: boolean }[] = []
   for (const f of files) samples.push({ f: features(await tokensOfFile(f.file)), spam: f.spam })
-  return trainLogistic(samples)
+  return trainLogistic(samples, { scheme: TOKEN_SCHEME })
 }
 
 export interface ManifestRow {

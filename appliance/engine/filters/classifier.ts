@@ -5,11 +5,16 @@
 import { features, type LogisticModel, predictFeatures } from '../logistic'
 import type { ParsedMessage } from '../message'
 import type { Symbol } from '../symbols'
-import { tokenize } from '../tokenize'
+import { tokenize, type Tokens } from '../tokenize'
 
-const BUCKETS: [number, string][] = [
+// Finer near certainty: that is where ham that reads like spam and spam part-way separate.
+export const BUCKETS: [number, string][] = [
+  [0.9999, 'CLASSIFIER_9999'],
   [0.999, 'CLASSIFIER_999'],
+  [0.998, 'CLASSIFIER_998'],
+  [0.995, 'CLASSIFIER_995'],
   [0.99, 'CLASSIFIER_99'],
+  [0.98, 'CLASSIFIER_98'],
   [0.95, 'CLASSIFIER_95'],
   [0.9, 'CLASSIFIER_90'],
   [0.8, 'CLASSIFIER_80'],
@@ -20,11 +25,11 @@ const BUCKETS: [number, string][] = [
   [-1, 'CLASSIFIER_00'],
 ]
 
-export function spamProbability(model: LogisticModel, msg: ParsedMessage, tokens: Set<string> = tokenize(msg)): number {
+export function spamProbability(model: LogisticModel, msg: ParsedMessage, tokens: Tokens = tokenize(msg)): number {
   return predictFeatures(model, features(tokens))
 }
 
-export function classifierSymbols(model: LogisticModel, msg: ParsedMessage, tokens?: Set<string>): Symbol[] {
+export function classifierSymbols(model: LogisticModel, msg: ParsedMessage, tokens?: Tokens): Symbol[] {
   if (model.messages === 0) return []
   const p = spamProbability(model, msg, tokens)
   const name = BUCKETS.find(([min]) => p >= min)![1]

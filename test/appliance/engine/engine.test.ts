@@ -6,14 +6,15 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { corpusDir } from '../../../appliance/engine/training'
 import t from 'tap'
-import { deserialiseLogistic, emptyLogistic, features, learnFeatures, predictFeatures, serialiseLogistic, trainLogistic } from '../../../appliance/engine/logistic'
+import { deserialiseLogistic, emptyLogistic, type FeatureVector, featureHash, features, learnFeatures, predictFeatures, serialiseLogistic, trainLogistic } from '../../../appliance/engine/logistic'
 import { scanMessage } from '../../../appliance/engine/engine'
 import { rawChecks, sanityChecks } from '../../../appliance/engine/filters/sanity'
 import { htmlLinks, htmlToText } from '../../../appliance/engine/html-text'
 import { parseMessage } from '../../../appliance/engine/message'
-import { loadDefaultModel } from '../../../appliance/engine/models'
+import { loadActiveModel, loadDefaultModel, saveModel } from '../../../appliance/engine/models'
 import { score, verdictFor } from '../../../appliance/engine/symbols'
-import { tokenize } from '../../../appliance/engine/tokenize'
+import { allTokens, TOKEN_SCHEME, tokenize } from '../../../appliance/engine/tokenize'
+import { openDatabase } from '../../../appliance/db/database'
 
 const CORPUS = path.join(corpusDir(), 'dev')
 const crlf = (s: string) => Buffer.from(s.replace(/\r?\n/g, '\r\n'))
@@ -50,18 +51,20 @@ t.test('malformed MIME still parses into something scoreable', async (t) => {
 })
 
 t.test('the classifier learns, serialises, and learns one report incrementally', async (t) => {
-  const samples: { f: Uint32Array; spam: boolean }[] = []
+  const words = (...w: string[]) => features({ words: w })
+  const samples: { f: FeatureVector; spam: boolean }[] = []
   for (let i = 0; i < 40; i++) {
-    samples.push({ f: features(['cheap', 'pills', 'winner', `s${i}`]), spam: true })
-    samples.push({ f: features(['meeting', 'agenda', 'patch', `h${i}`]), spam: false })
+    samples.push({ f: words('cheap', 'pills', 'winner', `s${i}`), spam: true })
+    samples.push({ f: words('meeting', 'agenda', 'patch', `h${i}`), spam: false })
   }
-  const m = trainLogistic(samples)
-  t.ok(predictFeatures(m, features(['cheap', 'pills'])) > 0.9)
-  t.ok(predictFeatures(m, features(['meeting', 'patch'])) < 0.1)
+  const m = trainLogistic(samples, { scheme: 'test-scheme' })
+  t.ok(predictFeatures(m, words('cheap', 'pills')) > 0.9)
+  t.ok(predictFeatures(m, words('meeting', 'patch')) < 0.1)
   const back = deserialiseLogistic(serialiseLogistic(m))
-  t.equal(predictFeatures(back, features(['cheap', 'pills'])), predictFeatures(m, features(['cheap', 'pills'])))
+  t.equal(predictFeatures(back, words('cheap', 'pills')), predictFeatures(m, words('cheap', 'pills')))
   t.equal(back.messages, 80)
-  const report = features(['agenda', 'lottery', 'claim'])
+  t.equal(back.scheme, 'test-scheme', 'the model remembers the tokens it was trained on')
+  const report = words('agenda', 'lottery', 'claim')
   const before = predictFeatures(m, report)
   for (let i = 0; i < 3; i++) learnFeatures(m, report, true)
   t.ok(predictFeatures(m, report) > before, 'a spam report moves that message towards spam')
@@ -74,11 +77,50 @@ t.test('the classifier learns, serialises, and learns one report incrementally',
   t.throws(() => deserialiseLogistic(require('node:zlib').gzipSync(Buffer.from([0, 0, 0, 2, 123, 125]))), /unknown classifier model format/)
 })
 
+t.test('a meta token keeps its weight however long the text around it', async (t) => {
+  const short = features({ words: ['hello'], meta: ['from:freemail'] })
+  const long = features({ words: Array.from({ length: 400 }, (_, i) => `w${i}`), meta: ['from:freemail'] })
+  const valueOf = (f: FeatureVector, token: string) => f.value[[...f.index].indexOf(featureHash(token))]
+  t.equal(valueOf(short, 'from:freemail'), valueOf(long, 'from:freemail'))
+  t.ok(valueOf(long, 'w1') < valueOf(short, 'hello') / 10, 'a word weighs less in a long text')
+})
+
+t.test('stored models trained on other tokens are not used', async (t) => {
+  const db = openDatabase(path.join(t.testdir(), 'moat.db'))
+  t.teardown(() => db.close())
+  const stale = emptyLogistic('moat-tokens-0')
+  stale.messages = 5
+  saveModel(db, stale, 'before the token change')
+  t.equal(loadActiveModel(db).id, null, 'the shipped model serves instead')
+  const fresh = emptyLogistic(TOKEN_SCHEME)
+  fresh.messages = 5
+  const id = saveModel(db, fresh, 'after')
+  t.equal(loadActiveModel(db).id, id)
+})
+
 t.test('the tokenizer ignores anonymisation placeholders and other filters\' verdicts', async (t) => {
   const msg = await parseMessage(crlf('From: <email>\nX-Spam-Status: Yes, score=20\nSubject: hello <domain>\n\nvisit <url> now\n'))
-  const tokens = [...tokenize(msg)]
+  const tokens = [...allTokens(tokenize(msg))]
   t.notOk(tokens.some((x) => /domain|email|url>/.test(x)), tokens.join(' '))
   t.notOk(msg.headers.has('x-spam-status'))
+})
+
+t.test('sender tokens say whether the sender\'s names agree', async (t) => {
+  const coherent = await parseMessage(
+    crlf(
+      'From: Bearaby <hello@bearaby.com>\nReturn-Path: <bounce@mail.bearaby.com>\nDKIM-Signature: v=1; d=send.bearaby.com; s=x; b=abc\nSubject: Sleep more\nContent-Type: text/html\n\n<a href="https://www.bearaby.com/sale">shop</a>\n',
+    ),
+  )
+  const phish = await parseMessage(
+    crlf(
+      'From: Marriott Rewards <marriotthotels123@rapidstone.ru.com>\nReply-To: claims@gmail.com\nSubject: A thank you surprise\nContent-Type: text/html\n\n<a href="https://x.example.net/a">claim</a><a href="https://y.example.org/b">now</a>\n',
+    ),
+  )
+  const a = tokenize(coherent).meta
+  const b = tokenize(phish).meta
+  for (const tok of ['rp:same', 'dkim:aligned', 'fromname:matches', 'links:share:most', 'fromtld:com', 'fromlocal:role']) t.ok(a.has(tok), `coherent mail has ${tok}`)
+  for (const tok of ['dkim:none', 'fromname:differs', 'replyto:freemail', 'links:share:none', 'links:otherorgs:2-3', 'fromsuffix:ru.com', 'fromlocal:digits']) t.ok(b.has(tok), `phish has ${tok}`)
+  t.ok([...tokenize(phish).chars].includes('c4:marr'), 'character grams of the display name and text')
 })
 
 t.test('scorer: each symbol counts once; thresholds decide the verdict', async (t) => {
