@@ -28,14 +28,17 @@ export function emptyLogistic(scheme = ''): LogisticModel {
   return { bias: 0, weights: new Float32Array(SIZE), grads: new Float32Array(SIZE + 1), messages: 0, scheme }
 }
 
-/** FNV-1a, 32 bit. */
-export function featureHash(token: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < token.length; i++) {
-    h ^= token.charCodeAt(i)
+function fnv(h: number, s: string, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    h ^= s.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
-  return (h >>> 0) & MASK
+  return h
+}
+
+/** FNV-1a, 32 bit. */
+export function featureHash(token: string): number {
+  return (fnv(0x811c9dc5, token, 0, token.length) >>> 0) & MASK
 }
 
 /** Hashed features with their values. */
@@ -45,10 +48,15 @@ export interface FeatureVector {
 }
 
 export interface TokenGroups {
-  words?: Iterable<string>
-  chars?: Iterable<string>
-  meta?: Iterable<string>
+  words?: Set<string> | string[]
+  /** Every CHAR_GRAM characters of it, once each, are a feature (hashed as CHAR_GRAM_PREFIX + gram). */
+  charText?: string
+  meta?: Set<string> | string[]
 }
+
+export const CHAR_GRAM = 4
+export const CHAR_GRAM_PREFIX = 'c4:'
+const PREFIX_HASH = fnv(0x811c9dc5, CHAR_GRAM_PREFIX, 0, CHAR_GRAM_PREFIX.length)
 
 /**
  * What one token of each group is worth. Words and character grams are scaled by
@@ -59,17 +67,32 @@ export interface TokenGroups {
 const GROUP_SCALE = { words: 1, chars: 0.5, meta: 0.25 }
 
 export function features(groups: TokenGroups): FeatureVector {
-  const acc = new Map<number, number>()
-  for (const group of ['words', 'chars', 'meta'] as const) {
-    const tokens = [...(groups[group] ?? [])]
-    if (!tokens.length) continue
-    const v = group === 'meta' ? GROUP_SCALE.meta : GROUP_SCALE[group] / Math.sqrt(tokens.length)
-    for (const t of tokens) {
-      const h = featureHash(t)
-      acc.set(h, (acc.get(h) ?? 0) + v)
-    }
+  const words = groups.words ?? []
+  const meta = groups.meta ?? []
+  const text = groups.charText ?? ''
+  const grams = new Set<number>()
+  for (let i = 0; i + CHAR_GRAM <= text.length; i++) grams.add((fnv(PREFIX_HASH, text, i, i + CHAR_GRAM) >>> 0) & MASK)
+  const nWords = Array.isArray(words) ? words.length : words.size
+  const nMeta = Array.isArray(meta) ? meta.length : meta.size
+  const index = new Uint32Array(nWords + grams.size + nMeta)
+  const value = new Float32Array(index.length)
+  // Two tokens may share a hash: both entries stay, and their values add up in the sum.
+  let k = 0
+  const wordValue = GROUP_SCALE.words / Math.sqrt(Math.max(1, nWords))
+  for (const t of words) {
+    index[k] = featureHash(t)
+    value[k++] = wordValue
   }
-  return { index: Uint32Array.from(acc.keys()), value: Float32Array.from(acc.values()) }
+  const gramValue = GROUP_SCALE.chars / Math.sqrt(Math.max(1, grams.size))
+  for (const h of grams) {
+    index[k] = h
+    value[k++] = gramValue
+  }
+  for (const t of meta) {
+    index[k] = featureHash(t)
+    value[k++] = GROUP_SCALE.meta
+  }
+  return { index, value }
 }
 
 function sigmoid(z: number): number {
