@@ -12,7 +12,7 @@ import { type FeatureVector, features, trainLogistic } from '../appliance/engine
 import { phishingChecks } from '../appliance/engine/filters/phishing'
 import { rawChecks, sanityChecks } from '../appliance/engine/filters/sanity'
 import { FOREIGN_VERDICT, parseMessage, type ParsedMessage } from '../appliance/engine/message'
-import { DEFAULT_THRESHOLDS, score, type Symbol, verdictFor } from '../appliance/engine/symbols'
+import { DEFAULT_THRESHOLDS, score, type Symbol, type Verdict, verdictFor } from '../appliance/engine/symbols'
 import { tokenize, type Tokens } from '../appliance/engine/tokenize'
 import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 
@@ -79,14 +79,31 @@ export async function loadSamples(folds: number, filter: (source: string, i: num
   return out
 }
 
-export interface SourceStats {
-  source: string
+export interface VerdictCounts {
   ham: number
   hamFlagged: number
   hamSurespam: number
   spam: number
   spamMissed: number
   spamNotSure: number
+}
+
+export interface SourceStats extends VerdictCounts {
+  source: string
+}
+
+export const emptyCounts = (): VerdictCounts => ({ ham: 0, hamFlagged: 0, hamSurespam: 0, spam: 0, spamMissed: 0, spamNotSure: 0 })
+
+export function countVerdict(c: VerdictCounts, spam: boolean, v: Verdict): void {
+  if (spam) {
+    c.spam++
+    if (v === 'clean') c.spamMissed++
+    if (v !== 'surespam') c.spamNotSure++
+  } else {
+    c.ham++
+    if (v !== 'clean') c.hamFlagged++
+    if (v === 'surespam') c.hamSurespam++
+  }
 }
 
 /** Each sample's classifier symbols, from a model trained on the other folds. */
@@ -107,16 +124,8 @@ export function crossValidate(samples: Sample[], folds: number, classifier = hel
     const symbols = [...s.fixed, ...classifier[i]]
     const verdict = verdictFor(score(symbols).score, DEFAULT_THRESHOLDS)
     let st = stats.get(s.source)
-    if (!st) stats.set(s.source, (st = { source: s.source, ham: 0, hamFlagged: 0, hamSurespam: 0, spam: 0, spamMissed: 0, spamNotSure: 0 }))
-    if (s.spam) {
-      st.spam++
-      if (verdict === 'clean') st.spamMissed++
-      if (verdict !== 'surespam') st.spamNotSure++
-    } else {
-      st.ham++
-      if (verdict !== 'clean') st.hamFlagged++
-      if (verdict === 'surespam') st.hamSurespam++
-    }
+    if (!st) stats.set(s.source, (st = { source: s.source, ...emptyCounts() }))
+    countVerdict(st, s.spam, verdict)
   })
   return stats
 }
@@ -124,7 +133,7 @@ export function crossValidate(samples: Sample[], folds: number, classifier = hel
 const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(2)} %` : '')
 
 export function accuracyRows(stats: Map<string, SourceStats>): Record<string, string | number>[] {
-  const all: SourceStats = { source: 'ALL', ham: 0, hamFlagged: 0, hamSurespam: 0, spam: 0, spamMissed: 0, spamNotSure: 0 }
+  const all: SourceStats = { source: 'ALL', ...emptyCounts() }
   const rows: Record<string, string | number>[] = []
   for (const st of [...stats.values()].sort((a, b) => a.source.localeCompare(b.source))) {
     for (const k of ['ham', 'hamFlagged', 'hamSurespam', 'spam', 'spamMissed', 'spamNotSure'] as const) all[k] += st[k]
