@@ -54,8 +54,8 @@ export interface TokenGroups {
   meta?: Set<string> | string[]
 }
 
-export const CHAR_GRAM = 4
-export const CHAR_GRAM_PREFIX = 'c4:'
+const CHAR_GRAM = 4
+const CHAR_GRAM_PREFIX = 'c4:'
 const PREFIX_HASH = fnv(0x811c9dc5, CHAR_GRAM_PREFIX, 0, CHAR_GRAM_PREFIX.length)
 
 /**
@@ -65,6 +65,13 @@ const PREFIX_HASH = fnv(0x811c9dc5, CHAR_GRAM_PREFIX, 0, CHAR_GRAM_PREFIX.length
  * long text cannot dilute. Measured on the corpus (npm run bench -- accuracy).
  */
 const GROUP_SCALE = { words: 1, chars: 0.5, meta: 0.25 }
+
+/** The character grams of a text as tokens (for tests and explanations; features() hashes the same ones). */
+export function charGrams(text: string): Set<string> {
+  const out = new Set<string>()
+  for (let i = 0; i + CHAR_GRAM <= text.length; i++) out.add(CHAR_GRAM_PREFIX + text.slice(i, i + CHAR_GRAM))
+  return out
+}
 
 export function features(groups: TokenGroups): FeatureVector {
   const words = groups.words ?? []

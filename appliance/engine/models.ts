@@ -15,10 +15,15 @@ export interface StoredModel {
   id: number | null
   description: string
   model: LogisticModel
+  /**
+   * The newest stored version when this one was chosen: only a newer one is worth loading.
+   * (Not `id`: when stored versions are skipped for their old tokens, the two differ.)
+   */
+  newestStoredId: number | null
 }
 
 export function loadDefaultModel(opts: { learn?: boolean } = {}): StoredModel {
-  return { id: null, description: 'default model shipped with Moat', model: deserialiseLogistic(fs.readFileSync(DEFAULT_MODEL_PATH), opts) }
+  return { id: null, description: 'default model shipped with Moat', model: deserialiseLogistic(fs.readFileSync(DEFAULT_MODEL_PATH), opts), newestStoredId: null }
 }
 
 export function latestModelId(db: Db): number | null {
@@ -35,16 +40,18 @@ export function loadActiveModel(db: Db, opts: { learn?: boolean } = {}): StoredM
   const rows = db
     .prepare(`SELECT id, description, data FROM classifier_models WHERE kind = 'logistic' ORDER BY id DESC`)
     .iterate() as Iterable<{ id: number; description: string; data: Buffer }>
+  let newestStoredId: number | null = null
   for (const row of rows) {
+    newestStoredId ??= row.id
     let model: LogisticModel
     try {
       model = deserialiseLogistic(row.data, opts)
     } catch {
       continue
     }
-    if (model.scheme === TOKEN_SCHEME) return { id: row.id, description: row.description, model }
+    if (model.scheme === TOKEN_SCHEME) return { id: row.id, description: row.description, model, newestStoredId }
   }
-  return loadDefaultModel(opts)
+  return { ...loadDefaultModel(opts), newestStoredId }
 }
 
 export function saveModel(db: Db, model: LogisticModel, description: string): number {

@@ -10,7 +10,7 @@
  * structure and sender whose evidence must not be drowned by a long text.
  */
 import { registeredDomain } from '../services/dnsbl'
-import { CHAR_GRAM, CHAR_GRAM_PREFIX } from './logistic'
+import { charGrams } from './logistic'
 import { domainOf, type ParsedMessage, urlHost } from './message'
 
 /** Changes whenever tokens change: a model trained on other tokens is not used. */
@@ -66,9 +66,8 @@ export function tokenize(msg: ParsedMessage): Tokens {
   } else {
     meta.add('from:NONE')
   }
-  for (const url of msg.urls.slice(0, 100)) {
-    const host = urlHost(url)
-    if (!host) continue
+  const hosts = msg.urls.slice(0, 100).flatMap((url) => urlHost(url) ?? [])
+  for (const host of hosts) {
     if (/^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[')) {
       meta.add('url:IP')
       continue
@@ -86,15 +85,13 @@ export function tokenize(msg: ParsedMessage): Tokens {
   const ct = msg.headers.get('content-type')?.[0]?.split(';')[0].trim().toLowerCase()
   if (ct) meta.add(`ct:${ct}`)
   structure(meta, msg)
-  sender(meta, msg)
+  sender(meta, msg, hosts)
   return { words, charText: charText(msg), meta }
 }
 
 /** Every token of a message, one set (for tests and explanations). */
 export function allTokens(t: Tokens): Set<string> {
-  const grams = new Set<string>()
-  for (let i = 0; i + CHAR_GRAM <= t.charText.length; i++) grams.add(CHAR_GRAM_PREFIX + t.charText.slice(i, i + CHAR_GRAM))
-  return new Set([...t.words, ...grams, ...t.meta])
+  return new Set([...t.words, ...charGrams(t.charText), ...t.meta])
 }
 
 function charText(msg: ParsedMessage): string {
@@ -136,12 +133,13 @@ const ROLE_LOCAL = /^(no-?reply|noreply|do-?not-?reply|info|news|newsletters?|su
  * the DKIM signer, the Reply-To and the links. Mail from a real business is coherent
  * (its links and signature are its own or its mail provider's); a phish wears a name it
  * cannot sign for and links elsewhere. Unverified here: the signature's validity is moat-auth's.
+ * `hosts` are the link hosts tokenize() already read.
  */
-function sender(out: Set<string>, msg: ParsedMessage): void {
+function sender(out: Set<string>, msg: ParsedMessage, hosts: string[]): void {
   const address = msg.from?.address ?? ''
   const domain = address.includes('@') ? domainOf(address) : ''
   const org = registeredDomain(domain)
-  if (!org || /[<>]/.test(domain)) return
+  if (!org) return
   const labels = domain.split('.')
   out.add(`fromtld:${labels.at(-1)}`)
   // Second-level suffixes sold like TLDs (ru.com, sa.com, co.uk) say as much as a TLD.
@@ -172,13 +170,12 @@ function sender(out: Set<string>, msg: ParsedMessage): void {
   let own = 0
   let foreign = 0
   const others = new Set<string>()
-  for (const url of msg.urls.slice(0, 100)) {
-    const host = urlHost(url)
-    if (!host) continue
-    if (sameOrg(host)) own++
+  for (const host of hosts) {
+    const linked = registeredDomain(host)
+    if (linked === org) own++
     else {
       foreign++
-      others.add(registeredDomain(host) ?? host)
+      others.add(linked ?? host)
     }
   }
   out.add(`links:own:${bucket(own)}`)

@@ -54,7 +54,7 @@ export function runtime(): Runtime {
     model() {
       if (Date.now() - checkedAt > 5000) {
         checkedAt = Date.now()
-        if (latestModelId(db) !== active.id) active = loadActiveModel(db)
+        if (latestModelId(db) !== active.newestStoredId) active = loadActiveModel(db)
       }
       return active.model
     },

@@ -9,6 +9,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { SMTPServer } from 'smtp-server'
+import { freePort } from '../../bench/ports'
 
 export const ROOT = path.resolve(__dirname, '../../..')
 const BIN = path.join(ROOT, 'bin/moat')
@@ -29,8 +30,7 @@ export function workDir(t: { teardown(fn: () => unknown): void }): string {
   return dir
 }
 
-export { freePort } from '../../bench/ports'
-import { freePort } from '../../bench/ports'
+export { freePort }
 
 export interface CliResult {
   code: number

@@ -90,8 +90,9 @@ t.test('stored models trained on other tokens are not used', async (t) => {
   t.teardown(() => db.close())
   const stale = emptyLogistic('moat-tokens-0')
   stale.messages = 5
-  saveModel(db, stale, 'before the token change')
+  const staleId = saveModel(db, stale, 'before the token change')
   t.equal(loadActiveModel(db).id, null, 'the shipped model serves instead')
+  t.equal(loadActiveModel(db).newestStoredId, staleId, 'and the stale version counts as seen, so it is not decoded again and again')
   const fresh = emptyLogistic(TOKEN_SCHEME)
   fresh.messages = 5
   const id = saveModel(db, fresh, 'after')
