@@ -6,11 +6,9 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { attachmentSymbols } from '../appliance/engine/filters/attachments'
+import { CONTENT_FILTERS } from '../appliance/engine/engine'
 import { classifierSymbols } from '../appliance/engine/filters/classifier'
 import { type FeatureVector, features, trainLogistic } from '../appliance/engine/logistic'
-import { phishingChecks } from '../appliance/engine/filters/phishing'
-import { rawChecks, sanityChecks } from '../appliance/engine/filters/sanity'
 import { FOREIGN_VERDICT, parseMessage, type ParsedMessage } from '../appliance/engine/message'
 import { DEFAULT_THRESHOLDS, score, type Symbol, type Verdict, verdictFor } from '../appliance/engine/symbols'
 import { tokenize, type Tokens } from '../appliance/engine/tokenize'
@@ -71,8 +69,9 @@ export async function loadSamples(folds: number, filter: (source: string, i: num
       tokens: tokenize(parsed),
       features: { index: new Uint32Array(0), value: new Float32Array(0) },
       parsed,
-      // Dated corpus mail must not be judged against today's clock.
-      fixed: [...rawChecks(raw), ...sanityChecks(parsed, Date.parse(parsed.date ?? '') || Date.now()), ...phishingChecks(parsed), ...attachmentSymbols(parsed)],
+      // Every filter but the classifier (no model given: folds train their own). Dated corpus
+      // mail must not be judged against today's clock.
+      fixed: CONTENT_FILTERS.flatMap((f) => f.check(raw, parsed, { now: Date.parse(parsed.date ?? '') || Date.now() })),
     })
   }
   for (const s of out) s.features = features(s.tokens)
@@ -128,6 +127,28 @@ export function crossValidate(samples: Sample[], folds: number, classifier = hel
     countVerdict(st, s.spam, verdict)
   })
   return stats
+}
+
+/**
+ * Threshold-free: with the cut set where at most `rate` of ham is flagged (just above the
+ * highest ham score left unflagged), how much spam falls at or under it. This is the
+ * trade-off curve the default thresholds pick one point of.
+ */
+export function missedAtFlagRate(points: number[], spam: boolean[], rate: number): { cut: number; hamFlagged: number; spamMissed: number; ham: number; spam: number } {
+  const ham = points.filter((_, i) => !spam[i]).sort((a, b) => b - a)
+  const cut = ham[Math.floor(ham.length * rate)] ?? -Infinity
+  const spamPoints = points.filter((_, i) => spam[i])
+  return { cut, hamFlagged: ham.filter((p) => p > cut).length, spamMissed: spamPoints.filter((p) => p <= cut).length, ham: ham.length, spam: spamPoints.length }
+}
+
+/** The engine's points per message, and the classifier's probability alone, for missedAtFlagRate. */
+export function heldOutPoints(samples: Sample[], classifier: Symbol[][]): { engine: number[]; classifier: number[] } {
+  const p = (i: number) => Number(classifier[i][0]?.detail?.slice(2) ?? 0)
+  return {
+    // The probability breaks ties between messages with the same points, as a finer bucket would.
+    engine: samples.map((s, i) => score([...s.fixed, ...classifier[i]]).score + p(i) / 100),
+    classifier: samples.map((_, i) => p(i)),
+  }
 }
 
 const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(2)} %` : '')

@@ -3,6 +3,7 @@
  * content filters in their order, then the scorer. The Haraka plugins call the same filter
  * functions one hook at a time; this is the offline path through them.
  */
+import { abusedTldChecks } from './filters/abused-tlds'
 import { attachmentSymbols } from './filters/attachments'
 import { classifierSymbols } from './filters/classifier'
 import type { LogisticModel } from './logistic'
@@ -12,7 +13,8 @@ import { type ParsedMessage, parseMessage } from './message'
 import { type ScoredSymbol, type Symbol, type Thresholds, type Verdict, DEFAULT_THRESHOLDS, score, verdictFor } from './symbols'
 
 export interface EngineContext {
-  model: LogisticModel
+  /** Only the classifier reads it. */
+  model?: LogisticModel
   now?: number
 }
 
@@ -23,9 +25,9 @@ export interface ContentFilter {
 }
 
 export const CONTENT_FILTERS: readonly ContentFilter[] = [
-  { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now), ...phishingChecks(msg)] },
+  { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now), ...phishingChecks(msg), ...abusedTldChecks(msg)] },
   { name: 'moat-attachments', check: (_raw, msg) => attachmentSymbols(msg) },
-  { name: 'moat-classifier', check: (_raw, msg, ctx) => classifierSymbols(ctx.model, msg) },
+  { name: 'moat-classifier', check: (_raw, msg, ctx) => (ctx.model ? classifierSymbols(ctx.model, msg) : []) },
 ]
 
 export function contentFilter(name: string): ContentFilter {

@@ -1,7 +1,9 @@
 /*
  * Phishing signals: mail that asks for credentials in the message itself, that wears a
  * brand's name without coming from the brand, and domains made to look like a brand's
- * (paypa1.com, micros0ft-support.net, secure-paypal-login.com) or written in punycode.
+ * (paypa1.com, micros0ft-support.net, secure-paypal-login.com) or written in punycode, and
+ * subjects and display names written to slip past word filters (invisible characters inside
+ * words, Cyrillic letters among Latin ones).
  * They run in the moat-sanity plugin with the other header and structure rules.
  */
 import { registeredDomain } from '../../services/dnsbl'
@@ -47,6 +49,24 @@ const BRANDS: { name: RegExp; key: string; own: string[] }[] = [
 
 /** Display names in "mathematical" letters or full of emoji dodge word filters and read as a brand. */
 const OBFUSCATED_NAME = /[\u{1D400}-\u{1D7FF}]|(\p{Extended_Pictographic}.*){2}/u
+/**
+ * Characters that show nothing (or only a stroke) put inside a word, so "P\uFEFFayPal" or
+ * "Pe\u0336nding" reads as the word but matches no filter: zero-width space and joiners' kin,
+ * BOM, soft hyphen, the grapheme joiner, a combining overlay stroke, tag characters and the
+ * supplementary variation selectors. (The zero-width joiner and VS16 are left out: emoji
+ * sequences use them.)
+ */
+const HIDDEN_IN_WORD = /\p{L}[\u00AD\u034F\u0336\u200B\u2060-\u2064\uFEFF\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}]+\p{L}/u
+/** One word in two alphabets: a Cyrillic "е" or Greek "ο" among Latin letters ("Lеdgеr"). */
+const MIXED_SCRIPT_WORD = /(?=\p{L}*\p{Script=Latin})(?=\p{L}*[\p{Script=Cyrillic}\p{Script=Greek}])\p{L}{3,}/u
+
+/** Why a subject or display name is written to dodge filters, if it is. */
+export function obfuscation(text: string): string | null {
+  const t = text.slice(0, 1000)
+  if (HIDDEN_IN_WORD.test(t)) return 'invisible characters inside a word'
+  if (MIXED_SCRIPT_WORD.test(t)) return `a word in two alphabets: ${MIXED_SCRIPT_WORD.exec(t)![0].slice(0, 30)}`
+  return null
+}
 
 const firstLabel = (domain: string) => domain.split('.')[0]
 
@@ -111,10 +131,12 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
     const shown = msg.from.name
     const brand = BRANDS.find((b) => b.name.test(shown))
     if (brand && !ownDomain(brand, fromDomain)) out.push({ name: 'PHISH_BRAND_DISPLAY_NAME', detail: `"${shown.slice(0, 60)}" from ${fromDomain}` })
-    if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
+    if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address) || obfuscation(shown)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
     const like = lookalikeOf(fromDomain)
     if (like) out.push({ name: 'PHISH_LOOKALIKE_FROM', detail: `${fromDomain} imitates ${like}` })
   }
+  const subjectTrick = obfuscation(msg.subject)
+  if (subjectTrick) out.push({ name: 'SUBJECT_OBFUSCATED', detail: subjectTrick })
   const hosts = new Set(msg.urls.slice(0, 200).map(urlHost).filter((h): h is string => !!h))
   const punycode = [...hosts].some((h) => /(^|\.)xn--/.test(h))
   for (const h of hosts) {

@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { lookalikeOf, phishingChecks } from '../../../appliance/engine/filters/phishing'
+import { lookalikeOf, obfuscation, phishingChecks } from '../../../appliance/engine/filters/phishing'
 import { parseMessage } from '../../../appliance/engine/message'
 import { corpusDir, readManifest } from '../../../appliance/engine/training'
 
@@ -20,6 +20,16 @@ t.test('lookalike domains: digits for letters, one letter off, the brand wrapped
     t.equal(lookalikeOf(d), null, `${d} is not a lookalike`)
 })
 
+t.test('obfuscation: what hides inside a word, and what is only another language', async (t) => {
+  t.match(obfuscation('P\u0336e\u0336n\u0336d\u0336i\u0336n\u0336g\u0336'), /invisible/, 'a strike-through overlay on every letter')
+  t.match(obfuscation('I\u{E0139}RS Tax notice'), /invisible/, 'a tag character inside a word')
+  t.match(obfuscation('S\uFEFFe\uFEFFr\uFEFFvice'), /invisible/, 'byte-order marks between the letters')
+  t.match(obfuscation('Recent L\u0435dg\u0435r breach'), /two alphabets/, 'Cyrillic е in a Latin word')
+  t.equal(obfuscation('\u0417\u0434\u0440\u0430\u0432\u0441\u0442\u0432\u0443\u0439\u0442\u0435, Ivan'), null, 'Russian and English words side by side')
+  t.equal(obfuscation('Caf\u00e9 cr\u00e8me \u2013 50 %'), null, 'accents and typography')
+  t.equal(obfuscation('\u2764\uFE0F sale'), null, 'an emoji with its variation selector')
+})
+
 t.test('phishing symbols, table-driven', async (t) => {
   const html = (body: string) => `Content-Type: text/html; charset=utf-8\n\n${body}\n`
   const cases: [string, string, string[]][] = [
@@ -29,6 +39,9 @@ t.test('phishing symbols, table-driven', async (t) => {
     ['a password form in the mail', `${head('IT <it@example.com>')}${html('<form action="https://collect.test/p"><input name="u"><input type="password" name="p"></form>')}`, ['PHISH_PASSWORD_FORM']],
     ['a form without a password', `${head('Shop <news@shop.test>')}${html('<form action="https://shop.test/survey"><input name="rating"></form>')}`, ['HTML_FORM']],
     ['links to a lookalike and to punycode', `${head('Bank <info@bank.test>')}${html('<a href="https://secure-paypal-login.com/x">log in</a> <a href="https://xn--pypal-4ve.com/">here</a>')}`, ['PHISH_LOOKALIKE_URL', 'PHISH_PUNYCODE_DOMAIN']],
+    ['a zero-width space inside a word of the subject', `${head('Billing <billing@example.com>')}`.replace('Your account', 'Your Pay\u200Bpal account') + '\nHello.\n', ['SUBJECT_OBFUSCATED']],
+    ['Cyrillic letters among Latin ones in the display name', `${head('L\u0435dg\u0435r Support <device@example.net>')}\nScan your device.\n`, ['FROM_NAME_OBFUSCATED']],
+    ['an emoji sequence, an accent and a Russian subject are not tricks', `${head('Shop <news@example.com>')}`.replace('Your account', 'Familie \u{1F468}\u200D\u{1F469}\u200D\u{1F467} Pokémon \u041F\u0440\u0438\u0432\u0435\u0442 world') + '\nHello.\n', []],
     ['an ordinary list message', `${head('Jane Doe <jane@kernel.org>')}\nPatch attached, see https://lore.kernel.org/x\n`, []],
   ]
   for (const [what, raw, want] of cases) t.same(await names(raw), want, what)
