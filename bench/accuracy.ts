@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { CONTENT_FILTERS } from '../appliance/engine/engine'
-import { classifierSymbols } from '../appliance/engine/filters/classifier'
-import { type FeatureVector, features, trainLogistic } from '../appliance/engine/logistic'
+import { bucketSymbols } from '../appliance/engine/filters/classifier'
+import { type FeatureVector, features, predictFeatures, trainLogistic } from '../appliance/engine/logistic'
 import { FOREIGN_VERDICT, parseMessage, type ParsedMessage } from '../appliance/engine/message'
 import { DEFAULT_THRESHOLDS, score, type Symbol, type Verdict, verdictFor } from '../appliance/engine/symbols'
 import { tokenize, type Tokens } from '../appliance/engine/tokenize'
@@ -105,16 +105,21 @@ export function countVerdict(c: VerdictCounts, spam: boolean, v: Verdict): void 
   }
 }
 
-/** Each sample's classifier symbols, from a model trained on the other folds. */
-export function heldOutClassifierSymbols(samples: Sample[], folds: number): Symbol[][] {
-  const out: Symbol[][] = new Array(samples.length)
+/** Each sample's spam probability, from a model trained on the other folds. */
+export function heldOutProbabilities(samples: Sample[], folds: number): number[] {
+  const out: number[] = new Array(samples.length)
   for (let k = 0; k < folds; k++) {
     const model = trainLogistic(samples.filter((s) => s.fold !== k).map((s) => ({ f: s.features, spam: s.spam })))
     samples.forEach((s, i) => {
-      if (s.fold === k) out[i] = classifierSymbols(model, s.parsed, s.tokens)
+      if (s.fold === k) out[i] = predictFeatures(model, s.features)
     })
   }
   return out
+}
+
+/** Each sample's classifier symbols, from a model trained on the other folds. */
+export function heldOutClassifierSymbols(samples: Sample[], folds: number, probabilities = heldOutProbabilities(samples, folds)): Symbol[][] {
+  return probabilities.map(bucketSymbols)
 }
 
 export function crossValidate(samples: Sample[], folds: number, classifier = heldOutClassifierSymbols(samples, folds)): Map<string, SourceStats> {
@@ -141,17 +146,13 @@ export function missedAtFlagRate(points: number[], spam: boolean[], rate: number
   return { cut, hamFlagged: ham.filter((p) => p > cut).length, spamMissed: spamPoints.filter((p) => p <= cut).length, ham: ham.length, spam: spamPoints.length }
 }
 
-/** The engine's points per message, and the classifier's probability alone, for missedAtFlagRate. */
-export function heldOutPoints(samples: Sample[], classifier: Symbol[][]): { engine: number[]; classifier: number[] } {
-  const p = (i: number) => Number(classifier[i][0]?.detail?.slice(2) ?? 0)
-  return {
-    // The probability breaks ties between messages with the same points, as a finer bucket would.
-    engine: samples.map((s, i) => score([...s.fixed, ...classifier[i]]).score + p(i) / 100),
-    classifier: samples.map((_, i) => p(i)),
-  }
+/** The engine's points per message, from its held-out spam probability, for missedAtFlagRate. */
+export function heldOutPoints(samples: Sample[], probabilities: number[]): number[] {
+  // The probability breaks ties between messages with the same points, as a finer bucket would.
+  return samples.map((s, i) => score([...s.fixed, ...bucketSymbols(probabilities[i])]).score + probabilities[i] / 100)
 }
 
-const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(2)} %` : '')
+export const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(2)} %` : '')
 
 export function accuracyRows(stats: Map<string, SourceStats>): Record<string, string | number>[] {
   const all: SourceStats = { source: 'ALL', ...emptyCounts() }

@@ -28,7 +28,7 @@ import { createApp } from '../web/app'
 import { RelayControl } from '../appliance/services/relay'
 import { Transport } from '../appliance/services/transport'
 import { parseMessage } from '../appliance/engine/message'
-import { accuracyRows, crossValidate, heldOutClassifierSymbols, heldOutPoints, loadSamples, missedAtFlagRate } from './accuracy'
+import { accuracyRows, crossValidate, heldOutClassifierSymbols, heldOutPoints, heldOutProbabilities, loadSamples, missedAtFlagRate, pct } from './accuracy'
 import { benchPeers } from './peers'
 import { freePort } from './ports'
 import { percentile, runLoad } from './smtp-load'
@@ -473,17 +473,17 @@ async function benchQuarantine(total: number): Promise<void> {
 async function benchAccuracy(folds: number): Promise<void> {
   const started = Date.now()
   const samples = await loadSamples(folds)
-  const classifier = heldOutClassifierSymbols(samples, folds)
-  const stats = crossValidate(samples, folds, classifier)
+  const probabilities = heldOutProbabilities(samples, folds)
+  const stats = crossValidate(samples, folds, heldOutClassifierSymbols(samples, folds, probabilities))
   table(`Accuracy: ${folds}-fold over ${samples.length} corpus messages (each scored by a model that never saw it), default thresholds; ${((Date.now() - started) / 1000).toFixed(0)} s`, accuracyRows(stats))
-  const points = heldOutPoints(samples, classifier)
+  const points = heldOutPoints(samples, probabilities)
   const spam = samples.map((s) => s.spam)
-  const share = (n: number, d: number) => `${((100 * n) / d).toFixed(2)} % (${n})`
+  const share = (n: number, d: number) => `${pct(n, d)} (${n})`
   table(
     'The trade-off the thresholds pick from: spam missed with the cut set where at most this much ham is flagged (same folds, no thresholds)',
     [0.001, 0.002, 0.005, 0.01, 0.02].map((rate) => {
-      const e = missedAtFlagRate(points.engine, spam, rate)
-      const c = missedAtFlagRate(points.classifier, spam, rate)
+      const e = missedAtFlagRate(points, spam, rate)
+      const c = missedAtFlagRate(probabilities, spam, rate)
       return { 'ham flagged at most': `${(rate * 100).toFixed(1)} %`, 'engine: cut (points)': e.cut, 'engine: ham flagged': share(e.hamFlagged, e.ham), 'engine: spam missed': share(e.spamMissed, e.spam), 'classifier alone: spam missed': share(c.spamMissed, c.spam) }
     }),
   )

@@ -15,8 +15,8 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { classifierSymbols } from '../appliance/engine/filters/classifier'
-import { trainLogistic } from '../appliance/engine/logistic'
+import { bucketSymbols } from '../appliance/engine/filters/classifier'
+import { predictFeatures, trainLogistic } from '../appliance/engine/logistic'
 import { DEFAULT_THRESHOLDS, score, type Verdict, verdictFor } from '../appliance/engine/symbols'
 import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 import { corpusRaw, countVerdict, emptyCounts, foldOf, loadSamples, type VerdictCounts } from './accuracy'
@@ -104,7 +104,7 @@ async function moat(parts: { train: Part[]; test: Part[] }, folds: number): Prom
   const counts = emptyCounts()
   for (const p of parts.test) {
     const s = bySha.get(p.row.sha256)!
-    countVerdict(counts, p.spam, verdictFor(score([...s.fixed, ...classifierSymbols(model, s.parsed, s.tokens)]).score, DEFAULT_THRESHOLDS))
+    countVerdict(counts, p.spam, verdictFor(score([...s.fixed, ...bucketSymbols(predictFeatures(model, s.features))]).score, DEFAULT_THRESHOLDS))
   }
   return { engine: 'Moat', note: 'rules + logistic classifier', counts, perSecond: moatScanRate(parts.test.map((p) => p.file)), learnSeconds }
 }

@@ -19,7 +19,8 @@ export const ABUSED_TLDS: ReadonlySet<string> = new Set([
   'tk', 'ml', 'ga', 'cf', 'gq',
 ])
 
-const tldOf = (host: string) => host.slice(host.lastIndexOf('.') + 1).toLowerCase()
+// Both registeredDomain() and urlHost() give lower case without a trailing dot.
+const tldOf = (host: string) => host.slice(host.lastIndexOf('.') + 1)
 
 export function abusedTldChecks(msg: ParsedMessage): Symbol[] {
   const out: Symbol[] = []

@@ -29,9 +29,13 @@ export function spamProbability(model: LogisticModel, msg: ParsedMessage, tokens
   return predictFeatures(model, features(tokens))
 }
 
-export function classifierSymbols(model: LogisticModel, msg: ParsedMessage, tokens?: Tokens): Symbol[] {
-  if (model.messages === 0) return []
-  const p = spamProbability(model, msg, tokens)
+/** The bucket symbol of a spam probability. */
+export function bucketSymbols(p: number): Symbol[] {
   const name = BUCKETS.find(([min]) => p >= min)![1]
   return [{ name, detail: `p=${p.toFixed(4)}` }]
+}
+
+export function classifierSymbols(model: LogisticModel, msg: ParsedMessage, tokens?: Tokens): Symbol[] {
+  if (model.messages === 0) return []
+  return bucketSymbols(spamProbability(model, msg, tokens))
 }

@@ -64,8 +64,8 @@ const MIXED_SCRIPT_WORD = /(?=\p{L}*\p{Script=Latin})(?=\p{L}*[\p{Script=Cyrilli
 export function obfuscation(text: string): string | null {
   const t = text.slice(0, 1000)
   if (HIDDEN_IN_WORD.test(t)) return 'invisible characters inside a word'
-  if (MIXED_SCRIPT_WORD.test(t)) return `a word in two alphabets: ${MIXED_SCRIPT_WORD.exec(t)![0].slice(0, 30)}`
-  return null
+  const mixed = MIXED_SCRIPT_WORD.exec(t)
+  return mixed ? `a word in two alphabets: ${mixed[0].slice(0, 30)}` : null
 }
 
 const firstLabel = (domain: string) => domain.split('.')[0]
