@@ -57,6 +57,12 @@ const OBFUSCATED_NAME = /[\u{1D400}-\u{1D7FF}]|(\p{Extended_Pictographic}.*){2}/
  * sequences use them.)
  */
 const HIDDEN_IN_WORD = /\p{L}[\u00AD\u034F\u0336\u200B\u2060-\u2064\uFEFF\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}]+\p{L}/u
+/**
+ * A display name padded with a run of spaces, or ending in a short "#tag" after them: in a
+ * narrow list view the padding pushes the real address out of sight, and the tag makes each
+ * copy of a campaign unique to checksum filters.
+ */
+const PADDED_NAME = /\S[\s\u00A0\u2000-\u200A\u3000]{3,}\S|\s#[A-Za-z0-9]{2,6}$/
 /** One word in two alphabets: a Cyrillic "е" or Greek "ο" among Latin letters ("Lеdgеr"). */
 const MIXED_SCRIPT_WORD = /(?=\p{L}*\p{Script=Latin})(?=\p{L}*[\p{Script=Cyrillic}\p{Script=Greek}])\p{L}{3,}/u
 
@@ -131,7 +137,7 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
     const shown = msg.from.name
     const brand = BRANDS.find((b) => b.name.test(shown))
     if (brand && !ownDomain(brand, fromDomain)) out.push({ name: 'PHISH_BRAND_DISPLAY_NAME', detail: `"${shown.slice(0, 60)}" from ${fromDomain}` })
-    if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address) || obfuscation(shown)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
+    if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address) || PADDED_NAME.test(shown) || obfuscation(shown)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
     const like = lookalikeOf(fromDomain)
     if (like) out.push({ name: 'PHISH_LOOKALIKE_FROM', detail: `${fromDomain} imitates ${like}` })
   }

@@ -41,6 +41,8 @@ t.test('phishing symbols, table-driven', async (t) => {
     ['links to a lookalike and to punycode', `${head('Bank <info@bank.test>')}${html('<a href="https://secure-paypal-login.com/x">log in</a> <a href="https://xn--pypal-4ve.com/">here</a>')}`, ['PHISH_LOOKALIKE_URL', 'PHISH_PUNYCODE_DOMAIN']],
     ['a zero-width space inside a word of the subject', `${head('Billing <billing@example.com>')}`.replace('Your account', 'Your Pay\u200Bpal account') + '\nHello.\n', ['SUBJECT_OBFUSCATED']],
     ['Cyrillic letters among Latin ones in the display name', `${head('L\u0435dg\u0435r Support <device@example.net>')}\nScan your device.\n`, ['FROM_NAME_OBFUSCATED']],
+    ['a display name padded with spaces to push the address out of view', `${head('Tim Hortons        #IY <promo@example.net>')}\nYou won.\n`, ['FROM_NAME_OBFUSCATED']],
+    ['a display name with one double space is not padded', `${head('CNET Shopper Desktops  Notebooks <online@example.com>')}\nDeals.\n`, []],
     ['an emoji sequence, an accent and a Russian subject are not tricks', `${head('Shop <news@example.com>')}`.replace('Your account', 'Familie \u{1F468}\u200D\u{1F469}\u200D\u{1F467} Pokémon \u041F\u0440\u0438\u0432\u0435\u0442 world') + '\nHello.\n', []],
     ['an ordinary list message', `${head('Jane Doe <jane@kernel.org>')}\nPatch attached, see https://lore.kernel.org/x\n`, []],
   ]
