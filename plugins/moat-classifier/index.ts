@@ -2,8 +2,8 @@
  * moat-classifier: the statistical classifier over the decoded message text.
  *
  * Hooks: data_post. Config: moat-classifier.ini ([main] enabled).
- * Symbols: one of CLASSIFIER_00, _01, _05, _20, _50, _70, _80, _85, _90, _93, _95, _98, _99, _995, _998,
- *   _999, _9999 (the spam probability's bucket), with the probability as detail.
+ * Symbols: one of CLASSIFIER_00, _01, _05, _20, _50, _70, _80, _85, _90, _93, _95, _98, _99,
+ *   _995, _998, _999, _9999 (the spam probability's bucket), with the probability as detail.
  * Model: newest row of classifier_models (moat train / moat learn) trained on the current
  *   token scheme, else the shipped default.
  * Failure: a parse failure still classifies the raw text; an internal error is a 451.

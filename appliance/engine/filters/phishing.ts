@@ -58,9 +58,9 @@ const OBFUSCATED_NAME = /[\u{1D400}-\u{1D7FF}]|(\p{Extended_Pictographic}.*){2}/
  */
 const HIDDEN_IN_WORD = /\p{L}[\u00AD\u034F\u0336\u200B\u2060-\u2064\uFEFF\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}]+\p{L}/u
 /**
- * A display name padded with a run of spaces, or ending in a short "#tag" after them: in a
- * narrow list view the padding pushes the real address out of sight, and the tag makes each
- * copy of a campaign unique to checksum filters.
+ * A display name padded with a run of spaces, or ending in a short "#tag": in a narrow list
+ * view the padding pushes the real address out of sight, and the tag makes each copy of a
+ * campaign unique to checksum filters.
  */
 const PADDED_NAME = /\S[\s\u00A0\u2000-\u200A\u3000]{3,}\S|\s#[A-Za-z0-9]{2,6}$/
 /** One word in two alphabets: a Cyrillic "е" or Greek "ο" among Latin letters ("Lеdgеr"). */
