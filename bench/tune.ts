@@ -1,10 +1,11 @@
 /*
  * npm run tune: fits the weights table to the corpus instead of guessing it. Every message
  * gets the symbols the engine gives it, with the classifier's from a model that never saw
- * it (k-fold); a cost-weighted logistic regression over those symbols (a ham wrongly
- * flagged costs more than a spam missed) gives each symbol its weight, scaled so that the
- * spam threshold (5 points) keeps the flagged ham at or under the target rate and no ham
- * reaches surespam (10 points). Rules may only add points (a filter that fires must never
+ * it (k-fold); a logistic regression over those symbols, ham and spam weighing the same in
+ * total, gives each symbol its weight, scaled so that the spam threshold (5 points) keeps
+ * the flagged ham at or under the target rate and no ham reaches surespam (10 points). The
+ * scale is what holds the target: weighing ham more in the fit as well (TUNE_HAM_COST)
+ * flagged no less ham and kept more spam out of surespam. Rules may only add points (a filter that fires must never
  * excuse spam), and less than the threshold each; the classifier's buckets keep their order
  * (a surer bucket never weighs less), subtract at most 3 points and alone never reach surespam; policy symbols (viruses,
  * dangerous attachments, RBLs, authentication, lists) keep the weights an admin expects.
@@ -20,7 +21,7 @@ import { heldOutClassifierSymbols, loadSamples } from './accuracy'
 
 const FOLDS = Number(process.env.BENCH_FOLDS ?? 5)
 const TARGET_FP = Number(process.env.TUNE_TARGET_FP ?? 0.001)
-const HAM_COST = Number(process.env.TUNE_HAM_COST ?? 2)
+const HAM_COST = Number(process.env.TUNE_HAM_COST ?? 1)
 /**
  * However sure the classifier is that mail is ham, it excuses at most this much: a virus, a
  * dangerous attachment or a blocklisted sender must still count. And no one rule of ours
