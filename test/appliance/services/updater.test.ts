@@ -38,9 +38,10 @@ t.test('moat update: switch, refuse, roll back', async (t) => {
     MOAT_DATA_DIR: data, MOAT_INSTALL_ROOT: inst, MOAT_RELEASE_KEYS: path.join(dir, 'keys'),
     MOAT_SMTP_PORT: String(smtpPort), MOAT_SUBMISSION_PORT: String(subPort), MOAT_WEB_PORT: String(webPort),
     MOAT_DNS_SERVER: `127.0.0.1:${noDns}`, MOAT_UPDATE_HEALTH_TIMEOUT_S: '20',
-    MOAT_SERVICE_CONTROL: path.join(dir, 'services.sh'),
+    MOAT_SERVICE_CONTROL: path.join(os.tmpdir(), `moat-update-test-${process.pid}.sh`),
   }
-  // Outside the test folder: tap removes that before the teardown below stops the services.
+  // Outside the test folder, like the control script itself: tap removes that folder before
+  // the teardown below runs the script to stop the services.
   const pidFile = path.join(os.tmpdir(), `moat-update-test-${process.pid}.pid`)
   // The services as systemd would run them: from INSTALL_ROOT/current, stopped as a group.
   fs.writeFileSync(env.MOAT_SERVICE_CONTROL, `#!/bin/sh
@@ -78,7 +79,11 @@ esac
 
   makeTree(path.join(inst, 'releases/0.1.0'), '0.1.0')
   fs.symlinkSync('releases/0.1.0', path.join(inst, 'current'))
-  t.teardown(() => spawnSync(env.MOAT_SERVICE_CONTROL, ['stop'], { env }))
+  t.teardown(() => {
+    const r = spawnSync(env.MOAT_SERVICE_CONTROL, ['stop'], { env })
+    fs.rmSync(env.MOAT_SERVICE_CONTROL, { force: true })
+    if (r.status !== 0) throw new Error(`the services were not stopped: ${r.error ?? r.stderr}`)
+  })
   spawnSync(env.MOAT_SERVICE_CONTROL, ['start'], { env })
   for (let i = 0; i < 150 && (await health()) !== '0.1.0'; i++) await new Promise((r) => setTimeout(r, 200))
   t.equal(await health(), '0.1.0', 'the installed release runs')
