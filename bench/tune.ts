@@ -5,10 +5,11 @@
  * total, gives each symbol its weight, scaled so that the spam threshold (5 points) keeps
  * the flagged ham at or under the target rate and no ham reaches surespam (10 points). The
  * scale is what holds the target: weighing ham more in the fit as well (TUNE_HAM_COST)
- * flagged no less ham and kept more spam out of surespam. Rules may only add points (a filter that fires must never
- * excuse spam), and less than the threshold each; the classifier's buckets keep their order
- * (a surer bucket never weighs less), subtract at most 3 points and alone never reach surespam; policy symbols (viruses,
- * dangerous attachments, RBLs, authentication, lists) keep the weights an admin expects.
+ * flagged no less ham and kept more spam out of surespam. Rules may only add points (a
+ * filter that fires must never excuse spam), and less than the threshold each; the
+ * classifier's buckets keep their order (a surer bucket never weighs less), subtract at most
+ * 3 points and alone never reach surespam; policy symbols (viruses, dangerous attachments,
+ * RBLs, authentication, lists) keep the weights an admin expects.
  *
  * It prints the fit's accuracy both in-sample and nested (weights fitted without the fold
  * they are measured on), then writes appliance/engine/weights.json (--dry-run: only prints).
