@@ -26,14 +26,22 @@ export interface Tokens {
 const WORD = /[\p{L}\p{N}][\p{L}\p{N}'$€£.-]*[\p{L}\p{N}$€£]|[\p{L}\p{N}$€£]/gu
 // Anonymisation placeholders in part of the corpus; never let them become evidence.
 const PLACEHOLDER = /<(domain|email|name|phone|url)>/gi
+const DIGITS = /^\d+$/
+const isDigit = (c: number) => c >= 48 && c <= 57
 const MAX_BODY_CHARS = 100_000
 // Spam says what it is early; 3,000 characters keep 4-grams cheap on long mail.
 const CHAR_GRAM_CHARS = 3000
 
 function addWords(out: Set<string>, text: string, prefix: string, pairs = false): void {
+  // Lower-casing the text once costs far less than once per word; a text whose length
+  // changes with it (a Turkish dotted İ) is lowered word by word, so words stay whole.
+  const lowered = text.toLowerCase()
+  const once = lowered.length === text.length
+  const source = once ? lowered : text
   let prev = ''
-  for (const m of text.matchAll(WORD)) {
-    let w = m[0].toLowerCase()
+  WORD.lastIndex = 0
+  for (let m = WORD.exec(source); m !== null; m = WORD.exec(source)) {
+    let w = once ? m[0] : m[0].toLowerCase()
     if (w.length < 2) continue
     if (w.length > 24) {
       // Long runs (hashes, base64 junk) are evidence by their shape, not their letters.
@@ -41,7 +49,7 @@ function addWords(out: Set<string>, text: string, prefix: string, pairs = false)
       prev = ''
       continue
     }
-    if (/^\d+$/.test(w)) w = `#${w.length}`
+    if (isDigit(w.charCodeAt(0)) && DIGITS.test(w)) w = `#${w.length}`
     out.add(prefix + w)
     // Word pairs carry phrases ("click here", "dear friend") that single words do not.
     if (pairs && prev) out.add(`${prefix}${prev} ${w}`)

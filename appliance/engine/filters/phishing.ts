@@ -113,9 +113,9 @@ function editDistanceAtMostOne(a: string, b: string): boolean {
 /** The brand a registered domain imitates, if it does (and is not the brand's own). */
 export function lookalikeOf(domain: string): string | null {
   const label = firstLabel(domain)
+  const plain = unconfuse(label)
   for (const b of BRANDS) {
     if (!b.own.length || b.own.includes(label) || b.key.length < 4) continue
-    const plain = unconfuse(label)
     if (plain !== label && (plain === b.key || b.own.includes(plain))) return b.key
     // One letter off only for longer names: for short ones it hits real words (apples, chasm).
     if (b.key.length >= 6 && editDistanceAtMostOne(label, b.key)) return b.key
@@ -145,9 +145,13 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
   if (subjectTrick) out.push({ name: 'SUBJECT_OBFUSCATED', detail: subjectTrick })
   const hosts = new Set(msg.urls.slice(0, 200).map(urlHost).filter((h): h is string => !!h))
   const punycode = [...hosts].some((h) => /(^|\.)xn--/.test(h))
+  // Many links share a registered domain; each is compared with the brands once.
+  const seen = new Set<string>()
   for (const h of hosts) {
     const reg = registeredDomain(h)
-    const like = reg ? lookalikeOf(reg) : null
+    if (!reg || seen.has(reg)) continue
+    seen.add(reg)
+    const like = lookalikeOf(reg)
     if (like) {
       out.push({ name: 'PHISH_LOOKALIKE_URL', detail: `${reg} imitates ${like}` })
       break
