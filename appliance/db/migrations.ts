@@ -512,4 +512,20 @@ export const migrations: readonly string[] = [
   DROP TABLE rules;
   ALTER TABLE rules_15 RENAME TO rules;
   `,
+  // 16: user reports are recorded and learned in batches (engine/reports.ts); the messages
+  // are kept to retrain and measure the classifier on a site's own mail.
+  `
+  CREATE TABLE classifier_reports (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL CHECK (label IN ('spam', 'ham')),
+    sha256 TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    bytes INTEGER NOT NULL,
+    reported_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    learned_model_id INTEGER
+  ) STRICT;
+  CREATE INDEX classifier_reports_sha256 ON classifier_reports(sha256);
+  CREATE INDEX classifier_reports_pending ON classifier_reports(id) WHERE learned_model_id IS NULL;
+  `,
 ]

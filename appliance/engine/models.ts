@@ -55,8 +55,13 @@ export function loadActiveModel(db: Db, opts: { learn?: boolean } = {}): StoredM
 }
 
 export function saveModel(db: Db, model: LogisticModel, description: string): number {
+  return storeModel(db, serialiseLogistic(model), model.messages, description)
+}
+
+/** Stores a model serialised already (serialising takes long; callers keep it out of a transaction). */
+export function storeModel(db: Db, data: Buffer, messages: number, description: string, now = Date.now()): number {
   const info = db
     .prepare(`INSERT INTO classifier_models (kind, description, messages, data, created_at) VALUES ('logistic', ?, ?, ?, ?)`)
-    .run(description, model.messages, serialiseLogistic(model), Date.now())
+    .run(description, messages, data, now)
   return Number(info.lastInsertRowid)
 }

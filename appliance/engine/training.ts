@@ -5,9 +5,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import type { Db } from '../db/database'
-import { type FeatureVector, features, learnFeatures, type LogisticModel, trainLogistic } from './logistic'
-import { loadActiveModel, saveModel } from './models'
+import { type FeatureVector, features, type LogisticModel, trainLogistic } from './logistic'
 import { parseMessage } from './message'
 import { TOKEN_SCHEME, tokenize, type Tokens } from './tokenize'
 
@@ -65,18 +63,4 @@ export function readManifest(corpusDir: string): ManifestRow[] {
 export async function trainDefaultModel(corpusDir: string): Promise<LogisticModel> {
   const rows = readManifest(corpusDir).filter((r) => SHIPPABLE_SOURCES.includes(r.source))
   return trainOnFiles(rows.map((r) => ({ file: path.join(corpusDir, r.path), spam: r.label === 'spam' })))
-}
-
-/**
- * What "report spam" and "not spam" do: the active model learns these messages (three passes:
- * a report weighs more than one training message, the user saw this one go wrong) and is
- * saved as a new version; a few versions are kept to roll back to. Returns the new model id.
- */
-export async function learnReported(db: Db, reports: { raw: Buffer; spam: boolean }[], description: string): Promise<number> {
-  const model = loadActiveModel(db, { learn: true }).model
-  const feats = await Promise.all(reports.map(async (r) => ({ f: features(tokenize(await parseMessage(r.raw))), spam: r.spam })))
-  for (let round = 0; round < 3; round++) for (const r of feats) learnFeatures(model, r.f, r.spam)
-  const id = saveModel(db, model, description)
-  db.prepare(`DELETE FROM classifier_models WHERE id NOT IN (SELECT id FROM classifier_models ORDER BY id DESC LIMIT 5)`).run()
-  return id
 }

@@ -12,6 +12,7 @@ import { Digests } from '../services/digests'
 import { GroupCommitter } from '../db/group-commit'
 import { MailStore } from '../services/mail-store'
 import { RawStore } from '../services/raw-store'
+import { learnPendingReports } from '../engine/reports'
 
 function runDigests(deps: JobDeps): Promise<unknown> {
   const s = loadSettings()
@@ -31,6 +32,16 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
   { name: 'digests', schedule: '5 * * * *', run: (deps) => runDigests(deps) },
   // Every 30 minutes: a listing stops the sender who caused it within half an hour.
   { name: 'rbl-watch', schedule: '*/30 * * * *', run: (deps) => new RblWatch(deps.db, loadSettings().dnsServer).run() },
+  // Every minute: what users reported steers the classifier a minute later (engine/reports.ts).
+  // A run that found nothing pending returns null: no log line every minute.
+  {
+    name: 'learn-reports',
+    schedule: '* * * * *',
+    run: async (deps) => {
+      const r = await learnPendingReports(deps.db)
+      return r.learned ? r : null
+    },
+  },
 ]
 
 export async function runJob(name: string, deps: JobDeps): Promise<unknown> {
@@ -44,7 +55,7 @@ export function startScheduler(deps: JobDeps): { stop(): void } {
     cron.schedule(job.schedule, async () => {
       try {
         const result = await job.run(deps)
-        deps.log(`job ${job.name}: ${JSON.stringify(result)}`)
+        if (result !== null) deps.log(`job ${job.name}: ${JSON.stringify(result)}`)
       } catch (err) {
         deps.log(`job ${job.name} failed: ${(err as Error).stack || err}`)
       }

@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import t from 'tap'
 import { openDatabase } from '../../appliance/db/database'
 import { GroupCommitter } from '../../appliance/db/group-commit'
+import { learnPendingReports, pendingReports } from '../../appliance/engine/reports'
 import { Accounts, IDLE_TIMEOUT_MS } from '../../appliance/services/accounts'
 import { requestFile } from '../../appliance/services/host-settings'
 import { MailStore } from '../../appliance/services/mail-store'
@@ -119,6 +120,15 @@ t.test('end users see only their own quarantine; another tenant or user gets 404
   t.match(search, /alicemail/)
   t.notMatch(search, /bobmail|hankmail/)
   t.equal((await app.request('/status', { headers: { Cookie: alice.cookie } })).status, 404, 'no appliance status for a user')
+})
+
+t.test('"not spam" releases at once and leaves the lesson to the learn-reports job', async (t) => {
+  const { app, ids, db } = await setup(t)
+  const alice = await signIn(app, 'alice@example.com')
+  t.equal((await post(app, `/quarantine/${ids.alicemail.quarantine}/not-spam`, alice)).status, 303)
+  t.ok(db.prepare(`SELECT 1 FROM quarantine WHERE id = ? AND released_at IS NOT NULL`).get(ids.alicemail.quarantine), 'released')
+  t.equal(pendingReports(db), 1, 'recorded as a ham report')
+  t.equal((db.prepare(`SELECT count(*) AS n FROM classifier_models`).get() as { n: number }).n, 0, 'no model written on the click')
 })
 
 t.test('organisation admins see their organisation only; the appliance admin sees all', async (t) => {
@@ -242,7 +252,12 @@ t.test('API: bearer tokens only, the same scope as the UI, 404 across tenants', 
   const before = models()
   const report = await api('/api/v1/report-spam', aliceToken, { method: 'POST', headers: { 'Content-Type': 'message/rfc822' }, body: 'From: x@spam.test\r\nSubject: cheap meds\r\n\r\nbuy cheap meds now\r\n' })
   t.equal(report.status, 200)
-  t.equal(models(), before + 1, 'the report became a new model version')
+  const reported = (await report.json()) as { learned: string; report: number }
+  t.equal(reported.learned, 'spam')
+  t.equal(pendingReports(db), 1, 'the report waits for the learn-reports job')
+  t.equal(models(), before, 'no model version per click')
+  t.match(await learnPendingReports(db), { learned: 1 })
+  t.equal(models(), before + 1, 'the job made it a new model version')
 
   const added = await api('/api/v1/lists', aliceToken, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ kind: 'block', pattern: '@spam.test' }) })
   t.equal(added.status, 201)

@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import type { Db } from '../../appliance/db/database'
-import { learnReported } from '../../appliance/engine/training'
+import { recordReports } from '../../appliance/engine/reports'
 import { type Accounts, canSeeEntry, type Principal, type Scope } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
 import { adminReleaseOnly, Quarantine, QuarantineError } from '../../appliance/services/quarantine'
@@ -115,9 +115,9 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (!e) return problem(c, 404, 'no such quarantine entry')
     if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
     if (!e.released_at) quarantine.release(e.id)
-    await learnReported(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `not spam via API: entry ${e.id} by ${c.get('principal').email}`)
+    const [report] = recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `${c.get('principal').email} via API: quarantine ${e.id}`)
     deps.accounts.audit(c.get('principal'), 'quarantine-not-spam', `entry ${e.id} via API`)
-    return c.json({ id: e.id, released: true, learned: 'ham' })
+    return c.json({ id: e.id, released: true, learned: 'ham', report })
   })
 
   // Spam that slipped through: the client sends the message as it has it (message/rfc822).
@@ -126,9 +126,9 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (len > MAX_REPORT_BYTES) return problem(c, 413, `a report may be at most ${MAX_REPORT_BYTES} bytes`)
     const raw = Buffer.from(await c.req.arrayBuffer())
     if (!raw.length || raw.length > MAX_REPORT_BYTES) return problem(c, raw.length ? 413 : 400, 'send the message itself as the body (Content-Type: message/rfc822)')
-    const model = await learnReported(deps.db, [{ raw, spam: true }], `spam report via API by ${c.get('principal').email}`)
-    deps.accounts.audit(c.get('principal'), 'report-spam', `${raw.length} bytes, model ${model}`)
-    return c.json({ learned: 'spam', model })
+    const [report] = recordReports(deps.db, [{ raw, spam: true }], `${c.get('principal').email} via API`)
+    deps.accounts.audit(c.get('principal'), 'report-spam', `${raw.length} bytes, report ${report}`)
+    return c.json({ learned: 'spam', report })
   })
 
   app.get('/api/v1/counts', (c) => {

@@ -4,7 +4,8 @@ import path from 'node:path'
 import { type LogisticModel, serialiseLogistic } from '../../engine/logistic'
 import { scanMessage } from '../../engine/engine'
 import { DEFAULT_MODEL_PATH, loadActiveModel, loadDefaultModel, saveModel } from '../../engine/models'
-import { corpusDir, learnReported, listMessageFiles, trainDefaultModel, trainOnFiles } from '../../engine/training'
+import { corpusDir, listMessageFiles, trainDefaultModel, trainOnFiles } from '../../engine/training'
+import { exportReports, learnNow, pendingReports } from '../../engine/reports'
 import { databasePath, loadSettings } from '../../config'
 import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
@@ -90,8 +91,28 @@ export const engineCommands: Command[] = [
       const ham = list(opts.ham)
       if (!spam.length && !ham.length) throw new UsageError('learn wants --spam FILE or --ham FILE')
       const reports = [...spam.map((f) => ({ raw: fs.readFileSync(f), spam: true })), ...ham.map((f) => ({ raw: fs.readFileSync(f), spam: false }))]
-      const id = await learnReported(appliance().db, reports, `moat learn: ${spam.length} spam, ${ham.length} ham`)
+      const id = await learnNow(appliance().db, reports, 'moat learn')
       out(`model ${id}: learned ${spam.length} spam and ${ham.length} ham`)
+    },
+  },
+  {
+    path: ['reports'],
+    usage: '',
+    summary: 'How many "report spam" / "not spam" reports are kept, and how many wait for the learn-reports job.',
+    run({ out }) {
+      const { db } = appliance()
+      const kept = (db.prepare(`SELECT count(*) AS n FROM classifier_reports`).get() as { n: number }).n
+      out(`${kept} reports kept, ${pendingReports(db)} waiting to be learned`)
+    },
+  },
+  {
+    path: ['reports', 'export'],
+    usage: 'DIR',
+    summary: 'Write the reported messages as a labelled corpus (DIR/manifest.csv, DIR/ham, DIR/spam): MOAT_CORPUS=DIR npm run bench -- accuracy measures the engine on them.',
+    run({ args, out }) {
+      if (!args[0]) throw new UsageError('name the folder to write')
+      const n = exportReports(appliance().db, path.resolve(args[0]))
+      out(`${n.ham} ham and ${n.spam} spam written to ${args[0]}`)
     },
   },
 ]

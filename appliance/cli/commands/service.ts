@@ -1,6 +1,6 @@
 /* Running the appliance and its jobs. */
 import { loadSettings, spoolDir } from '../../config'
-import { runJob } from '../../jobs/scheduler'
+import { JOBS, runJob } from '../../jobs/scheduler'
 import { execSmtp, runJobs, runSupervisor, VERSION } from '../../service'
 import { Spool } from '../../services/spool'
 import path from 'node:path'
@@ -29,17 +29,17 @@ export const serviceCommands: Command[] = [
     options: { 'no-jobs': { type: 'boolean', description: 'leave the jobs to "moat jobs start"' } },
     run: ({ opts }) => runSupervisor({ smtp: false, web: true, jobs: !opts['no-jobs'] }),
   },
-  { path: ['jobs', 'start'], usage: '', summary: 'Run only the job scheduler (retention, digests, rbl-watch) in the foreground (for a systemd unit).', run: () => runJobs() },
+  { path: ['jobs', 'start'], usage: '', summary: `Run only the job scheduler (${JOBS.map((j) => j.name).join(', ')}) in the foreground (for a systemd unit).`, run: () => runJobs() },
   {
     path: ['jobs', 'run'],
     usage: 'NAME [--json]',
-    summary: 'Run a periodic job now (retention, rbl-watch, digests).',
+    summary: `Run a periodic job now (${JOBS.map((j) => j.name).join(', ')}).`,
     options: { json: { type: 'boolean', description: 'print JSON' } },
     async run({ args, out }) {
-      if (!args[0]) throw new UsageError('name a job: retention, rbl-watch, digests')
+      if (!args[0]) throw new UsageError(`name a job: ${JOBS.map((j) => j.name).join(', ')}`)
       const { db } = appliance()
       const result = await runJob(args[0], { db, spool: new Spool(spoolDir(loadSettings().dataDir)), log: out })
-      out(JSON.stringify(result))
+      out(result === null ? 'nothing to do' : JSON.stringify(result))
     },
   },
   {
