@@ -6,7 +6,7 @@
  * learn-reports job (every minute) teaches the active model all that is pending as one new
  * version.
  *
- * The reported messages are kept (the newest REPORTS_KEPT), so that a site can measure and
+ * The reported messages are kept for a while (REPORTS_KEPT, REPORT_DAYS), so that a site can measure and
  * retrain the classifier on its own mail: `moat reports export` writes them as a corpus the
  * accuracy bench reads (MOAT_CORPUS).
  */
@@ -25,8 +25,13 @@ export interface Report {
   spam: boolean
 }
 
-/** Learned reports kept for export and retraining; pending ones are never dropped. */
+/**
+ * Learned reports kept for export and retraining, the newest this many and for at most
+ * REPORT_DAYS: they are copies of users' mail, so they do not outlive it by much. Pending
+ * ones are never dropped.
+ */
 export const REPORTS_KEPT = 20_000
+export const REPORT_DAYS = 90
 // A report weighs more than one training message: the user saw this one go wrong.
 const PASSES = 3
 const BATCH = 500
@@ -106,11 +111,14 @@ export async function learnNow(db: Db, reports: Report[], by: string): Promise<n
   return model ?? latestModelId(db)!
 }
 
-/** Drops learned reports beyond the newest `keep`. */
-export function pruneReports(db: Db, keep = REPORTS_KEPT): number {
+/** Drops learned reports beyond the newest `keep` or older than `days`. */
+export function pruneReports(db: Db, now = Date.now(), keep = REPORTS_KEPT, days = REPORT_DAYS): number {
   return db
-    .prepare(`DELETE FROM classifier_reports WHERE learned_model_id IS NOT NULL AND id NOT IN (SELECT id FROM classifier_reports WHERE learned_model_id IS NOT NULL ORDER BY id DESC LIMIT ?)`)
-    .run(keep).changes
+    .prepare(
+      `DELETE FROM classifier_reports WHERE learned_model_id IS NOT NULL
+        AND (created_at < ? OR id NOT IN (SELECT id FROM classifier_reports WHERE learned_model_id IS NOT NULL ORDER BY id DESC LIMIT ?))`,
+    )
+    .run(now - days * 86_400_000, keep).changes
 }
 
 /**

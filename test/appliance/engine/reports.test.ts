@@ -6,7 +6,7 @@ import { openDatabase } from '../../../appliance/db/database'
 import { features, predictFeatures } from '../../../appliance/engine/logistic'
 import { parseMessage } from '../../../appliance/engine/message'
 import { latestModelId, loadActiveModel } from '../../../appliance/engine/models'
-import { exportReports, learnNow, learnPendingReports, pendingReports, pruneReports, recordReports } from '../../../appliance/engine/reports'
+import { exportReports, learnNow, learnPendingReports, pendingReports, pruneReports, recordReports, REPORT_DAYS } from '../../../appliance/engine/reports'
 import { tokenize } from '../../../appliance/engine/tokenize'
 import { readManifest } from '../../../appliance/engine/training'
 import { runJob } from '../../../appliance/jobs/scheduler'
@@ -76,14 +76,16 @@ t.test('moat learn learns at once and returns the new version', async (t) => {
   t.equal(latestModelId(db), id)
 })
 
-t.test('retention keeps the newest learned reports and every pending one', async (t) => {
+t.test('retention keeps the newest learned reports, for REPORT_DAYS, and every pending one', async (t) => {
   const db = database(t)
-  recordReports(db, [0, 1, 2].map((i) => ({ raw: mail(`offer ${i}`, 'buy now'), spam: true })), 'x')
+  const now = Date.now()
+  recordReports(db, [0, 1, 2].map((i) => ({ raw: mail(`offer ${i}`, 'buy now'), spam: true })), 'x', now)
   await learnPendingReports(db)
-  recordReports(db, [{ raw: HAM, spam: false }], 'x')
-  t.equal(pruneReports(db, 1), 2, 'two learned reports beyond the newest one')
-  t.equal(pendingReports(db), 1, 'the pending report is kept')
-  t.equal(pruneReports(db, 0), 1, 'with none kept, only the learned one goes')
+  recordReports(db, [{ raw: HAM, spam: false }], 'x', now - 400 * 86_400_000)
+  t.equal(pruneReports(db, now, 1), 2, 'two learned reports beyond the newest one')
+  t.equal(pendingReports(db), 1, 'the pending report is kept, however old')
+  t.equal(pruneReports(db, now), 0, 'the newest is young enough')
+  t.equal(pruneReports(db, now + (REPORT_DAYS + 1) * 86_400_000), 1, 'until REPORT_DAYS have passed')
   t.equal(pendingReports(db), 1)
 })
 
