@@ -70,8 +70,12 @@ export async function loadSamples(folds: number, filter: (source: string, i: num
       features: { index: new Uint32Array(0), value: new Float32Array(0) },
       parsed,
       // Every filter but the classifier (no model given: folds train their own). Dated corpus
-      // mail must not be judged against today's clock.
-      fixed: CONTENT_FILTERS.flatMap((f) => f.check(raw, parsed, { now: Date.parse(parsed.date ?? '') || Date.now() })),
+      // mail must not be judged against today's clock. A site's exported reports add what
+      // the receiving server knew (blocklists, authentication), which no file can recompute.
+      fixed: [
+        ...CONTENT_FILTERS.flatMap((f) => f.check(raw, parsed, { now: Date.parse(parsed.date ?? '') || Date.now() })),
+        ...r.symbols.map((name) => ({ name, detail: 'when it was received' })),
+      ],
     })
   }
   for (const s of out) s.features = features(s.tokens)

@@ -512,8 +512,9 @@ export const migrations: readonly string[] = [
   DROP TABLE rules;
   ALTER TABLE rules_15 RENAME TO rules;
   `,
-  // 16: user reports are recorded and learned in batches (engine/reports.ts); the messages
-  // are kept to retrain and measure the classifier on a site's own mail.
+  // 16: user reports are recorded and learned in batches (engine/reports.ts); the messages,
+  // with what only the receiving server could know of them (symbols: blocklists,
+  // authentication), are kept to retrain and measure the engine on a site's own mail.
   `
   CREATE TABLE classifier_reports (
     id INTEGER PRIMARY KEY,
@@ -521,11 +522,14 @@ export const migrations: readonly string[] = [
     sha256 TEXT NOT NULL,
     raw BLOB NOT NULL,
     bytes INTEGER NOT NULL,
+    symbols TEXT NOT NULL DEFAULT '',
     reported_by TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     learned_model_id INTEGER
   ) STRICT;
   CREATE INDEX classifier_reports_sha256 ON classifier_reports(sha256);
   CREATE INDEX classifier_reports_pending ON classifier_reports(id) WHERE learned_model_id IS NULL;
+  -- A report of delivered spam finds the archived original by its Message-ID.
+  CREATE INDEX messages_message_id ON messages(message_id_header);
   `,
 ]

@@ -23,6 +23,19 @@ import { tokenize } from './tokenize'
 export interface Report {
   raw: Buffer
   spam: boolean
+  /** The symbols the message got when it was received, if known (a quarantine entry's). */
+  symbols?: { name: string }[]
+}
+
+/**
+ * Symbols only the receiving server can know: blocklist answers and authentication at that
+ * moment. Kept with a report, they let the accuracy bench measure them on a site's mail;
+ * the content symbols are recomputed from the message.
+ */
+const RECEIPT_ONLY = /^(RBL_|DBL_|SURBL_|SPF_|DKIM_|DMARC_|ARC_)/
+
+export function receiptSymbols(symbols: { name: string }[]): string[] {
+  return [...new Set(symbols.map((s) => s.name).filter((n) => RECEIPT_ONLY.test(n)))].sort()
 }
 
 /**
@@ -44,14 +57,14 @@ const MODEL_VERSIONS_KEPT = 5
  */
 export function recordReports(db: Db, reports: Report[], by: string, now = Date.now()): number[] {
   const last = db.prepare(`SELECT id, label FROM classifier_reports WHERE sha256 = ? ORDER BY id DESC LIMIT 1`)
-  const insert = db.prepare(`INSERT INTO classifier_reports (label, sha256, raw, bytes, reported_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+  const insert = db.prepare(`INSERT INTO classifier_reports (label, sha256, raw, bytes, symbols, reported_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
   return db.transaction(() =>
     reports.map((r) => {
       const label = r.spam ? 'spam' : 'ham'
       const sha256 = crypto.createHash('sha256').update(r.raw).digest('hex')
       const prev = last.get(sha256) as { id: number; label: string } | undefined
       if (prev?.label === label) return prev.id
-      return Number(insert.run(label, sha256, zlib.gzipSync(r.raw), r.raw.length, by, now).lastInsertRowid)
+      return Number(insert.run(label, sha256, zlib.gzipSync(r.raw), r.raw.length, receiptSymbols(r.symbols ?? []).join(' '), by, now).lastInsertRowid)
     }),
   )()
 }
@@ -123,19 +136,23 @@ export function pruneReports(db: Db, now = Date.now(), keep = REPORTS_KEPT, days
 
 /**
  * Writes the reported messages as a labelled corpus (`<label>/<sha256>.eml` and a
- * manifest.csv like shared/corpus'), the newest report of each message deciding its label.
+ * manifest.csv like shared/corpus', plus a `symbols` column of receipt-time symbols), the
+ * newest report of each message deciding its label.
  */
 export function exportReports(db: Db, dir: string): { ham: number; spam: number } {
   const rows = db
-    .prepare(`SELECT r.id, r.label, r.sha256, r.raw, r.bytes FROM classifier_reports r WHERE r.id = (SELECT max(id) FROM classifier_reports WHERE sha256 = r.sha256) ORDER BY r.id`)
-    .iterate() as Iterable<{ id: number; label: 'ham' | 'spam'; sha256: string; raw: Buffer; bytes: number }>
+    .prepare(
+      `SELECT r.id, r.label, r.sha256, r.raw, r.bytes, r.symbols FROM classifier_reports r
+        WHERE r.id = (SELECT max(id) FROM classifier_reports WHERE sha256 = r.sha256) ORDER BY r.id`,
+    )
+    .iterate() as Iterable<{ id: number; label: 'ham' | 'spam'; sha256: string; raw: Buffer; bytes: number; symbols: string }>
   const counts = { ham: 0, spam: 0 }
-  const manifest = ['path,label,source,sha256,split,bytes,original']
+  const manifest = ['path,label,source,sha256,split,bytes,original,symbols']
   for (const label of ['ham', 'spam']) fs.mkdirSync(path.join(dir, label), { recursive: true })
   for (const r of rows) {
     const rel = `${r.label}/${r.sha256}.eml`
     fs.writeFileSync(path.join(dir, rel), zlib.gunzipSync(r.raw))
-    manifest.push([rel, r.label, 'reports', r.sha256, 'dev', r.bytes, `report-${r.id}`].join(','))
+    manifest.push([rel, r.label, 'reports', r.sha256, 'dev', r.bytes, `report-${r.id}`, r.symbols].join(','))
     counts[r.label]++
   }
   fs.writeFileSync(path.join(dir, 'manifest.csv'), `${manifest.join('\n')}\n`)

@@ -45,6 +45,8 @@ export interface ManifestRow {
   label: 'ham' | 'spam'
   source: string
   sha256: string
+  /** Symbols the message got when it was received (`moat reports export`); none in shared/corpus. */
+  symbols: string[]
 }
 
 export function readManifest(corpusDir: string): ManifestRow[] {
@@ -56,7 +58,8 @@ export function readManifest(corpusDir: string): ManifestRow[] {
     .filter(Boolean)
     .map((l) => {
       const c = l.split(',')
-      return { path: c[idx('path')], label: c[idx('label')] as 'ham' | 'spam', source: c[idx('source')], sha256: c[idx('sha256')] }
+      const symbols = idx('symbols') >= 0 ? (c[idx('symbols')] ?? '').split(' ').filter(Boolean) : []
+      return { path: c[idx('path')], label: c[idx('label')] as 'ham' | 'spam', source: c[idx('source')], sha256: c[idx('sha256')], symbols }
     })
 }
 

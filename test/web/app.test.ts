@@ -259,6 +259,25 @@ t.test('API: bearer tokens only, the same scope as the UI, 404 across tenants', 
   t.match(await learnPendingReports(db), { learned: 1 })
   t.equal(models(), before + 1, 'the job made it a new model version')
 
+  // Spam that was delivered: the archived original, found by its Message-ID among her own
+  // mail, says what the receiving server knew of it (another tenant's copy does not count).
+  const store = new MailStore(db, new RawStore(db, new Spool(`${t.testdir()}/spool`)), new GroupCommitter(db))
+  const slipped = (rcpt: string, orgId: number, rbl: string) =>
+    store.accept({
+      queueId: `slipped-${rcpt}`, direction: 'in', raw: Buffer.from('Message-ID: <slipped@bad.test>\r\nSubject: hi\r\n\r\nhi\r\n'), receivedAt: Date.now(), clientIp: '192.0.2.9',
+      helo: 'bad.test', mailFrom: 'x@bad.test', fromHeader: 'x@bad.test', subject: 'hi', messageIdHeader: '<slipped@bad.test>', bodyText: 'hi',
+      parts: [{ orgId, verdict: 'clean', score: 2, symbols: [{ name: rbl, weight: 2.5 }, { name: 'CLASSIFIER_70', weight: 0.5 }], rcpts: [{ address: rcpt, userId: null, action: 'deliver' }] }],
+    })
+  const orgOf = (name: string) => (db.prepare(`SELECT id FROM organisations WHERE name = ?`).get(name) as { id: number }).id
+  await slipped('alice@example.com', orgOf('acme'), 'RBL_SPAMCOP')
+  await slipped('hank@globex.test', orgOf('globex'), 'RBL_SPAMHAUS_ZEN')
+  const again = await api('/api/v1/report-spam', aliceToken, {
+    method: 'POST', headers: { 'Content-Type': 'message/rfc822' },
+    body: 'Received: by her mail server\r\nMessage-ID: <slipped@bad.test>\r\nSubject: hi\r\n\r\nhi\r\n',
+  })
+  const { report: slippedReport } = (await again.json()) as { report: number }
+  t.same(db.prepare(`SELECT symbols FROM classifier_reports WHERE id = ?`).get(slippedReport), { symbols: 'RBL_SPAMCOP' }, "her copy's blocklist answer, not hank's")
+
   const added = await api('/api/v1/lists', aliceToken, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ kind: 'block', pattern: '@spam.test' }) })
   t.equal(added.status, 201)
   const entryId = ((await added.json()) as { id: number }).id

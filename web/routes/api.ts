@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import type { Db } from '../../appliance/db/database'
+import { parseMessage } from '../../appliance/engine/message'
 import { recordReports } from '../../appliance/engine/reports'
 import { type Accounts, canSeeEntry, type Principal, type Scope } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
@@ -115,7 +116,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (!e) return problem(c, 404, 'no such quarantine entry')
     if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
     if (!e.released_at) quarantine.release(e.id)
-    const [report] = recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `${c.get('principal').email} via API: quarantine ${e.id}`)
+    const [report] = recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false, symbols: JSON.parse(e.symbols) }], `${c.get('principal').email} via API: quarantine ${e.id}`)
     deps.accounts.audit(c.get('principal'), 'quarantine-not-spam', `entry ${e.id} via API`)
     return c.json({ id: e.id, released: true, learned: 'ham', report })
   })
@@ -126,7 +127,10 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (len > MAX_REPORT_BYTES) return problem(c, 413, `a report may be at most ${MAX_REPORT_BYTES} bytes`)
     const raw = Buffer.from(await c.req.arrayBuffer())
     if (!raw.length || raw.length > MAX_REPORT_BYTES) return problem(c, raw.length ? 413 : 400, 'send the message itself as the body (Content-Type: message/rfc822)')
-    const [report] = recordReports(deps.db, [{ raw, spam: true }], `${c.get('principal').email} via API`)
+    const scope = c.get('scope')
+    const messageId = (await parseMessage(raw)).messageId
+    const atReceipt = messageId ? deps.archive.symbolsAtReceipt(messageId, { orgIds: scope.orgIds, addresses: scope.userId !== null ? scope.addresses : undefined }) : null
+    const [report] = recordReports(deps.db, [{ raw, spam: true, symbols: atReceipt ?? [] }], `${c.get('principal').email} via API`)
     deps.accounts.audit(c.get('principal'), 'report-spam', `${raw.length} bytes, report ${report}`)
     return c.json({ learned: 'spam', report })
   })

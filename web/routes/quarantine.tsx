@@ -211,7 +211,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       try {
         if (action === 'delete') quarantine.remove(e.id)
         else quarantine.release(e.id, undefined, Date.now(), by)
-        if (action === 'not-spam') recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false }], `${session.principal.email}: quarantine ${e.id}`)
+        if (action === 'not-spam') recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false, symbols: JSON.parse(e.symbols) }], `${session.principal.email}: quarantine ${e.id}`)
         deps.accounts.audit(session.principal, `quarantine-${action}`, `entry ${e.id} for ${e.rcpt}`)
         done++
       } catch (err) {

@@ -11,6 +11,7 @@ import { tokenize } from '../../../appliance/engine/tokenize'
 import { readManifest } from '../../../appliance/engine/training'
 import { runJob } from '../../../appliance/jobs/scheduler'
 import { Spool } from '../../../appliance/services/spool'
+import { loadSamples } from '../../../bench/accuracy'
 
 const mail = (subject: string, body: string) => Buffer.from(`From: Deals <deals@offers.example>\r\nTo: bob@example.com\r\nSubject: ${subject}\r\n\r\n${body}\r\n`)
 const SPAM = mail('Cheap meds, no prescription', 'Buy cheap meds now, best prices, no prescription needed, order today')
@@ -91,7 +92,8 @@ t.test('retention keeps the newest learned reports, for REPORT_DAYS, and every p
 
 t.test('reports export as a corpus the bench reads, the newest label deciding', async (t) => {
   const db = database(t)
-  recordReports(db, [{ raw: SPAM, spam: true }, { raw: HAM, spam: true }], 'x')
+  const atReceipt = [{ name: 'RBL_SPAMCOP' }, { name: 'CLASSIFIER_99' }, { name: 'SPF_FAIL' }]
+  recordReports(db, [{ raw: SPAM, spam: true, symbols: atReceipt }, { raw: HAM, spam: true }], 'x')
   recordReports(db, [{ raw: HAM, spam: false }], 'y')
   const dir = path.join(t.testdir(), 'corpus')
   t.same(exportReports(db, dir), { ham: 1, spam: 1 })
@@ -99,4 +101,12 @@ t.test('reports export as a corpus the bench reads, the newest label deciding', 
   t.same(rows.map((r) => [r.label, r.source]).sort(), [['ham', 'reports'], ['spam', 'reports']])
   const ham = rows.find((r) => r.label === 'ham')!
   t.same(fs.readFileSync(path.join(dir, ham.path)), HAM, 'the message exactly as reported')
+  t.same(rows.find((r) => r.label === 'spam')!.symbols, ['RBL_SPAMCOP', 'SPF_FAIL'], 'what only the receiving server knew; content symbols are recomputed')
+
+  process.env.MOAT_CORPUS = dir
+  t.teardown(() => delete process.env.MOAT_CORPUS)
+  const samples = await loadSamples(5)
+  const spam = samples.find((x) => x.spam)!
+  t.ok(spam.fixed.some((x) => x.name === 'RBL_SPAMCOP'), 'the accuracy bench scores the receipt-time symbols too')
+  t.notOk(samples.find((x) => !x.spam)!.fixed.some((x) => x.name.startsWith('RBL_')))
 })
