@@ -6,9 +6,9 @@
  * learn-reports job (every minute) teaches the active model all that is pending as one new
  * version.
  *
- * The reported messages are kept for a while (REPORTS_KEPT, REPORT_DAYS), so that a site can measure and
- * retrain the classifier on its own mail: `moat reports export` writes them as a corpus the
- * accuracy bench reads (MOAT_CORPUS).
+ * The reported messages are kept for a while (REPORTS_KEPT, REPORT_DAYS), so that a site
+ * can measure and retrain the engine on its own mail: `moat reports export` writes them as a
+ * corpus the accuracy bench reads (MOAT_CORPUS).
  */
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -23,7 +23,7 @@ import { tokenize } from './tokenize'
 export interface Report {
   raw: Buffer
   spam: boolean
-  /** The symbols the message got when it was received, if known (a quarantine entry's). */
+  /** The symbols the message got when it was received, if known (its quarantine entry's or archived original's). */
   symbols?: { name: string }[]
 }
 
@@ -58,13 +58,19 @@ const MODEL_VERSIONS_KEPT = 5
 export function recordReports(db: Db, reports: Report[], by: string, now = Date.now()): number[] {
   const last = db.prepare(`SELECT id, label FROM classifier_reports WHERE sha256 = ? ORDER BY id DESC LIMIT 1`)
   const insert = db.prepare(`INSERT INTO classifier_reports (label, sha256, raw, bytes, symbols, reported_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+  // Hashing and compressing happen before the write transaction, which the mail path waits on.
+  const rows = reports.map((r) => ({
+    label: r.spam ? 'spam' : 'ham',
+    sha256: crypto.createHash('sha256').update(r.raw).digest('hex'),
+    gz: zlib.gzipSync(r.raw),
+    bytes: r.raw.length,
+    symbols: receiptSymbols(r.symbols ?? []).join(' '),
+  }))
   return db.transaction(() =>
-    reports.map((r) => {
-      const label = r.spam ? 'spam' : 'ham'
-      const sha256 = crypto.createHash('sha256').update(r.raw).digest('hex')
-      const prev = last.get(sha256) as { id: number; label: string } | undefined
-      if (prev?.label === label) return prev.id
-      return Number(insert.run(label, sha256, zlib.gzipSync(r.raw), r.raw.length, receiptSymbols(r.symbols ?? []).join(' '), by, now).lastInsertRowid)
+    rows.map((r) => {
+      const prev = last.get(r.sha256) as { id: number; label: string } | undefined
+      if (prev?.label === r.label) return prev.id
+      return Number(insert.run(r.label, r.sha256, r.gz, r.bytes, r.symbols, by, now).lastInsertRowid)
     }),
   )()
 }
