@@ -15,6 +15,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import type { Db } from '../db/database'
+import type { RawStore } from '../services/raw-store'
 import { features, learnFeatures, serialiseLogistic } from './logistic'
 import { latestModelId, loadActiveModel, storeModel } from './models'
 import { parseMessage } from './message'
@@ -36,6 +37,11 @@ const RECEIPT_ONLY = /^(RBL_|DBL_|SURBL_|SPF_|DKIM_|DMARC_|ARC_)/
 
 export function receiptSymbols(symbols: { name: string }[]): string[] {
   return [...new Set(symbols.map((s) => s.name).filter((n) => RECEIPT_ONLY.test(n)))].sort()
+}
+
+/** "Not spam" on a quarantine entry: its message, with the symbols it got on receipt. */
+export function quarantineReport(raws: RawStore, e: { raw_id: number; symbols: string }): Report {
+  return { raw: raws.read(e.raw_id), spam: false, symbols: JSON.parse(e.symbols) }
 }
 
 /**

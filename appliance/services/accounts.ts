@@ -40,6 +40,14 @@ export function canSee(scope: Scope, orgId: number, userId: number | null): bool
   return scope.userId === null || scope.userId === userId
 }
 
+/** May this scope see an archived message: its tenant's, and for an end user mail they sent or received? */
+export function canSeeMessage(scope: Scope, m: { org_id: number; mail_from: string; rcpt_to: string }): boolean {
+  if (scope.orgIds !== null && !scope.orgIds.includes(m.org_id)) return false
+  if (scope.userId === null) return true
+  const mine = new Set(scope.addresses.map((a) => a.toLowerCase()))
+  return [m.mail_from, ...m.rcpt_to.split(',')].some((a) => mine.has(a.trim().toLowerCase()))
+}
+
 /** May this scope see a quarantine entry (its tenant, its owner, and surespam only when chosen)? */
 export function canSeeEntry(scope: Scope, e: { org_id: number; user_id: number | null; verdict: string }): boolean {
   return canSee(scope, e.org_id, e.user_id) && (scope.surespam || e.verdict !== 'surespam')

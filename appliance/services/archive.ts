@@ -5,6 +5,7 @@
  */
 import type { Db } from '../db/database'
 import { whereIn } from '../db/sql'
+import { canSeeMessage, type Scope } from './accounts'
 import type { RawStore } from './raw-store'
 
 export interface ArchiveHit {
@@ -79,18 +80,15 @@ export class Archive {
 
   /**
    * The symbols an inbound message got when it was received, found by its Message-ID among
-   * the mail the caller may see (orgIds: null for all; addresses: an end user's own); null
-   * if it is not archived (or no longer). For a report of spam that was delivered: the
-   * copy in the mailbox has our headers added, so only its Message-ID finds it.
+   * the mail the scope may see; null if it is not archived (or no longer). For a report of
+   * spam that was delivered: the copy in the mailbox has our headers added, so only its
+   * Message-ID finds it.
    */
-  symbolsAtReceipt(messageIdHeader: string, opts: { orgIds: number[] | null; addresses?: string[] }): { name: string }[] | null {
+  symbolsAtReceipt(messageIdHeader: string, scope: Scope): { name: string }[] | null {
     const rows = this.db
-      .prepare(`SELECT org_id, rcpt_to, symbols FROM messages WHERE message_id_header = ? AND direction = 'in' ORDER BY id DESC LIMIT 50`)
-      .all(messageIdHeader) as { org_id: number; rcpt_to: string; symbols: string }[]
-    const mine = opts.addresses && new Set(opts.addresses.map((a) => a.toLowerCase()))
-    const row = rows.find(
-      (r) => (opts.orgIds === null || opts.orgIds.includes(r.org_id)) && (!mine || r.rcpt_to.split(',').some((a) => mine.has(a.trim().toLowerCase()))),
-    )
+      .prepare(`SELECT org_id, mail_from, rcpt_to, symbols FROM messages WHERE message_id_header = ? AND direction = 'in' ORDER BY id DESC LIMIT 50`)
+      .all(messageIdHeader) as { org_id: number; mail_from: string; rcpt_to: string; symbols: string }[]
+    const row = rows.find((r) => canSeeMessage(scope, r))
     return row ? JSON.parse(row.symbols) : null
   }
 

@@ -10,8 +10,8 @@ import path from 'node:path'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { parseMessage } from '../../appliance/engine/message'
-import { recordReports } from '../../appliance/engine/reports'
-import { type Accounts, canSeeEntry, type Principal, type Scope } from '../../appliance/services/accounts'
+import { quarantineReport, recordReports } from '../../appliance/engine/reports'
+import { type Accounts, canSeeEntry, canSeeMessage, type Principal, type Scope } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
 import { adminReleaseOnly, Quarantine, QuarantineError } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
@@ -116,7 +116,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (!e) return problem(c, 404, 'no such quarantine entry')
     if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
     if (!e.released_at) quarantine.release(e.id)
-    const [report] = recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false, symbols: JSON.parse(e.symbols) }], `${c.get('principal').email} via API: quarantine ${e.id}`)
+    const [report] = recordReports(deps.db, [quarantineReport(deps.raws, e)], `${c.get('principal').email} via API: quarantine ${e.id}`)
     deps.accounts.audit(c.get('principal'), 'quarantine-not-spam', `entry ${e.id} via API`)
     return c.json({ id: e.id, released: true, learned: 'ham', report })
   })
@@ -129,7 +129,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (!raw.length || raw.length > MAX_REPORT_BYTES) return problem(c, raw.length ? 413 : 400, 'send the message itself as the body (Content-Type: message/rfc822)')
     const scope = c.get('scope')
     const messageId = (await parseMessage(raw)).messageId
-    const atReceipt = messageId ? deps.archive.symbolsAtReceipt(messageId, { orgIds: scope.orgIds, addresses: scope.userId !== null ? scope.addresses : undefined }) : null
+    const atReceipt = messageId ? deps.archive.symbolsAtReceipt(messageId, scope) : null
     const [report] = recordReports(deps.db, [{ raw, spam: true, symbols: atReceipt ?? [] }], `${c.get('principal').email} via API`)
     deps.accounts.audit(c.get('principal'), 'report-spam', `${raw.length} bytes, report ${report}`)
     return c.json({ learned: 'spam', report })
@@ -161,12 +161,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     const row = deps.db.prepare(`SELECT org_id, raw_id, mail_from, rcpt_to FROM messages WHERE id = ?`).get(Number(c.req.param('id'))) as
       | { org_id: number; raw_id: number; mail_from: string; rcpt_to: string }
       | undefined
-    const mine = new Set(scope.addresses)
-    const visible =
-      row &&
-      (scope.orgIds === null || scope.orgIds.includes(row.org_id)) &&
-      (scope.userId === null || [row.mail_from, ...row.rcpt_to.split(',')].some((a) => mine.has(a.trim().toLowerCase())))
-    if (!visible) return problem(c, 404, 'no such message')
+    if (!row || !canSeeMessage(scope, row)) return problem(c, 404, 'no such message')
     c.header('Content-Type', 'message/rfc822')
     return c.body(new Uint8Array(deps.raws.read(row.raw_id)))
   })

@@ -6,6 +6,7 @@
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { parseMessage } from '../../appliance/engine/message'
+import { canSeeMessage } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
 import type { RawStore } from '../../appliance/services/raw-store'
 import { type Env, requireLogin } from '../security'
@@ -32,16 +33,8 @@ export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive }
 
   /** The message if this session may see it: its organisation, and for an end user their own mail. */
   const message = (c: Context<Env>, id: string): Row | null => {
-    const scope = c.get('scope')!
     const row = byId.get(Number(id)) as Row | undefined
-    if (!row) return null
-    if (scope.orgIds !== null && !scope.orgIds.includes(row.org_id)) return null
-    if (scope.userId !== null) {
-      const mine = new Set(scope.addresses.map((a) => a.toLowerCase()))
-      const parties = [row.mail_from, ...row.rcpt_to.split(',')].map((a) => a.trim().toLowerCase())
-      if (!parties.some((p) => mine.has(p))) return null
-    }
-    return row
+    return row && canSeeMessage(c.get('scope')!, row) ? row : null
   }
 
   app.get('/archive', (c) => {

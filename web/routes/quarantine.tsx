@@ -7,7 +7,7 @@
 import { type Context, Hono } from 'hono'
 import { type Accounts, canSeeEntry } from '../../appliance/services/accounts'
 import type { Archive } from '../../appliance/services/archive'
-import { recordReports } from '../../appliance/engine/reports'
+import { quarantineReport, recordReports } from '../../appliance/engine/reports'
 import { parseMessage } from '../../appliance/engine/message'
 import { adminReleaseOnly, Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
@@ -211,7 +211,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       try {
         if (action === 'delete') quarantine.remove(e.id)
         else quarantine.release(e.id, undefined, Date.now(), by)
-        if (action === 'not-spam') recordReports(deps.db, [{ raw: deps.raws.read(e.raw_id), spam: false, symbols: JSON.parse(e.symbols) }], `${session.principal.email}: quarantine ${e.id}`)
+        if (action === 'not-spam') recordReports(deps.db, [quarantineReport(deps.raws, e)], `${session.principal.email}: quarantine ${e.id}`)
         deps.accounts.audit(session.principal, `quarantine-${action}`, `entry ${e.id} for ${e.rcpt}`)
         done++
       } catch (err) {
