@@ -8,6 +8,7 @@ import { attachmentSymbols } from './filters/attachments'
 import { classifierSymbols } from './filters/classifier'
 import type { LogisticModel } from './logistic'
 import { phishingChecks } from './filters/phishing'
+import { phishingLinkChecks } from './filters/phishing-links'
 import { rawChecks, sanityChecks } from './filters/sanity'
 import { type ParsedMessage, parseMessage } from './message'
 import { type ScoredSymbol, type Symbol, type Thresholds, type Verdict, DEFAULT_THRESHOLDS, score, verdictFor } from './symbols'
@@ -25,7 +26,7 @@ export interface ContentFilter {
 }
 
 export const CONTENT_FILTERS: readonly ContentFilter[] = [
-  { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now), ...phishingChecks(msg), ...abusedTldChecks(msg)] },
+  { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now), ...phishingChecks(msg), ...phishingLinkChecks(msg), ...abusedTldChecks(msg)] },
   { name: 'moat-attachments', check: (_raw, msg) => attachmentSymbols(msg) },
   { name: 'moat-classifier', check: (_raw, msg, ctx) => (ctx.model ? classifierSymbols(ctx.model, msg) : []) },
 ]

@@ -3,7 +3,12 @@
  * brand's name without coming from the brand, and domains made to look like a brand's
  * (paypa1.com, micros0ft-support.net, secure-paypal-login.com) or written in punycode, and
  * subjects and display names written to slip past word filters (invisible characters inside
- * words, Cyrillic letters among Latin ones).
+ * words, Cyrillic letters among Latin ones). What a phish must say: an account threatened
+ * (PHISH_ACCOUNT_THREAT; PHISH_BRAND_ACCOUNT when a brand says it and the sender is not the
+ * brand), a request for a wallet's recovery phrase (PHISH_SEED_PHRASE), crypto bait
+ * (PHISH_CRYPTO_LURE), a reader greeted by e-mail address (PHISH_ADDRESS_GREETING), and
+ * filler text hidden out of sight (HTML_HIDDEN_TEXT). Brand names are read as a reader sees
+ * them (asRead): look-alike letters, spaced-out letters and invisible characters undone.
  * They run in the moat-sanity plugin with the other header and structure rules.
  */
 import { registeredDomain } from '../../services/dnsbl'
@@ -27,6 +32,7 @@ const BRANDS: { name: RegExp; key: string; own: string[] }[] = [
   { name: /\bdropbox\b/i, key: 'dropbox', own: ['dropbox', 'dropboxmail'] },
   { name: /\b(coinbase)\b/i, key: 'coinbase', own: ['coinbase'] },
   { name: /\b(metamask)\b/i, key: 'metamask', own: ['metamask', 'consensys'] },
+  { name: /\b(trust\s?wal+et|kraken|exodus|uniswap|opensea|trezor|kucoin|bybit|bitmart|crypto\.com|blockchain\.com)\b/i, key: 'wallet', own: ['trustwallet', 'kraken', 'exodus', 'uniswap', 'opensea', 'trezor', 'kucoin', 'bybit', 'bitmart', 'crypto', 'blockchain'] },
   { name: /\b(binance)\b/i, key: 'binance', own: ['binance'] },
   { name: /\badobe\b/i, key: 'adobe', own: ['adobe'] },
   { name: /\bgoogle\b|\bgmail\b/i, key: 'google', own: ['google', 'gmail', 'googlemail', 'googlegroups', 'youtube', 'withgoogle'] },
@@ -46,6 +52,15 @@ const BRANDS: { name: RegExp; key: string; own: string[] }[] = [
   { name: /\b(hsbc|barclays|santander|sparkasse|ing|commerzbank|american express|amex|visa|mastercard|citibank|capital one)\b/i, key: 'bank', own: ['hsbc', 'barclays', 'santander', 'sparkasse', 'ing', 'commerzbank', 'americanexpress', 'amex', 'aexp', 'visa', 'mastercard', 'citi', 'citibank', 'capitalone'] },
   { name: /\bwebmail\b|\bmailbox (admin|support|team)\b|\bemail (admin|support) team\b/i, key: 'webmail', own: [] },
 ]
+
+/**
+ * What a phish must make the reader fear or want, said about an account: it is locked,
+ * suspended, signed into from elsewhere, must be verified or paid, or a parcel waits.
+ */
+const ACCOUNT_THREAT =
+  /\b(verify|confirm|validate|re-?activate|unlock|restore|update)\s+(your|the)\s+(account|identity|mailbox|wallet|password|payment|billing|details|information|email)\b|\b(account|mailbox|wallet|access|card|profile)\s+(has been|was|will be|is|are)\s+(temporarily\s+)?(suspended|locked|limited|restricted|disabled|deactivated|closed|blocked|compromised|on hold)\b|\bunusual\s+(sign[- ]?in|log[- ]?in|login|activity)\b|\b(mailbox|storage)\s+(is\s+)?(full|almost full|quota)\b|\bpassword\s+(will\s+)?expir|\b(payment|delivery)\s+(failed|declined|attempt failed|on hold)\b|\bfailed\s+(delivery|payment)\b|\bpending\s+(package|parcel|delivery|shipment)\b/i
+/** Nobody real ever asks for these: they are the keys to a wallet. */
+const SEED_PHRASE = /\b(seed|recovery|secret|backup|mnemonic)\s+(phrase|words)\b|\b(12|twelve|24|twenty[- ]four)[- ]word\s+(phrase|seed|recovery)\b/i
 
 /** Display names in "mathematical" letters or full of emoji dodge word filters and read as a brand. */
 const OBFUSCATED_NAME = /[\u{1D400}-\u{1D7FF}]|(\p{Extended_Pictographic}.*){2}/u
@@ -73,6 +88,56 @@ export function obfuscation(text: string): string | null {
   const mixed = MIXED_SCRIPT_WORD.exec(t)
   return mixed ? `a word in two alphabets: ${mixed[0].slice(0, 30)}` : null
 }
+
+// Cyrillic and Greek letters that look Latin, as phishing puts them into brand names.
+const HOMOGLYPHS: Record<string, string> = {
+  а: 'a', в: 'b', е: 'e', к: 'k', м: 'm', н: 'h', о: 'o', р: 'p', с: 'c', т: 't', у: 'y', х: 'x', і: 'i', ј: 'j', ԁ: 'd', ѕ: 's', ԛ: 'q', ԝ: 'w', ӏ: 'l',
+  А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', Х: 'X', І: 'I', Ј: 'J', Ѕ: 'S',
+  α: 'a', ο: 'o', ρ: 'p', ν: 'v', ι: 'i', κ: 'k', τ: 't', υ: 'u', χ: 'x', Α: 'A', Β: 'B', Ε: 'E', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Χ: 'X', Υ: 'Y', Ζ: 'Z',
+}
+const HOMOGLYPH_RE = new RegExp(`[${Object.keys(HOMOGLYPHS).join('')}]`, 'g')
+const INVISIBLE = /[\u00AD\u034F\u0336\u200B-\u200F\u2060-\u2064\uFEFF\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\uFE00-\uFE0F]/gu
+/** "C o i n b a s e": four or more single letters, one space apart. */
+const SPACED_LETTERS = /(?<![\p{L}])(\p{L} ){3,}\p{L}(?![\p{L}])/gu
+/** A capital I between small letters stands in for an l: "WaIIet", "HeaIth". */
+const CAPITAL_I_FOR_L = /(\p{Ll})(I+)(?=\p{Ll})/gu
+
+/**
+ * What a reader sees in a name written to dodge filters: compatibility forms (mathematical
+ * letters) folded, invisible characters dropped, look-alike Cyrillic and Greek letters read
+ * as Latin, spaced-out letters joined, and a capital I among small letters read as l.
+ */
+export function asRead(text: string): string {
+  return text
+    .slice(0, 500)
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .replace(HOMOGLYPH_RE, (c) => HOMOGLYPHS[c])
+    .replace(SPACED_LETTERS, (m) => m.replace(/ /g, ''))
+    .replace(CAPITAL_I_FOR_L, (_m, before: string, i: string) => before + 'l'.repeat(i.length))
+}
+
+/** How a display name was disguised, if it was: letters spaced out or an I posing as an l. */
+function disguise(name: string): string | null {
+  if (new RegExp(SPACED_LETTERS.source, 'u').test(name.normalize('NFKC'))) return 'letters spaced out'
+  if (/\p{Ll}I+\p{Ll}/u.test(name)) return 'a capital I among small letters'
+  return null
+}
+
+/** A greeting or subject that names the reader by e-mail address: the sender knows only that. */
+const ADDRESS_GREETING = /^[ \t]*(dear|hi|hello|hey|attention|greetings|good (morning|afternoon|day)|bonjour|hallo|hola|ol[aá]|prezad[oa]\(?a?\)?|caro|cara|beste|sehr geehrte[rs]?)\b[ \t,:]*[\w.+-]+@[\w-]+(\.[\w-]+)*/im
+const SUBJECT_ADDRESS = /^\s*[\w.+-]+@[\w-]+(\.[\w-]+)*\s*[,:]/
+
+/** Crypto bait: a free token drop to claim, a wallet to connect or unblock, funds to withdraw now. */
+const CRYPTO_LURE =
+  /\b(airdrop|claim\s+(your\s+)?(free\s+)?(tokens?|rewards?|nfts?|coins?|allocation)|withdraw\s+(your\s+)?(funds|balance|assets|\+?\$?\d[\d,.]*)|wallets?\s+(has|have|is|are|was|were|will\s+be)\s+(been\s+)?(blocked|suspended|locked|restricted|disabled|frozen|compromised)|(connect|validate|synchroni[sz]e|verify)\s+(your\s+)?wallet)\b/i
+
+/**
+ * Text put out of sight with absurd offsets (margin-top: 470500px, height: 10000vh): filler for
+ * the classifier that the reader never sees. Newsletters hide a preheader with display:none
+ * or a zero size, which this does not count.
+ */
+const HIDDEN_BY_OFFSET = /(margin(-top|-left)?|top|left|text-indent)\s*:\s*-?\d{5,}(\.\d+)?px|height\s*:\s*\d{4,}(vh|%)/i
 
 const firstLabel = (domain: string) => domain.split('.')[0]
 
@@ -133,14 +198,32 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
     else if (/<input\b/i.test(html)) out.push({ name: 'HTML_FORM', detail: 'a form to fill in the message' })
   }
   const fromDomain = msg.from ? registeredDomain(domainOf(msg.from.address)) : null
+  const stranger = (brand: { key: string; own: string[] }) => !fromDomain || !ownDomain(brand, fromDomain)
   if (msg.from && fromDomain) {
     const shown = msg.from.name
-    const brand = BRANDS.find((b) => b.name.test(shown))
-    if (brand && !ownDomain(brand, fromDomain)) out.push({ name: 'PHISH_BRAND_DISPLAY_NAME', detail: `"${shown.slice(0, 60)}" from ${fromDomain}` })
-    if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address) || PADDED_NAME.test(shown) || obfuscation(shown)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
+    const brand = BRANDS.find((b) => b.name.test(asRead(shown)))
+    if (brand && stranger(brand)) out.push({ name: 'PHISH_BRAND_DISPLAY_NAME', detail: `"${shown.slice(0, 60)}" from ${fromDomain}` })
+    if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address) || PADDED_NAME.test(shown) || obfuscation(shown) || disguise(shown)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
     const like = lookalikeOf(fromDomain)
     if (like) out.push({ name: 'PHISH_LOOKALIKE_FROM', detail: `${fromDomain} imitates ${like}` })
   }
+  // The threat is in the subject or the first screen of text, where the reader sees it.
+  const body = msg.text || msg.htmlText
+  const opening = `${asRead(msg.subject)}\n${body.slice(0, 3000)}`
+  const threat = ACCOUNT_THREAT.exec(opening)
+  if (threat) {
+    // A brand that speaks with no From at all is a stranger too.
+    const brand = BRANDS.find((b) => b.name.test(`${asRead(msg.subject)} ${asRead(msg.from?.name ?? '')}`))
+    if (brand && stranger(brand)) out.push({ name: 'PHISH_BRAND_ACCOUNT', detail: `${brand.key}: "${threat[0]}" from ${fromDomain ?? 'no sender'}` })
+    else out.push({ name: 'PHISH_ACCOUNT_THREAT', detail: threat[0] })
+  }
+  const seed = SEED_PHRASE.exec(`${msg.subject}\n${body.slice(0, 20_000)}`)
+  if (seed) out.push({ name: 'PHISH_SEED_PHRASE', detail: seed[0] })
+  const lure = CRYPTO_LURE.exec(opening)
+  if (lure) out.push({ name: 'PHISH_CRYPTO_LURE', detail: lure[0] })
+  const greeting = ADDRESS_GREETING.exec(body.slice(0, 2000)) ?? SUBJECT_ADDRESS.exec(msg.subject)
+  if (greeting) out.push({ name: 'PHISH_ADDRESS_GREETING', detail: greeting[0].trim().slice(0, 60) })
+  if (HIDDEN_BY_OFFSET.test(msg.html.slice(0, 200_000))) out.push({ name: 'HTML_HIDDEN_TEXT', detail: 'text moved out of sight' })
   const subjectTrick = obfuscation(msg.subject)
   if (subjectTrick) out.push({ name: 'SUBJECT_OBFUSCATED', detail: subjectTrick })
   const hosts = new Set(msg.urls.slice(0, 200).map(urlHost).filter((h): h is string => !!h))
