@@ -4,83 +4,12 @@
  * ham flagged (false positives) and spam missed (false negatives) at the spam and surespam
  * levels, at the default thresholds and weights.
  */
-import fs from 'node:fs'
-import path from 'node:path'
-import { CONTENT_FILTERS } from '../appliance/engine/engine'
 import { bucketSymbols } from '../appliance/engine/filters/classifier'
-import { type FeatureVector, features, predictFeatures, trainLogistic } from '../appliance/engine/logistic'
-import { FOREIGN_VERDICT, parseMessage, type ParsedMessage } from '../appliance/engine/message'
+import { heldOutCalibrated } from '../appliance/engine/recipe/calibration'
+import type { Sample } from '../appliance/engine/recipe/corpus'
 import { DEFAULT_THRESHOLDS, score, type Symbol, type Verdict, verdictFor } from '../appliance/engine/symbols'
-import { tokenize, type Tokens } from '../appliance/engine/tokenize'
-import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 
-export interface Sample {
-  source: string
-  spam: boolean
-  fold: number
-  tokens: Tokens
-  features: FeatureVector
-  parsed: ParsedMessage
-  fixed: Symbol[]
-}
-
-/**
- * Header fields in which another filter gave its verdict on the way into the corpus (the
- * providers' and the lists' spam filters; the parser's own list). An appliance sees mail
- * before any of these is added, so every engine in these benchmarks gets it without them.
- */
-export function stripVerdictHeaders(raw: Buffer): Buffer {
-  const text = raw.toString('latin1')
-  const m = /\r?\n\r?\n/.exec(text)
-  const headEnd = m ? m.index : text.length
-  const lines = text.slice(0, headEnd).split(/(?<=\n)/)
-  const kept: string[] = []
-  let dropping = false
-  for (const l of lines) {
-    if (/^[ \t]/.test(l)) {
-      if (!dropping) kept.push(l)
-      continue
-    }
-    dropping = FOREIGN_VERDICT.test(l.slice(0, Math.max(0, l.indexOf(':'))).trim().toLowerCase())
-    if (!dropping) kept.push(l)
-  }
-  return Buffer.from(kept.join('') + text.slice(headEnd), 'latin1')
-}
-
-export function corpusRaw(row: ManifestRow): Buffer {
-  return stripVerdictHeaders(fs.readFileSync(path.join(corpusDir(), row.path)))
-}
-
-export const foldOf = (row: ManifestRow, folds: number) => parseInt(row.sha256.slice(0, 8), 16) % folds
-
-export async function loadSamples(folds: number, filter: (source: string, i: number) => boolean = () => true): Promise<Sample[]> {
-  const dir = corpusDir()
-  const rows = readManifest(dir)
-  const out: Sample[] = []
-  let i = 0
-  for (const r of rows) {
-    if (!filter(r.source, i++)) continue
-    const raw = corpusRaw(r)
-    const parsed = await parseMessage(raw)
-    out.push({
-      source: r.source,
-      spam: r.label === 'spam',
-      fold: foldOf(r, folds),
-      tokens: tokenize(parsed),
-      features: { index: new Uint32Array(0), value: new Float32Array(0) },
-      parsed,
-      // Every filter but the classifier (no model given: folds train their own). Dated corpus
-      // mail must not be judged against today's clock. A site's exported reports add what
-      // the receiving server knew (blocklists, authentication), which no file can recompute.
-      fixed: [
-        ...CONTENT_FILTERS.flatMap((f) => f.check(raw, parsed, { now: Date.parse(parsed.date ?? '') || Date.now() })),
-        ...r.symbols.map((name) => ({ name, detail: 'when it was received' })),
-      ],
-    })
-  }
-  for (const s of out) s.features = features(s.tokens)
-  return out
-}
+export { corpusRaw, foldOf, loadSamples, type Sample, stripVerdictHeaders } from '../appliance/engine/recipe/corpus'
 
 export interface VerdictCounts {
   ham: number
@@ -109,16 +38,9 @@ export function countVerdict(c: VerdictCounts, spam: boolean, v: Verdict): void 
   }
 }
 
-/** Each sample's spam probability, from a model trained on the other folds. */
+/** Each sample's calibrated spam probability, from a model trained on the other folds. */
 export function heldOutProbabilities(samples: Sample[], folds: number): number[] {
-  const out: number[] = new Array(samples.length)
-  for (let k = 0; k < folds; k++) {
-    const model = trainLogistic(samples.filter((s) => s.fold !== k).map((s) => ({ f: s.features, spam: s.spam })))
-    samples.forEach((s, i) => {
-      if (s.fold === k) out[i] = predictFeatures(model, s.features)
-    })
-  }
-  return out
+  return heldOutCalibrated(samples.map((s) => ({ f: s.features, spam: s.spam, fold: s.fold })), folds).heldOut
 }
 
 /** Each sample's classifier symbols, from a model trained on the other folds. */

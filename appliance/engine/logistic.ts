@@ -22,10 +22,25 @@ export interface LogisticModel {
   messages: number
   /** The token scheme the model was trained on ('' if unknown); other tokens mean nothing to it. */
   scheme: string
+  /**
+   * Maps the raw score onto the scale the weights table was fitted on (Platt scaling, fitted
+   * on the model's own held-out scores); identity for a model that has none.
+   */
+  calibration: Calibration
+  /** How the model was made (recipe, sources, training set), for the weights table to name. */
+  provenance: Record<string, unknown> | null
 }
 
+/** p = sigmoid(a·z + b) for a raw score z. */
+export interface Calibration {
+  a: number
+  b: number
+}
+
+export const IDENTITY_CALIBRATION: Calibration = { a: 1, b: 0 }
+
 export function emptyLogistic(scheme = ''): LogisticModel {
-  return { bias: 0, weights: new Float32Array(SIZE), grads: new Float32Array(SIZE + 1), messages: 0, scheme }
+  return { bias: 0, weights: new Float32Array(SIZE), grads: new Float32Array(SIZE + 1), messages: 0, scheme, calibration: IDENTITY_CALIBRATION, provenance: null }
 }
 
 function fnv(h: number, s: string, from: number, to: number): number {
@@ -102,16 +117,27 @@ export function features(groups: TokenGroups): FeatureVector {
   return { index, value }
 }
 
-function sigmoid(z: number): number {
+export function sigmoid(z: number): number {
   if (z < -35) return 1e-15
   if (z > 35) return 1 - 1e-15
   return 1 / (1 + Math.exp(-z))
 }
 
-export function predictFeatures(m: LogisticModel, f: FeatureVector): number {
+/** The raw score (log-odds before calibration). */
+export function logitFeatures(m: LogisticModel, f: FeatureVector): number {
   let z = m.bias
   for (let i = 0; i < f.index.length; i++) z += m.weights[f.index[i]] * f.value[i]
-  return sigmoid(z)
+  return z
+}
+
+/** The raw probability, as training sees it. */
+export function predictFeatures(m: LogisticModel, f: FeatureVector): number {
+  return sigmoid(logitFeatures(m, f))
+}
+
+/** The calibrated spam probability: what the classifier's bucket symbols are made from. */
+export function calibratedProbability(m: LogisticModel, f: FeatureVector): number {
+  return sigmoid(m.calibration.a * logitFeatures(m, f) + m.calibration.b)
 }
 
 export function learnFeatures(m: LogisticModel, f: FeatureVector, isSpam: boolean, rate = 0.5, l2 = 1e-6, weight = 1): void {
@@ -179,7 +205,9 @@ export function serialiseLogistic(m: LogisticModel): Buffer {
   const index = Uint32Array.from(idx)
   const w = Float32Array.from(idx, (i) => m.weights[i])
   const g = Float32Array.from(idx, (i) => m.grads[i] ?? 0)
-  const head = Buffer.from(JSON.stringify({ format: FORMAT, bits: HASH_BITS, scheme: m.scheme, bias: m.bias, biasGrad: m.grads[SIZE] ?? 0, messages: m.messages, n: idx.length }))
+  const head = Buffer.from(
+    JSON.stringify({ format: FORMAT, bits: HASH_BITS, scheme: m.scheme, bias: m.bias, biasGrad: m.grads[SIZE] ?? 0, messages: m.messages, n: idx.length, calibration: m.calibration, provenance: m.provenance }),
+  )
   const len = Buffer.alloc(4)
   len.writeUInt32BE(head.length)
   return zlib.gzipSync(Buffer.concat([len, head, Buffer.from(index.buffer), Buffer.from(w.buffer), Buffer.from(g.buffer)]), { level: 6 })
@@ -194,8 +222,11 @@ export function deserialiseLogistic(blob: Buffer, opts: { learn?: boolean } = {}
   const hl = buf.readUInt32BE(0)
   const head = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8'))
   if (head.format !== FORMAT || head.bits !== HASH_BITS) throw new Error(`unknown classifier model format "${head.format}"`)
-  const m: LogisticModel = opts.learn ? emptyLogistic() : { bias: 0, weights: new Float32Array(SIZE), grads: new Float32Array(0), messages: 0, scheme: '' }
+  const m: LogisticModel = opts.learn ? emptyLogistic() : { bias: 0, weights: new Float32Array(SIZE), grads: new Float32Array(0), messages: 0, scheme: '', calibration: IDENTITY_CALIBRATION, provenance: null }
   m.scheme = String(head.scheme ?? '')
+  // Versions stored before calibration existed have none: their scores are taken as they are.
+  if (Number.isFinite(head.calibration?.a) && Number.isFinite(head.calibration?.b)) m.calibration = { a: head.calibration.a, b: head.calibration.b }
+  m.provenance = head.provenance ?? null
   m.bias = head.bias
   if (opts.learn) m.grads[SIZE] = head.biasGrad
   m.messages = head.messages

@@ -27,26 +27,30 @@ export const DEFAULT_THRESHOLDS: Thresholds = { spam: 5, surespam: 10 }
 
 const WEIGHTS: Readonly<Record<string, number>> = weightsTable.weights
 
-// "AV_*"-style entries weigh every symbol with that prefix (one per virus name).
-const PREFIX_WEIGHTS = Object.entries(WEIGHTS)
-  .filter(([k]) => k.endsWith('*'))
-  .map(([k, w]) => [k.slice(0, -1), w] as const)
-  .sort((a, b) => b[0].length - a[0].length)
-
 /** A virus found by the scanner (AV_UNSCANNED is a scan that could not be made, not a virus). */
 export function isVirusSymbol(name: string): boolean {
   return name.startsWith('AV_') && name !== 'AV_UNSCANNED'
 }
 
-export function weightOf(name: string): number {
-  return WEIGHTS[name] ?? PREFIX_WEIGHTS.find(([prefix]) => name.startsWith(prefix))?.[1] ?? 0
+/** A symbol's points; a weights table other than the shipped one serves the benchmark's folds. */
+export type WeightsLookup = (name: string) => number
+
+// "AV_*"-style entries weigh every symbol with that prefix (one per virus name).
+export function weightsLookup(table: Readonly<Record<string, number>>): WeightsLookup {
+  const prefixes = Object.entries(table)
+    .filter(([k]) => k.endsWith('*'))
+    .map(([k, w]) => [k.slice(0, -1), w] as const)
+    .sort((a, b) => b[0].length - a[0].length)
+  return (name) => table[name] ?? prefixes.find(([prefix]) => name.startsWith(prefix))?.[1] ?? 0
 }
+
+export const weightOf: WeightsLookup = weightsLookup(WEIGHTS)
 
 export function knownSymbols(): string[] {
   return Object.keys(WEIGHTS)
 }
 
-export function score(symbols: Symbol[]): { score: number; symbols: ScoredSymbol[] } {
+export function score(symbols: Symbol[], weigh: WeightsLookup = weightOf): { score: number; symbols: ScoredSymbol[] } {
   const seen = new Set<string>()
   const scored: ScoredSymbol[] = []
   let total = 0
@@ -54,7 +58,7 @@ export function score(symbols: Symbol[]): { score: number; symbols: ScoredSymbol
     // One symbol counts once, however many filters or parts raised it.
     if (seen.has(s.name)) continue
     seen.add(s.name)
-    const weight = s.name.startsWith('RULE_') && s.weight !== undefined ? s.weight : weightOf(s.name)
+    const weight = s.name.startsWith('RULE_') && s.weight !== undefined ? s.weight : weigh(s.name)
     total += weight
     scored.push({ ...s, weight })
   }

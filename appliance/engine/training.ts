@@ -1,11 +1,11 @@
 /*
- * Training the classifier from folders of raw messages, and the shipped default model.
- * The default is trained only on mail whose licence allows shipping a model derived from
- * it (the SpamAssassin public corpus and foff-milter's); see shared/corpus/README.md.
+ * Training the classifier from folders of raw messages (a site's `moat train`), and reading
+ * the labelled corpus. The shipped default model is made by recipe/default-recipe.ts.
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { type FeatureVector, features, type LogisticModel, trainLogistic } from './logistic'
+import { type FeatureVector, features, type LogisticModel } from './logistic'
+import { trainCalibrated } from './recipe/calibration'
 import { parseMessage } from './message'
 import { TOKEN_SCHEME, tokenize, type Tokens } from './tokenize'
 
@@ -13,8 +13,6 @@ import { TOKEN_SCHEME, tokenize, type Tokens } from './tokenize'
 export function corpusDir(): string {
   return path.resolve(process.env.MOAT_CORPUS || path.join(__dirname, '../../../../shared/corpus'))
 }
-
-export const SHIPPABLE_SOURCES = ['sa-easy_ham', 'sa-easy_ham_2', 'sa-hard_ham', 'sa-spam', 'sa-spam_2', 'foff-milter']
 
 export function listMessageFiles(target: string): string[] {
   const st = fs.statSync(target)
@@ -33,11 +31,24 @@ export async function tokensOfFile(file: string): Promise<Tokens> {
   return tokenize(await parseMessage(fs.readFileSync(file)))
 }
 
-/** Trains a new model from scratch on labelled files. */
+/** Folds of a site's training set: enough to calibrate, few enough to stay quick. */
+const SITE_FOLDS = 5
+
+/**
+ * Trains a new model from scratch on labelled files, calibrated on its own held-out scores
+ * so the shipped weights table fits it as it fits the default model.
+ */
 export async function trainOnFiles(files: { file: string; spam: boolean }[]): Promise<LogisticModel> {
   const samples: { f: FeatureVector; spam: boolean }[] = []
   for (const f of files) samples.push({ f: features(await tokensOfFile(f.file)), spam: f.spam })
-  return trainLogistic(samples, { scheme: TOKEN_SCHEME })
+  // Ham and spam each dealt round the folds, so every fold has both.
+  const nSpam = samples.filter((s) => s.spam).length
+  const folds = Math.max(1, Math.min(SITE_FOLDS, nSpam, samples.length - nSpam))
+  const dealt = { ham: 0, spam: 0 }
+  const withFolds = samples.map((s) => ({ ...s, fold: (s.spam ? dealt.spam++ : dealt.ham++) % folds }))
+  const { model } = trainCalibrated(withFolds, folds, { scheme: TOKEN_SCHEME })
+  model.provenance = { recipe: 'moat train', ham: samples.length - nSpam, spam: nSpam }
+  return model
 }
 
 export interface ManifestRow {
@@ -61,9 +72,4 @@ export function readManifest(corpusDir: string): ManifestRow[] {
       const symbols = idx('symbols') >= 0 ? (c[idx('symbols')] ?? '').split(' ').filter(Boolean) : []
       return { path: c[idx('path')], label: c[idx('label')] as 'ham' | 'spam', source: c[idx('source')], sha256: c[idx('sha256')], symbols }
     })
-}
-
-export async function trainDefaultModel(corpusDir: string): Promise<LogisticModel> {
-  const rows = readManifest(corpusDir).filter((r) => SHIPPABLE_SOURCES.includes(r.source))
-  return trainOnFiles(rows.map((r) => ({ file: path.join(corpusDir, r.path), spam: r.label === 'spam' })))
 }

@@ -1,10 +1,11 @@
 /* The content engine offline: scan, train, learn. */
 import fs from 'node:fs'
 import path from 'node:path'
-import { type LogisticModel, serialiseLogistic } from '../../engine/logistic'
+import type { LogisticModel } from '../../engine/logistic'
 import { scanMessage } from '../../engine/engine'
 import { DEFAULT_MODEL_PATH, loadActiveModel, loadDefaultModel, saveModel } from '../../engine/models'
-import { corpusDir, listMessageFiles, trainDefaultModel, trainOnFiles } from '../../engine/training'
+import { corpusDir, listMessageFiles, trainOnFiles } from '../../engine/training'
+import { buildDefault, WEIGHTS_PATH } from '../../engine/recipe/default-recipe'
 import { exportReports, learnNow, pendingReports } from '../../engine/reports'
 import { databasePath, loadSettings } from '../../config'
 import { type Command, UsageError } from '../command'
@@ -15,6 +16,8 @@ function activeModel(useDefault: boolean): LogisticModel {
   if (useDefault || !fs.existsSync(databasePath(loadSettings().dataDir))) return loadDefaultModel().model
   return loadActiveModel(appliance().db).model
 }
+
+const pct = (n: number, d: number) => `${((100 * n) / Math.max(1, d)).toFixed(2)} %`
 
 function list(v: unknown): string[] {
   if (v === undefined) return []
@@ -50,21 +53,36 @@ export const engineCommands: Command[] = [
   },
   {
     path: ['train'],
-    usage: '--ham DIR --spam DIR [--ham DIR ...] | --default-model [--corpus DIR]',
+    usage: '--ham DIR --spam DIR [--ham DIR ...] | --default-model [--corpus DIR] [--dry-run]',
     summary:
-      'Train the statistical classifier from folders of raw messages and store it as the new model version (the running appliance picks it up within seconds). --default-model rebuilds the model that ships with Moat.',
+      'Train the statistical classifier from folders of raw messages and store it as the new model version (the running appliance picks it up within seconds); it is calibrated on its own held-out scores so the weights table fits it. --default-model rebuilds what ships: the default model and the weights table fitted for it, by one recipe.',
     options: {
       ham: { type: 'string', multiple: true, description: 'folder (or file) of ham' },
       spam: { type: 'string', multiple: true, description: 'folder (or file) of spam' },
-      'default-model': { type: 'boolean', description: `write ${path.relative(process.cwd(), DEFAULT_MODEL_PATH)} from the shared corpus` },
+      'default-model': { type: 'boolean', description: `write ${path.relative(process.cwd(), DEFAULT_MODEL_PATH)} and its weights table from the shared corpus` },
       corpus: { type: 'string', description: 'corpus folder with manifest.csv (default ../shared/corpus)' },
+      'dry-run': { type: 'boolean', description: 'with --default-model: print the fit, write nothing' },
     },
     async run({ opts, out }) {
       if (opts['default-model']) {
         const corpus = path.resolve(String(opts.corpus ?? corpusDir()))
-        const model = await trainDefaultModel(corpus)
-        fs.writeFileSync(DEFAULT_MODEL_PATH, serialiseLogistic(model))
-        out(`default model written: trained on ${model.messages} messages`)
+        const started = Date.now()
+        const built = await buildDefault(corpus)
+        const r = built.weights.recipe!
+        const row = (what: string, e: typeof built.nested) =>
+          `| ${what} | ${e.ham} | ${pct(e.fp, e.ham)} | ${pct(e.sureHam, e.ham)} | ${e.spam} | ${pct(e.fn, e.spam)} | ${pct(e.sureMissed, e.spam)} |`
+        out(`recipe ${r.name}: ${r.ham} ham and ${r.spam} spam from ${r.sources.length} sources, ${((Date.now() - started) / 1000).toFixed(0)} s`)
+        out('| weights | ham | ham flagged | ham at surespam | spam | spam missed | spam not surespam |\n|---|---|---|---|---|---|---|')
+        out(row('nested (fold k scored by weights fitted without it)', built.nested))
+        out(row('fitted on everything (what is written)', built.inSample))
+        out(`hand-set (too little evidence to fit): ${r.handSet.join(' ') || 'none'}`)
+        if (opts['dry-run']) {
+          out(JSON.stringify(built.weights.weights, null, 2))
+          return
+        }
+        fs.writeFileSync(DEFAULT_MODEL_PATH, built.modelFile)
+        fs.writeFileSync(WEIGHTS_PATH, `${JSON.stringify(built.weights, null, 2)}\n`)
+        out(`written: ${path.relative(process.cwd(), DEFAULT_MODEL_PATH)} (sha256 ${r.modelSha256.slice(0, 16)}…) and ${path.relative(process.cwd(), WEIGHTS_PATH)}`)
         return
       }
       const ham = list(opts.ham).flatMap(listMessageFiles)

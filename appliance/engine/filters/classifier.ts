@@ -1,8 +1,10 @@
 /*
  * Turns the statistical classifier's spam probability into one bucket symbol, so the
- * weights table (not this code) says how much each level of certainty counts.
+ * weights table (not this code) says how much each level of certainty counts. The
+ * probability is the model's calibrated one (see recipe/calibration.ts): a site's own model
+ * lands on the same scale as the shipped one, so the same weights fit both.
  */
-import { features, type LogisticModel, predictFeatures } from '../logistic'
+import { calibratedProbability, features, type LogisticModel } from '../logistic'
 import type { ParsedMessage } from '../message'
 import type { Symbol } from '../symbols'
 import { tokenize, type Tokens } from '../tokenize'
@@ -29,7 +31,7 @@ export const BUCKETS: [number, string][] = [
 ]
 
 export function spamProbability(model: LogisticModel, msg: ParsedMessage, tokens: Tokens = tokenize(msg)): number {
-  return predictFeatures(model, features(tokens))
+  return calibratedProbability(model, features(tokens))
 }
 
 /** The bucket symbol of a spam probability. */

@@ -1,0 +1,177 @@
+/*
+ * Fits the weights table to labelled mail instead of guessing it. Each message comes with
+ * the symbols every filter gave it and the classifier bucket of its held-out (calibrated)
+ * probability; a logistic regression over those symbols, ham and spam weighing the same in
+ * total, gives each symbol its weight, scaled so that the spam threshold (5 points) keeps
+ * the flagged ham at or under the target rate and no ham reaches surespam (10 points).
+ *
+ * Bounds, because a fit follows its corpus' noise: rules may only add points (a filter that
+ * fires must never excuse spam), and less than the threshold each; the classifier's buckets
+ * keep their order (a surer bucket never weighs less), subtract at most 3 points and alone
+ * never reach surespam. Policy symbols (viruses, dangerous attachments, RBLs, authentication,
+ * lists) keep the weights an admin expects, and a rule that fires on too few training
+ * messages to be fitted (a phishing rule the training mail barely shows) gets its hand-set
+ * weight (recipe/hand-set.ts); the table says which those are.
+ */
+import { BUCKETS } from '../filters/classifier'
+import { HAND_SET } from './hand-set'
+
+/** However sure the classifier is that mail is ham, it excuses at most this much. */
+const CLASSIFIER_MIN_POINTS = -3
+/** Surespam is quarantined quietly: the classifier alone never puts mail there, a rule must agree. */
+const CLASSIFIER_MAX_POINTS = 9.9
+/** No one rule of ours quarantines on its own (5 points). */
+const RULE_MAX_POINTS = 4.5
+/** Symbols whose weight is policy, not statistics; also those that never fire offline. */
+export const POLICY_SYMBOLS = /^(ATTACH_|AV_|BOUNCE_|ALLOWLIST|BLOCKLIST|RBL_|DBL_|SURBL_|SPF_|DKIM_|DMARC_|ARC_|RULE_)/
+/** A rule seen on fewer training messages than this keeps its hand-set weight. */
+export const MIN_EVIDENCE = 15
+
+export interface Row {
+  /** Symbols whose weights are fitted. */
+  names: string[]
+  spam: boolean
+  fold: number
+  /** Points from symbols whose weights are not fitted (policy, too little evidence). */
+  fixedPoints: number
+}
+
+export interface FitOptions {
+  /** The share of ham the spam threshold may flag. */
+  targetFp: number
+  /** A flagged ham costs this many missed spam in the fit. */
+  hamCost?: number
+}
+
+/**
+ * Splits each message's symbols into fitted ones and fixed points. `current` is the table
+ * now; a symbol is fitted unless it is policy or fires on fewer than MIN_EVIDENCE messages.
+ */
+export function fitRows(messages: { symbols: string[]; spam: boolean; fold: number }[], current: Record<string, number>): { rows: Row[]; names: string[]; handSet: string[] } {
+  const fired = new Map<string, number>()
+  for (const m of messages) for (const n of new Set(m.symbols)) fired.set(n, (fired.get(n) ?? 0) + 1)
+  const fitted = (n: string) => !POLICY_SYMBOLS.test(n) && (n.startsWith('CLASSIFIER_') || (fired.get(n) ?? 0) >= MIN_EVIDENCE)
+  const rows = messages.map((m) => {
+    const names = [...new Set(m.symbols)]
+    return { names: names.filter(fitted), spam: m.spam, fold: m.fold, fixedPoints: names.filter((n) => !fitted(n)).reduce((t, n) => t + (handSetOr(n, current) ?? 0), 0) }
+  })
+  const names = [...new Set([...rows.flatMap((r) => r.names), ...BUCKETS.map(([, n]) => n)])].sort()
+  const handSet = [...new Set([...fired.keys(), ...Object.keys(HAND_SET)])].filter((n) => !fitted(n) && !POLICY_SYMBOLS.test(n)).sort()
+  return { rows, names, handSet }
+}
+
+/** A rule's weight when it is not fitted: its hand-set one, else the table's. */
+export function handSetOr(name: string, current: Record<string, number>): number | undefined {
+  return POLICY_SYMBOLS.test(name) ? current[name] : (HAND_SET[name] ?? current[name])
+}
+
+export function fit(rows: Row[], names: string[], opts: FitOptions): { w: Float64Array; b: number } {
+  const idx = new Map(names.map((n, i) => [n, i]))
+  const w = new Float64Array(names.length)
+  let b = 0
+  const nHam = rows.filter((r) => !r.spam).length
+  const nSpam = rows.length - nHam
+  const hamCost = opts.hamCost ?? 1
+  const cost = (r: Row) => (r.spam ? 1 / nSpam : hamCost / nHam)
+  const l2 = 1e-4
+  const x = rows.map((r) => r.names.map((n) => idx.get(n)).filter((i): i is number => i !== undefined))
+  const bucketOrder = classifierBuckets(names)
+  // Full-batch gradient descent: a few dozen features, convex, cheap.
+  for (let step = 0; step < 3000; step++) {
+    const gw = new Float64Array(names.length)
+    let gb = 0
+    for (let k = 0; k < rows.length; k++) {
+      let z = b
+      for (const i of x[k]) z += w[i]
+      const p = 1 / (1 + Math.exp(-z))
+      const g = (p - (rows[k].spam ? 1 : 0)) * cost(rows[k])
+      for (const i of x[k]) gw[i] += g
+      gb += g
+    }
+    const rate = 2.0
+    for (let i = 0; i < names.length; i++) {
+      w[i] -= rate * (gw[i] + l2 * w[i])
+      if (!names[i].startsWith('CLASSIFIER_') && w[i] < 0) w[i] = 0
+    }
+    monotone(w, bucketOrder)
+    b -= rate * gb
+  }
+  return { w, b }
+}
+
+/** Indexes of the classifier's bucket symbols in `names`, least spammy first. */
+function classifierBuckets(names: string[]): number[] {
+  return BUCKETS.map(([, name]) => names.indexOf(name))
+    .filter((i) => i >= 0)
+    .reverse()
+}
+
+/**
+ * A surer classifier bucket never weighs less than a less sure one (pool adjacent
+ * violators): with few messages in a bucket the fit would otherwise follow their noise.
+ */
+function monotone(w: Float64Array, order: number[]): void {
+  const blocks: { sum: number; n: number }[] = []
+  for (const i of order) {
+    blocks.push({ sum: w[i], n: 1 })
+    while (blocks.length > 1 && blocks.at(-2)!.sum / blocks.at(-2)!.n > blocks.at(-1)!.sum / blocks.at(-1)!.n) {
+      const last = blocks.pop()!
+      blocks.at(-1)!.sum += last.sum
+      blocks.at(-1)!.n += last.n
+    }
+  }
+  let k = 0
+  for (const block of blocks) for (let j = 0; j < block.n; j++) w[order[k++]] = block.sum / block.n
+}
+
+/** Points per symbol: the logit scaled so that 5 points is the cut that meets the target. */
+export function toPoints(rows: Row[], names: string[], m: { w: Float64Array; b: number }, opts: FitOptions): Map<string, number> {
+  const idx = new Map(names.map((n, i) => [n, i]))
+  const z = (r: Row) => r.names.reduce((s, n) => s + (idx.has(n) ? m.w[idx.get(n)!] : 0), 0)
+  const ham = rows.filter((r) => !r.spam).map(z).sort((a, b) => b - a)
+  const allowed = Math.floor(ham.length * opts.targetFp)
+  // The cut lies just above the (allowed+1)-th highest ham logit, and never below zero points.
+  const cut = Math.max(ham[allowed] ?? 0, 1e-6) + 1e-6
+  // And no ham may reach surespam (10 points): that level is quarantined quietly.
+  const scale = Math.min(5 / cut, ham[0] > 0 ? 9.9 / ham[0] : Infinity)
+  const bound = (n: string, p: number) => (n.startsWith('CLASSIFIER_') ? Math.min(CLASSIFIER_MAX_POINTS, Math.max(CLASSIFIER_MIN_POINTS, p)) : Math.min(RULE_MAX_POINTS, p))
+  return new Map(names.map((n, i) => [n, Math.round(bound(n, m.w[i] * scale) * 100) / 100]))
+}
+
+export interface FitCounts {
+  fp: number
+  fn: number
+  sureHam: number
+  sureMissed: number
+  ham: number
+  spam: number
+}
+
+export function evaluate(rows: Row[], points: Map<string, number>): FitCounts {
+  const out = { fp: 0, fn: 0, sureHam: 0, sureMissed: 0, ham: 0, spam: 0 }
+  for (const r of rows) {
+    const s = r.fixedPoints + r.names.reduce((t, n) => t + (points.get(n) ?? 0), 0)
+    if (r.spam) {
+      out.spam++
+      if (s < 5) out.fn++
+      if (s < 10) out.sureMissed++
+    } else {
+      out.ham++
+      if (s >= 5) out.fp++
+      if (s >= 10) out.sureHam++
+    }
+  }
+  return out
+}
+
+/** Weights fitted on every row, and the same fit nested (fold k scored by weights fitted without it). */
+export function fitWeights(rows: Row[], names: string[], folds: number, opts: FitOptions): { points: Map<string, number>; inSample: FitCounts; nested: FitCounts } {
+  const nested = { fp: 0, fn: 0, sureHam: 0, sureMissed: 0, ham: 0, spam: 0 }
+  for (let k = 0; k < folds; k++) {
+    const train = rows.filter((r) => r.fold !== k)
+    const e = evaluate(rows.filter((r) => r.fold === k), toPoints(train, names, fit(train, names, opts), opts))
+    for (const key of Object.keys(nested) as (keyof FitCounts)[]) nested[key] += e[key]
+  }
+  const points = toPoints(rows, names, fit(rows, names, opts), opts)
+  return { points, inSample: evaluate(rows, points), nested }
+}
