@@ -163,12 +163,20 @@ export interface TrainOptions {
   scheme?: string
 }
 
-function trainOne(samples: { f: FeatureVector; spam: boolean }[], epochs: number, hamWeight: number, seed: number): LogisticModel {
+/** A training message; `weight` (default 1) makes it count as that many messages. */
+export interface TrainingExample {
+  f: FeatureVector
+  spam: boolean
+  weight?: number
+}
+
+function trainOne(samples: TrainingExample[], epochs: number, hamWeight: number, seed: number): LogisticModel {
   const m = emptyLogistic()
   const order = samples.map((_, i) => i)
   let s = seed
   const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32)
-  const spamShare = samples.filter((x) => x.spam).length / Math.max(1, samples.length)
+  const total = samples.reduce((t, x) => t + (x.weight ?? 1), 0)
+  const spamShare = samples.reduce((t, x) => t + (x.spam ? (x.weight ?? 1) : 0), 0) / Math.max(1, total)
   // Balance the classes, so the prior of the training mix does not become the verdict.
   const spamWeight = 0.5 / Math.max(spamShare, 1e-9)
   const hamWeightBalanced = (hamWeight * 0.5) / Math.max(1 - spamShare, 1e-9)
@@ -177,12 +185,12 @@ function trainOne(samples: { f: FeatureVector; spam: boolean }[], epochs: number
       const j = Math.floor(rnd() * (i + 1))
       ;[order[i], order[j]] = [order[j], order[i]]
     }
-    for (const i of order) learnFeatures(m, samples[i].f, samples[i].spam, 0.5, 1e-6, samples[i].spam ? spamWeight : hamWeightBalanced)
+    for (const i of order) learnFeatures(m, samples[i].f, samples[i].spam, 0.5, 1e-6, (samples[i].spam ? spamWeight : hamWeightBalanced) * (samples[i].weight ?? 1))
   }
   return m
 }
 
-export function trainLogistic(samples: { f: FeatureVector; spam: boolean }[], opts: TrainOptions = {}): LogisticModel {
+export function trainLogistic(samples: TrainingExample[], opts: TrainOptions = {}): LogisticModel {
   const { epochs = 6, seeds = 3, hamWeight = 2, scheme = '' } = opts
   const out = emptyLogistic(scheme)
   // A linear model's average is the average of its votes, so the ensemble stays one model.

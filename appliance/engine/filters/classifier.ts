@@ -12,11 +12,14 @@ import { tokenize, type Tokens } from '../tokenize'
 // Finer near certainty: that is where ham that reads like spam and spam part-way separate.
 export const BUCKETS: [number, string][] = [
   [0.9999, 'CLASSIFIER_9999'],
+  [0.9998, 'CLASSIFIER_9998'],
+  [0.9995, 'CLASSIFIER_9995'],
   [0.999, 'CLASSIFIER_999'],
   [0.998, 'CLASSIFIER_998'],
   [0.995, 'CLASSIFIER_995'],
   [0.99, 'CLASSIFIER_99'],
   [0.98, 'CLASSIFIER_98'],
+  [0.97, 'CLASSIFIER_97'],
   [0.95, 'CLASSIFIER_95'],
   [0.93, 'CLASSIFIER_93'],
   [0.9, 'CLASSIFIER_90'],

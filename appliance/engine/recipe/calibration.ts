@@ -75,6 +75,8 @@ export function fitPlatt(logits: number[], spam: boolean[]): Calibration {
 export interface TrainingSample {
   f: FeatureVector
   spam: boolean
+  /** Counts as this many messages in training (not in calibration). */
+  weight?: number
   /** Which of the k folds the sample is held out in. */
   fold: number
 }
@@ -97,7 +99,7 @@ export function heldOutCalibrated(samples: TrainingSample[], folds: number, opts
   for (let k = 0; k < folds; k++) {
     const train = samples.filter((s) => s.fold !== k)
     if (!train.some((s) => s.spam) || !train.some((s) => !s.spam)) continue
-    const m = trainLogistic(train.map((s) => ({ f: s.f, spam: s.spam })), opts)
+    const m = trainLogistic(train, opts)
     samples.forEach((s, i) => {
       if (s.fold === k) logits[i] = logitFeatures(m, s.f)
     })
@@ -109,7 +111,7 @@ export function heldOutCalibrated(samples: TrainingSample[], folds: number, opts
 /** The held-out calibration, then the model trained on everything, carrying it. */
 export function trainCalibrated(samples: TrainingSample[], folds: number, opts: TrainOptions = {}): CalibratedModel {
   const { calibration, heldOut } = heldOutCalibrated(samples, folds, opts)
-  const model = trainLogistic(samples.map((s) => ({ f: s.f, spam: s.spam })), opts)
+  const model = trainLogistic(samples, opts)
   model.calibration = calibration
   return { model, heldOut }
 }

@@ -18,14 +18,26 @@ import { HAND_SET } from './hand-set'
 
 /** However sure the classifier is that mail is ham, it excuses at most this much. */
 const CLASSIFIER_MIN_POINTS = -3
-/** Surespam is quarantined quietly: the classifier alone never puts mail there, a rule must agree. */
-const CLASSIFIER_MAX_POINTS = 9.9
+/**
+ * Surespam is quarantined quietly: the classifier alone never puts mail there, and a rule
+ * worth 1.5 points at least must agree (at 9.9 any stray rule did, and flagged hard ham).
+ */
+const CLASSIFIER_MAX_POINTS = 8.5
 /** No one rule of ours quarantines on its own (5 points). */
 const RULE_MAX_POINTS = 4.5
+/**
+ * A rule that fires on more than 2 % of ham is weak evidence however the fit weighs it
+ * (a Reply-To elsewhere, an HTML-only body): at most 1 point, so two of them and a
+ * classifier that is fairly sure cannot quarantine a newsletter.
+ */
+const COMMON_IN_HAM = 0.02
+const COMMON_RULE_MAX_POINTS = 1
 /** Symbols whose weight is policy, not statistics; also those that never fire offline. */
 export const POLICY_SYMBOLS = /^(ATTACH_|AV_|BOUNCE_|ALLOWLIST|BLOCKLIST|RBL_|DBL_|SURBL_|SPF_|DKIM_|DMARC_|ARC_|RULE_)/
 /** A rule seen on fewer training messages than this keeps its hand-set weight. */
 export const MIN_EVIDENCE = 15
+/** Rules never fitted, whatever the evidence: their hand-set weight is a judgement the corpus cannot make (see hand-set.ts). */
+const NEVER_FITTED = new Set(['HEADER_8BIT'])
 
 export interface Row {
   /** Symbols whose weights are fitted. */
@@ -50,7 +62,7 @@ export interface FitOptions {
 export function fitRows(messages: { symbols: string[]; spam: boolean; fold: number }[], current: Record<string, number>): { rows: Row[]; names: string[]; handSet: string[] } {
   const fired = new Map<string, number>()
   for (const m of messages) for (const n of new Set(m.symbols)) fired.set(n, (fired.get(n) ?? 0) + 1)
-  const fitted = (n: string) => !POLICY_SYMBOLS.test(n) && (n.startsWith('CLASSIFIER_') || (fired.get(n) ?? 0) >= MIN_EVIDENCE)
+  const fitted = (n: string) => !POLICY_SYMBOLS.test(n) && !NEVER_FITTED.has(n) && (n.startsWith('CLASSIFIER_') || (fired.get(n) ?? 0) >= MIN_EVIDENCE)
   const rows = messages.map((m) => {
     const names = [...new Set(m.symbols)]
     return { names: names.filter(fitted), spam: m.spam, fold: m.fold, fixedPoints: names.filter((n) => !fitted(n)).reduce((t, n) => t + (handSetOr(n, current) ?? 0), 0) }
@@ -124,18 +136,39 @@ function monotone(w: Float64Array, order: number[]): void {
   for (const block of blocks) for (let j = 0; j < block.n; j++) w[order[k++]] = block.sum / block.n
 }
 
-/** Points per symbol: the logit scaled so that 5 points is the cut that meets the target. */
+/**
+ * Points per symbol: the fitted logit scaled as far as the targets allow. A ham's points at
+ * scale s are s·z + f (z its fitted logit, f its fixed points: policy and hand-set rules), so
+ * it is flagged from s = (5 − f) / z on; the scale stops just short of the (allowed + 1)-th
+ * such ham, and of any ham reaching surespam (10 points).
+ */
+/** 5 points less what rounding each weight to 0.01 can add up to over a message's symbols. */
+const SPAM_CUT = 4.97
+
 export function toPoints(rows: Row[], names: string[], m: { w: Float64Array; b: number }, opts: FitOptions): Map<string, number> {
   const idx = new Map(names.map((n, i) => [n, i]))
   const z = (r: Row) => r.names.reduce((s, n) => s + (idx.has(n) ? m.w[idx.get(n)!] : 0), 0)
-  const ham = rows.filter((r) => !r.spam).map(z).sort((a, b) => b - a)
+  const ham = rows.filter((r) => !r.spam).map((r) => ({ z: z(r), f: r.fixedPoints }))
   const allowed = Math.floor(ham.length * opts.targetFp)
-  // The cut lies just above the (allowed+1)-th highest ham logit, and never below zero points.
-  const cut = Math.max(ham[allowed] ?? 0, 1e-6) + 1e-6
-  // And no ham may reach surespam (10 points): that level is quarantined quietly.
-  const scale = Math.min(5 / cut, ham[0] > 0 ? 9.9 / ham[0] : Infinity)
-  const bound = (n: string, p: number) => (n.startsWith('CLASSIFIER_') ? Math.min(CLASSIFIER_MAX_POINTS, Math.max(CLASSIFIER_MIN_POINTS, p)) : Math.min(RULE_MAX_POINTS, p))
-  return new Map(names.map((n, i) => [n, Math.round(bound(n, m.w[i] * scale) * 100) / 100]))
+  // Ham the fixed points alone flag, whatever the scale, use up the allowance first.
+  const always = ham.filter((h) => h.z <= 0 && h.f >= SPAM_CUT).length
+  const flaggedFrom = ham
+    .filter((h) => h.z > 0)
+    .map((h) => (SPAM_CUT - h.f) / h.z)
+    .sort((a, b) => a - b)
+  const room = allowed - always
+  let scale = room < 0 ? flaggedFrom[0] ?? 1 : flaggedFrom[room] ?? Infinity
+  scale = Math.max(1e-6, scale * (1 - 1e-6))
+  // No ham may reach surespam (10 points): that level is quarantined quietly.
+  for (const h of ham) if (h.z > 0) scale = Math.min(scale, Math.max(1e-6, (9.9 - h.f) / h.z))
+  if (!Number.isFinite(scale)) scale = 1
+  const hamRows = rows.filter((r) => !r.spam)
+  const common = new Set(names.filter((n) => !n.startsWith('CLASSIFIER_') && hamRows.filter((r) => r.names.includes(n)).length > COMMON_IN_HAM * hamRows.length))
+  const bound = (n: string, p: number) =>
+    n.startsWith('CLASSIFIER_') ? Math.min(CLASSIFIER_MAX_POINTS, Math.max(CLASSIFIER_MIN_POINTS, p)) : Math.min(common.has(n) ? COMMON_RULE_MAX_POINTS : RULE_MAX_POINTS, p)
+  const at = (s: number) => new Map(names.map((n, i) => [n, Math.round(bound(n, m.w[i] * s) * 100) / 100]))
+  const points = at(scale)
+  return points
 }
 
 export interface FitCounts {

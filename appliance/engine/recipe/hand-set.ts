@@ -41,5 +41,8 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   URL_SHORTENER: 1,
   HTML_FORM: 1.5,
   MISSING_FROM: 1.5,
+  // Raw UTF-8 in header fields is how much of the world writes mail now (RFC 6532); the
+  // fit gave it points because 2002 spam had it more than 2002 ham, which flags ham today.
+  HEADER_8BIT: 0,
   MISSING_MESSAGE_ID: 0.5,
 }
