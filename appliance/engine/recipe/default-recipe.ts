@@ -25,14 +25,13 @@ export const DEFAULT_RECIPE = {
   name: 'moat-default-4',
   sources: ['sa-easy_ham', 'sa-easy_ham_2', 'sa-hard_ham', 'sa-spam', 'sa-spam_2', 'foff-milter', ...LIST_SOURCES],
   /**
-   * How many messages each message of a source counts as in training: by how close the
-   * source is to what a customer receives today. foff-milter's 2025-26 commercial mail and
-   * phishing is the only modern commercial mail there is, and little of it; the 2002-05
-   * SpamAssassin mail is plentiful and old. Measured (classifier alone, held out, spam
-   * missed at 0.1 / 0.2 % of ham flagged): all at 1: 6.5 / 3.8 %; these: 4.0 / 2.9 %, and
-   * phishing_pot at the same cut 27.6 → 22.0 %.
+   * How many messages each message of a source counts as in training (default 1). Tried and
+   * left off: foff-milter's modern mail 3x and the 2002-05 SpamAssassin mail half missed
+   * less spam held out (6.5 -> 4.0 % at 0.1 % of ham flagged) but taught the model that a
+   * person's name in From is spam (foff-milter's only ham is brand newsletters, its spam
+   * wears people's names): "Hello Alice, the minutes from today." from Bob scored as spam.
    */
-  sourceWeights: { 'foff-milter': 3, 'sa-easy_ham': 0.5, 'sa-easy_ham_2': 0.5, 'sa-spam': 0.5, 'sa-spam_2': 0.5 } as Record<string, number>,
+  sourceWeights: {} as Record<string, number>,
   folds: 5,
   /** The share of ham the spam threshold may flag, on held-out mail. */
   targetFp: 0.001,

@@ -136,19 +136,23 @@ function monotone(w: Float64Array, order: number[]): void {
   for (const block of blocks) for (let j = 0; j < block.n; j++) w[order[k++]] = block.sum / block.n
 }
 
-/**
- * Points per symbol: the fitted logit scaled as far as the targets allow. A ham's points at
- * scale s are s·z + f (z its fitted logit, f its fixed points: policy and hand-set rules), so
- * it is flagged from s = (5 − f) / z on; the scale stops just short of the (allowed + 1)-th
- * such ham, and of any ham reaching surespam (10 points).
- */
 /** 5 points less what rounding each weight to 0.01 can add up to over a message's symbols. */
 const SPAM_CUT = 4.97
 
+/**
+ * Points per symbol: the fitted logit scaled as far as the targets allow. A ham's points at
+ * scale s are about s·z + f (z its fitted logit, f its fixed points: policy and hand-set
+ * rules), so it is flagged from s = (5 − f) / z on; that gives a first scale just short of
+ * the (allowed + 1)-th such ham and of any ham reaching surespam. The bounds (a classifier
+ * that excuses at most 3 points, weak rules worth at most 1) and rounding move points from
+ * that line, so the scale is then searched around it: the one that misses the least spam
+ * while holding the ham target and keeping ham out of surespam, in-sample.
+ */
 export function toPoints(rows: Row[], names: string[], m: { w: Float64Array; b: number }, opts: FitOptions): Map<string, number> {
   const idx = new Map(names.map((n, i) => [n, i]))
   const z = (r: Row) => r.names.reduce((s, n) => s + (idx.has(n) ? m.w[idx.get(n)!] : 0), 0)
-  const ham = rows.filter((r) => !r.spam).map((r) => ({ z: z(r), f: r.fixedPoints }))
+  const hamRows = rows.filter((r) => !r.spam)
+  const ham = hamRows.map((r) => ({ z: z(r), f: r.fixedPoints }))
   const allowed = Math.floor(ham.length * opts.targetFp)
   // Ham the fixed points alone flag, whatever the scale, use up the allowance first.
   const always = ham.filter((h) => h.z <= 0 && h.f >= SPAM_CUT).length
@@ -157,18 +161,26 @@ export function toPoints(rows: Row[], names: string[], m: { w: Float64Array; b: 
     .map((h) => (SPAM_CUT - h.f) / h.z)
     .sort((a, b) => a - b)
   const room = allowed - always
-  let scale = room < 0 ? flaggedFrom[0] ?? 1 : flaggedFrom[room] ?? Infinity
-  scale = Math.max(1e-6, scale * (1 - 1e-6))
-  // No ham may reach surespam (10 points): that level is quarantined quietly.
-  for (const h of ham) if (h.z > 0) scale = Math.min(scale, Math.max(1e-6, (9.9 - h.f) / h.z))
-  if (!Number.isFinite(scale)) scale = 1
-  const hamRows = rows.filter((r) => !r.spam)
+  let first = room < 0 ? flaggedFrom[0] ?? 1 : flaggedFrom[room] ?? Infinity
+  first = Math.max(1e-6, first * (1 - 1e-6))
+  for (const h of ham) if (h.z > 0) first = Math.min(first, Math.max(1e-6, (9.9 - h.f) / h.z))
+  if (!Number.isFinite(first)) first = 1
+
   const common = new Set(names.filter((n) => !n.startsWith('CLASSIFIER_') && hamRows.filter((r) => r.names.includes(n)).length > COMMON_IN_HAM * hamRows.length))
   const bound = (n: string, p: number) =>
     n.startsWith('CLASSIFIER_') ? Math.min(CLASSIFIER_MAX_POINTS, Math.max(CLASSIFIER_MIN_POINTS, p)) : Math.min(common.has(n) ? COMMON_RULE_MAX_POINTS : RULE_MAX_POINTS, p)
   const at = (s: number) => new Map(names.map((n, i) => [n, Math.round(bound(n, m.w[i] * s) * 100) / 100]))
-  const points = at(scale)
-  return points
+  let best = at(first)
+  let bestFn = Infinity
+  for (let k = -70; k <= 70; k++) {
+    const points = at(first * 1.01 ** k)
+    const e = evaluate(rows, points)
+    if (e.fp <= allowed && e.sureHam === 0 && e.fn < bestFn) {
+      best = points
+      bestFn = e.fn
+    }
+  }
+  return best
 }
 
 export interface FitCounts {
