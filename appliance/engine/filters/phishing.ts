@@ -47,9 +47,17 @@ const BRANDS: { name: RegExp; key: string; own: string[] }[] = [
   { name: /\b(facebook|instagram|whatsapp|meta)\b/i, key: 'facebook', own: ['facebook', 'facebookmail', 'instagram', 'whatsapp', 'meta', 'fb'] },
   { name: /\blinked\s?in\b/i, key: 'linkedin', own: ['linkedin'] },
   { name: /\b(spotify|disney\+?|hbo|hulu)\b/i, key: 'media', own: ['spotify', 'disney', 'disneyplus', 'hbo', 'hbomax', 'hulu'] },
-  { name: /\b(at&t|verizon|t-mobile|xfinity|comcast|vodafone|telekom)\b/i, key: 'telecom', own: ['att', 'verizon', 't-mobile', 'tmobile', 'xfinity', 'comcast', 'vodafone', 'telekom'] },
+  { name: /\b(at&t|verizon|t-?mobile|xfinity|comcast|vodafone|telekom)\b/i, key: 'telecom', own: ['att', 'verizon', 't-mobile', 'tmobile', 'xfinity', 'comcast', 'vodafone', 'telekom'] },
   { name: /\b(irs|hmrc|finanzamt|tax refund)\b/i, key: 'tax', own: ['irs', 'hmrc', 'gov'] },
   { name: /\b(hsbc|barclays|santander|sparkasse|ing|commerzbank|american express|amex|visa|mastercard|citibank|capital one)\b/i, key: 'bank', own: ['hsbc', 'barclays', 'santander', 'sparkasse', 'ing', 'commerzbank', 'americanexpress', 'amex', 'aexp', 'visa', 'mastercard', 'citi', 'citibank', 'capitalone'] },
+  // Brands phishing-kit rankings name most after the ones above: shops, carriers, banks and
+  // health insurers in the Americas and Europe, payment apps, file sharing.
+  { name: /\b(home\s?depot|lowe'?s|best\s?buy|kohl'?s|walgreens|harbor\s?freight|tractor\s?supply|omaha\s?steaks|yeti|etsy|wayfair|chewy|shopify|mercado\s?(livre|libre|pago)|magalu)\b/i, key: 'retail', own: ['homedepot', 'lowes', 'bestbuy', 'kohls', 'walgreens', 'harborfreight', 'tractorsupply', 'omahasteaks', 'yeti', 'etsy', 'wayfair', 'chewy', 'shopify', 'mercadolivre', 'mercadolibre', 'mercadopago', 'magalu', 'magazineluiza'] },
+  { name: /\b(evri|canada\s?post|australia\s?post|poste\s?italiane|postnord|swiss\s?post|chronopost|colissimo|inpost|yodel|purolator|correios|aramex)\b/i, key: 'carrier', own: ['evri', 'canadapost', 'postescanada', 'auspost', 'poste', 'posteitaliane', 'postnord', 'swisspost', 'chronopost', 'colissimo', 'laposte', 'inpost', 'yodel', 'purolator', 'correios', 'aramex'] },
+  { name: /\b(bradesco|ita[uú]|caixa|banco\s?do\s?brasil|nubank|santander|rabobank|abn\s?amro|bbva|unicredit|intesa|natwest|lloyds|halifax|monzo|revolut|zelle|venmo|cash\s?app|interac)\b/i, key: 'bank2', own: ['bradesco', 'itau', 'caixa', 'bb', 'bancodobrasil', 'nubank', 'santander', 'rabobank', 'abnamro', 'bbva', 'unicredit', 'intesasanpaolo', 'natwest', 'lloydsbank', 'lloyds', 'halifax', 'monzo', 'revolut', 'zellepay', 'zelle', 'venmo', 'cash', 'squareup', 'interac'] },
+  { name: /\b(unitedhealthcare|aetna|cigna|humana|blue\s?cross|medicare|aarp|state\s?farm|geico|allstate)\b/i, key: 'insurer', own: ['uhc', 'unitedhealthcare', 'myuhc', 'aetna', 'cigna', 'humana', 'bcbs', 'bluecross', 'anthem', 'medicare', 'aarp', 'statefarm', 'geico', 'allstate'] },
+  { name: /\b(receita\s?federal|gov\.br|dvla|belastingdienst|digid|impots|agenzia\s?delle\s?entrate|social\s?security\s?administration)\b/i, key: 'government', own: ['gov', 'gouv', 'receita', 'fazenda', 'dvla', 'belastingdienst', 'digid', 'impots', 'agenziaentrate', 'ssa'] },
+  { name: /\b(wetransfer|sharefile|docusign|box\.com|godaddy|namecheap|cpanel|marriott|hilton|airbnb|uber|doordash|steam|roblox|tiktok|telegram|samsung)\b/i, key: 'service', own: ['wetransfer', 'sharefile', 'citrix', 'docusign', 'box', 'godaddy', 'namecheap', 'cpanel', 'marriott', 'hilton', 'airbnb', 'uber', 'doordash', 'steampowered', 'steamcommunity', 'roblox', 'tiktok', 'telegram', 'samsung'] },
   { name: /\bwebmail\b|\bmailbox (admin|support|team)\b|\bemail (admin|support) team\b/i, key: 'webmail', own: [] },
 ]
 
