@@ -7,7 +7,9 @@
  * (PHISH_ACCOUNT_THREAT; PHISH_BRAND_ACCOUNT when a brand says it and the sender is not the
  * brand), a request for a wallet's recovery phrase (PHISH_SEED_PHRASE), crypto bait
  * (PHISH_CRYPTO_LURE), a reader greeted by e-mail address (PHISH_ADDRESS_GREETING), and
- * filler text hidden out of sight (HTML_HIDDEN_TEXT). Brand names are read as a reader sees
+ * filler text hidden out of sight (HTML_HIDDEN_TEXT), extortion for bitcoin (PHISH_EXTORTION),
+ * gambling bait (SPAM_GAMBLING), and a fake charge with a toll-free number to "cancel" it
+ * (PHISH_CALLBACK). Brand names are read as a reader sees
  * them (asRead): look-alike letters, spaced-out letters and invisible characters undone.
  * They run in the moat-sanity plugin with the other header and structure rules.
  */
@@ -66,7 +68,7 @@ const BRANDS: { name: RegExp; key: string; own: string[] }[] = [
  * suspended, signed into from elsewhere, must be verified or paid, or a parcel waits.
  */
 const ACCOUNT_THREAT =
-  /\b(verify|confirm|validate|re-?activate|unlock|restore|update)\s+(your|the)\s+(account|identity|mailbox|wallet|password|payment|billing|details|information|email)\b|\b(account|mailbox|wallet|access|card|profile)\s+(has been|was|will be|is|are)\s+(temporarily\s+)?(suspended|locked|limited|restricted|disabled|deactivated|closed|blocked|compromised|on hold)\b|\bunusual\s+(sign[- ]?in|log[- ]?in|login|activity)\b|\b(mailbox|storage)\s+(is\s+)?(full|almost full|quota)\b|\bpassword\s+(will\s+)?expir|\b(payment|delivery)\s+(failed|declined|attempt failed|on hold)\b|\bfailed\s+(delivery|payment)\b|\bpending\s+(package|parcel|delivery|shipment)\b/i
+  /\b(verify|confirm|validate|re-?activate|unlock|restore|update)\s+(your|the)\s+(account|identity|mailbox|wallet|password|payment|billing|details|information|email)\b|\b(account|mailbox|wallet|access|card|profile)\s+(has been|was|will be|is|are)\s+(temporarily\s+)?(suspended|locked|limited|restricted|disabled|deactivated|closed|blocked|compromised|on hold)\b|\bunusual\s+(sign[- ]?in|log[- ]?in|login|activity)\b|\b(mailbox|storage)\s+(is\s+)?(full|almost full|quota)\b|\bpassword\s+(is\s+|will\s+)?(expir|about to expire)|\b(payment|delivery)\s+(failed|declined|attempt failed|on hold)\b|\bfailed\s+(delivery|payment)\b|\bpending\s+(package|parcel|delivery|shipment)\b/i
 /** Nobody real ever asks for these: they are the keys to a wallet. */
 const SEED_PHRASE = /\b(seed|recovery|secret|backup|mnemonic)\s+(phrase|words)\b|\b(12|twelve|24|twenty[- ]four)[- ]word\s+(phrase|seed|recovery)\b/i
 
@@ -138,7 +140,19 @@ const SUBJECT_ADDRESS = /^\s*[\w.+-]+@[\w-]+(\.[\w-]+)*\s*[,:]/
 
 /** Crypto bait: a free token drop to claim, a wallet to connect or unblock, funds to withdraw now. */
 const CRYPTO_LURE =
-  /\b(airdrop|claim\s+(your\s+)?(free\s+)?(tokens?|rewards?|nfts?|coins?|allocation)|withdraw\s+(your\s+)?(funds|balance|assets|\+?\$?\d[\d,.]*)|wallets?\s+(has|have|is|are|was|were|will\s+be)\s+(been\s+)?(blocked|suspended|locked|restricted|disabled|frozen|compromised)|(connect|validate|synchroni[sz]e|verify)\s+(your\s+)?wallet)\b/i
+  /\b(airdrop|claim\s+(your\s+)?(free\s+)?([A-Z$]{2,6}\s+)?(tokens?|rewards?|nfts?|coins?|allocation)|withdraw\s+(your\s+)?(funds|balance|assets|\+?\$?\d[\d,.]*)|wallets?\s+(has|have|is|are|was|were|will\s+be)\s+(been\s+)?(blocked|suspended|locked|restricted|disabled|frozen|compromised)|(connect|validate|synchroni[sz]e|verify)\s+(your\s+)?wallet)\b/i
+
+/** Extortion: the sender claims to have hacked the reader and wants bitcoin to keep quiet. */
+const EXTORTION_CLAIM = /\b(hacked|infected|malware|trojan|spyware|access to (your|all your) (device|computer|accounts?)|recorded (you|a video)|webcam|video (of|with) you|intimate|adult (sites?|content))\b/i
+const EXTORTION_DEMAND = /\b(bitcoin|btc|crypto\s?currency|wallet address)\b/i
+/** Gambling bait: casino bonuses that need no deposit, free spins. */
+const GAMBLING = /\b(no[- ]deposit (required|bonus)|free spins|casino bonus|welcome bonus up to|deposit bonus|bonus up to \$?[\d,]+)\b/i
+/**
+ * Callback phishing: a fake order or renewal with a toll-free number to "cancel" it, where
+ * a person talks the victim into a refund scam or remote access.
+ */
+const TOLL_FREE = /(\+?1[\s.-]*)?\(?8(00|33|44|55|66|77|88)\)?[\s.-]*\d{3}[\s.-]*\d{4}/
+const CALLBACK_STORY = /\b(not authori[sz]ed|unauthori[sz]ed|did(n'?t| not) (make|authori[sz]e|place|recogni[sz]e)|(has|have) been (charged|debited|deducted|auto-?renewed)|(was|were) (charged|debited|deducted|auto-?renewed))\b/i
 
 /**
  * Text put out of sight with absurd offsets (margin-top: 470500px, height: 10000vh): filler for
@@ -232,6 +246,14 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
   const greeting = ADDRESS_GREETING.exec(body.slice(0, 2000)) ?? SUBJECT_ADDRESS.exec(msg.subject)
   if (greeting) out.push({ name: 'PHISH_ADDRESS_GREETING', detail: greeting[0].trim().slice(0, 60) })
   if (HIDDEN_BY_OFFSET.test(msg.html.slice(0, 200_000))) out.push({ name: 'HTML_HIDDEN_TEXT', detail: 'text moved out of sight' })
+  const story = `${msg.subject}\n${body.slice(0, 5000)}`
+  const claim = EXTORTION_CLAIM.exec(story)
+  if (claim && EXTORTION_DEMAND.test(story)) out.push({ name: 'PHISH_EXTORTION', detail: claim[0] })
+  const gambling = GAMBLING.exec(story)
+  if (gambling) out.push({ name: 'SPAM_GAMBLING', detail: gambling[0] })
+  const phone = TOLL_FREE.exec(story)
+  const callback = phone && CALLBACK_STORY.exec(story)
+  if (phone && callback) out.push({ name: 'PHISH_CALLBACK', detail: `${callback[0]}, call ${phone[0].replace(/\s+/g, ' ').trim()}` })
   const subjectTrick = obfuscation(msg.subject)
   if (subjectTrick) out.push({ name: 'SUBJECT_OBFUSCATED', detail: subjectTrick })
   const hosts = new Set(msg.urls.slice(0, 200).map(urlHost).filter((h): h is string => !!h))

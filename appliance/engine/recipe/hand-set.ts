@@ -21,6 +21,10 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   PHISH_BRAND_DISPLAY_NAME: 2.5,
   PHISH_BRAND_ACCOUNT: 2.5,
   PHISH_PUNYCODE_DOMAIN: 1.5,
+  // Claims to have hacked the reader and wants bitcoin; a fake charge with a number to call.
+  PHISH_EXTORTION: 3,
+  PHISH_CALLBACK: 1.5,
+  SPAM_GAMBLING: 1.5,
   // Crypto bait, a reader greeted by address, filler hidden out of sight.
   PHISH_CRYPTO_LURE: 1.5,
   PHISH_ADDRESS_GREETING: 2,
