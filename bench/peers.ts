@@ -16,7 +16,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { bucketSymbols } from '../appliance/engine/filters/classifier'
-import { predictFeatures, trainLogistic } from '../appliance/engine/logistic'
+import { calibratedProbability } from '../appliance/engine/logistic'
+import { trainCalibrated } from '../appliance/engine/recipe/calibration'
 import { DEFAULT_THRESHOLDS, score, type Verdict, verdictFor } from '../appliance/engine/symbols'
 import { corpusDir, type ManifestRow, readManifest } from '../appliance/engine/training'
 import { corpusRaw, countVerdict, emptyCounts, foldOf, loadSamples, type VerdictCounts } from './accuracy'
@@ -99,12 +100,15 @@ async function moat(parts: { train: Part[]; test: Part[] }, folds: number): Prom
   const samples = await loadSamples(folds, (_s, i) => wanted.has(rows[i].sha256))
   const chosen = rows.filter((r) => wanted.has(r.sha256))
   const bySha = new Map(samples.map((s, i) => [chosen[i].sha256, s]))
-  const model = trainLogistic(parts.train.map((p) => bySha.get(p.row.sha256)!).map((s) => ({ f: s.features, spam: s.spam })))
+  // As `moat train` and the default recipe make it: calibrated on its own held-out folds, so
+  // the shipped weights table fits it.
+  const trainSamples = parts.train.map((p) => bySha.get(p.row.sha256)!)
+  const { model } = trainCalibrated(trainSamples.map((s) => ({ f: s.features, spam: s.spam, fold: parseInt(s.sha256.slice(8, 16), 16) % folds })), folds)
   const learnSeconds = (Date.now() - t0) / 1000
   const counts = emptyCounts()
   for (const p of parts.test) {
     const s = bySha.get(p.row.sha256)!
-    countVerdict(counts, p.spam, verdictFor(score([...s.fixed, ...bucketSymbols(predictFeatures(model, s.features))]).score, DEFAULT_THRESHOLDS))
+    countVerdict(counts, p.spam, verdictFor(score([...s.fixed, ...bucketSymbols(calibratedProbability(model, s.features))]).score, DEFAULT_THRESHOLDS))
   }
   return { engine: 'Moat', note: 'rules + logistic classifier', counts, perSecond: moatScanRate(parts.test.map((p) => p.file)), learnSeconds }
 }
