@@ -8,11 +8,11 @@
  */
 import weightsTable from '../appliance/engine/weights.json'
 import { bucketSymbols } from '../appliance/engine/filters/classifier'
-import { calibratedProbability, type LogisticModel, logitFeatures, sigmoid, trainLogistic } from '../appliance/engine/logistic'
-import { fitPlatt } from '../appliance/engine/recipe/calibration'
+import { calibrate, calibratedProbability, type LogisticModel, logitFeatures, trainLogistic } from '../appliance/engine/logistic'
+import { heldOutCalibrated } from '../appliance/engine/recipe/calibration'
 import { loadDefaultModel } from '../appliance/engine/models'
 import { loadSamples, type Sample } from '../appliance/engine/recipe/corpus'
-import { allowedSource, DEFAULT_RECIPE, NEVER_SHIPPED, runRecipe } from '../appliance/engine/recipe/default-recipe'
+import { allowedSource, DEFAULT_RECIPE, NEVER_SHIPPED, runRecipe, trainingWeight } from '../appliance/engine/recipe/default-recipe'
 import { DEFAULT_THRESHOLDS, score, verdictFor, weightOf, type WeightsLookup, weightsLookup } from '../appliance/engine/symbols'
 import { countVerdict, emptyCounts, missedAtFlagRate, type SourceStats } from './accuracy'
 
@@ -63,26 +63,18 @@ export async function learningCurve(shares = [0.25, 0.5, 0.75, 1]): Promise<Curv
   const samples = await loadSamples(folds, (source) => allowedSource(source) || NEVER_SHIPPED.includes(source))
   const allowed = samples.filter((s) => allowedSource(s.source))
   const phishing = samples.filter((s) => NEVER_SHIPPED.includes(s.source))
-  const example = (s: Sample) => ({ f: s.features, spam: s.spam, weight: DEFAULT_RECIPE.sourceWeights[s.source] ?? 1 })
   // Another part of the sha256 than the folds', so every share keeps the sources' mix.
-  const inShare = (s: Sample, share: number) => parseInt(s.sha256.slice(16, 24), 16) / 2 ** 32 < share
+  const inShare = (s: { sha256: string }, share: number) => parseInt(s.sha256.slice(16, 24), 16) / 2 ** 32 < share
+  const spam = allowed.map((s) => s.spam)
   const out: CurvePoint[] = []
+  const examples = allowed.map((s) => ({ f: s.features, spam: s.spam, fold: s.fold, weight: trainingWeight(s), sha256: s.sha256 }))
   for (const share of shares) {
-    const logits = new Array<number>(allowed.length).fill(0)
-    for (let k = 0; k < folds; k++) {
-      const m = trainLogistic(allowed.filter((s) => s.fold !== k && inShare(s, share)).map(example))
-      allowed.forEach((s, i) => {
-        if (s.fold === k) logits[i] = logitFeatures(m, s.features)
-      })
-    }
-    const cal = fitPlatt(logits, allowed.map((s) => s.spam))
-    const p = logits.map((z) => sigmoid(cal.a * z + cal.b))
-    const spam = allowed.map((s) => s.spam)
-    const at01 = missedAtFlagRate(p, spam, 0.001)
-    const at05 = missedAtFlagRate(p, spam, 0.005)
-    const trainedOn = allowed.filter((s) => inShare(s, share))
-    const whole = trainLogistic(trainedOn.map(example))
-    const missed = phishing.filter((s) => sigmoid(cal.a * logitFeatures(whole, s.features) + cal.b) <= at01.cut).length
+    const { calibration, heldOut } = heldOutCalibrated(examples, folds, {}, (e) => inShare(e, share))
+    const at01 = missedAtFlagRate(heldOut, spam, 0.001)
+    const at05 = missedAtFlagRate(heldOut, spam, 0.005)
+    const trainedOn = examples.filter((e) => inShare(e, share))
+    const whole = trainLogistic(trainedOn)
+    const missed = phishing.filter((s) => calibrate(calibration, logitFeatures(whole, s.features)) <= at01.cut).length
     out.push({ share, trained: trainedOn.length, missedAt01: at01.spamMissed / at01.spam, missedAt05: at05.spamMissed / at05.spam, phishingMissed: missed / phishing.length })
   }
   return out

@@ -135,9 +135,14 @@ export function predictFeatures(m: LogisticModel, f: FeatureVector): number {
   return sigmoid(logitFeatures(m, f))
 }
 
+/** A raw score mapped through a calibration. */
+export function calibrate(c: Calibration, z: number): number {
+  return sigmoid(c.a * z + c.b)
+}
+
 /** The calibrated spam probability: what the classifier's bucket symbols are made from. */
 export function calibratedProbability(m: LogisticModel, f: FeatureVector): number {
-  return sigmoid(m.calibration.a * logitFeatures(m, f) + m.calibration.b)
+  return calibrate(m.calibration, logitFeatures(m, f))
 }
 
 export function learnFeatures(m: LogisticModel, f: FeatureVector, isSpam: boolean, rate = 0.5, l2 = 1e-6, weight = 1): void {

@@ -109,6 +109,7 @@ const HOMOGLYPH_RE = new RegExp(`[${Object.keys(HOMOGLYPHS).join('')}]`, 'g')
 const INVISIBLE = /[\u00AD\u034F\u0336\u200B-\u200F\u2060-\u2064\uFEFF\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\uFE00-\uFE0F]/gu
 /** "C o i n b a s e": four or more single letters, one space apart. */
 const SPACED_LETTERS = /(?<![\p{L}])(\p{L} ){3,}\p{L}(?![\p{L}])/gu
+const HAS_SPACED_LETTERS = new RegExp(SPACED_LETTERS.source, 'u')
 /** A capital I between small letters stands in for an l: "WaIIet", "HeaIth". */
 const CAPITAL_I_FOR_L = /(\p{Ll})(I+)(?=\p{Ll})/gu
 
@@ -129,7 +130,7 @@ export function asRead(text: string): string {
 
 /** How a display name was disguised, if it was: letters spaced out or an I posing as an l. */
 function disguise(name: string): string | null {
-  if (new RegExp(SPACED_LETTERS.source, 'u').test(name.normalize('NFKC'))) return 'letters spaced out'
+  if (HAS_SPACED_LETTERS.test(name.normalize('NFKC'))) return 'letters spaced out'
   if (/\p{Ll}I+\p{Ll}/u.test(name)) return 'a capital I among small letters'
   return null
 }
@@ -223,7 +224,8 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
   const stranger = (brand: { key: string; own: string[] }) => !fromDomain || !ownDomain(brand, fromDomain)
   if (msg.from && fromDomain) {
     const shown = msg.from.name
-    const brand = BRANDS.find((b) => b.name.test(asRead(shown)))
+    const readName = asRead(shown)
+    const brand = BRANDS.find((b) => b.name.test(readName))
     if (brand && stranger(brand)) out.push({ name: 'PHISH_BRAND_DISPLAY_NAME', detail: `"${shown.slice(0, 60)}" from ${fromDomain}` })
     if (OBFUSCATED_NAME.test(shown) || OBFUSCATED_NAME.test(msg.from.address) || PADDED_NAME.test(shown) || obfuscation(shown) || disguise(shown)) out.push({ name: 'FROM_NAME_OBFUSCATED', detail: shown.slice(0, 60) })
     const like = lookalikeOf(fromDomain)
@@ -231,11 +233,13 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
   }
   // The threat is in the subject or the first screen of text, where the reader sees it.
   const body = msg.text || msg.htmlText
-  const opening = `${asRead(msg.subject)}\n${body.slice(0, 3000)}`
+  const readSubject = asRead(msg.subject)
+  const opening = `${readSubject}\n${body.slice(0, 3000)}`
   const threat = ACCOUNT_THREAT.exec(opening)
   if (threat) {
     // A brand that speaks with no From at all is a stranger too.
-    const brand = BRANDS.find((b) => b.name.test(`${asRead(msg.subject)} ${asRead(msg.from?.name ?? '')}`))
+    const speaker = `${readSubject} ${asRead(msg.from?.name ?? '')}`
+    const brand = BRANDS.find((b) => b.name.test(speaker))
     if (brand && stranger(brand)) out.push({ name: 'PHISH_BRAND_ACCOUNT', detail: `${brand.key}: "${threat[0]}" from ${fromDomain ?? 'no sender'}` })
     else out.push({ name: 'PHISH_ACCOUNT_THREAT', detail: threat[0] })
   }

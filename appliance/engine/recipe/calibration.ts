@@ -9,7 +9,7 @@
  * and spam weighed alike, every model's probability means the same thing, so one table
  * serves the shipped model and every model a site trains.
  */
-import { type Calibration, type FeatureVector, IDENTITY_CALIBRATION, logitFeatures, type LogisticModel, sigmoid, type TrainOptions, trainLogistic } from '../logistic'
+import { calibrate, type Calibration, type FeatureVector, IDENTITY_CALIBRATION, logitFeatures, type LogisticModel, sigmoid, type TrainOptions, trainLogistic } from '../logistic'
 
 /**
  * The slope and offset with the least log loss (ham and spam weighed alike), pulled gently
@@ -92,12 +92,18 @@ export interface CalibratedModel {
  * train on, and the calibration fitted on those scores. The held-out probabilities
  * (calibrated) are what the weights table is fitted on and what the benchmarks count.
  */
-export function heldOutCalibrated(samples: TrainingSample[], folds: number, opts: TrainOptions = {}): { calibration: Calibration; heldOut: number[] } {
+export function heldOutCalibrated<T extends TrainingSample>(
+  samples: T[],
+  folds: number,
+  opts: TrainOptions = {},
+  /** Which samples the fold models may learn from (the learning curve trains on a share); all are scored. */
+  learnsFrom: (s: T) => boolean = () => true,
+): { calibration: Calibration; heldOut: number[] } {
   const logits = new Array<number>(samples.length).fill(0)
   const usable = folds >= 2 && samples.some((s) => s.spam) && samples.some((s) => !s.spam)
   if (!usable) return { calibration: IDENTITY_CALIBRATION, heldOut: logits.map(() => 0.5) }
   for (let k = 0; k < folds; k++) {
-    const train = samples.filter((s) => s.fold !== k)
+    const train = samples.filter((s) => s.fold !== k && learnsFrom(s))
     if (!train.some((s) => s.spam) || !train.some((s) => !s.spam)) continue
     const m = trainLogistic(train, opts)
     samples.forEach((s, i) => {
@@ -105,7 +111,7 @@ export function heldOutCalibrated(samples: TrainingSample[], folds: number, opts
     })
   }
   const calibration = fitPlatt(logits, samples.map((s) => s.spam))
-  return { calibration, heldOut: logits.map((z) => sigmoid(calibration.a * z + calibration.b)) }
+  return { calibration, heldOut: logits.map((z) => calibrate(calibration, z)) }
 }
 
 /** The held-out calibration, then the model trained on everything, carrying it. */

@@ -80,6 +80,9 @@ export function trainingSetSha256(samples: { sha256: string }[]): string {
 
 const pct = (n: number, d: number) => `${((100 * n) / Math.max(1, d)).toFixed(2)} %`
 
+/** How many messages a sample counts as in training (DEFAULT_RECIPE.sourceWeights). */
+export const trainingWeight = (s: { source: string }) => DEFAULT_RECIPE.sourceWeights[s.source] ?? 1
+
 /** What the recipe makes from a set of samples: the calibrated model and the weights fitted for it. */
 export interface RecipeResult {
   model: LogisticModel
@@ -97,8 +100,7 @@ export interface RecipeResult {
 export function runRecipe(samples: Sample[], current: Record<string, number>, fold: (s: Sample) => number = (s) => s.fold): RecipeResult {
   const folds = DEFAULT_RECIPE.folds
   const dealt = samples.map(fold)
-  const weightOf = (s: Sample) => DEFAULT_RECIPE.sourceWeights[s.source] ?? 1
-  const { model, heldOut } = trainCalibrated(samples.map((s, i) => ({ f: s.features, spam: s.spam, fold: dealt[i], weight: weightOf(s) })), folds, { scheme: TOKEN_SCHEME })
+  const { model, heldOut } = trainCalibrated(samples.map((s, i) => ({ f: s.features, spam: s.spam, fold: dealt[i], weight: trainingWeight(s) })), folds, { scheme: TOKEN_SCHEME })
   const messages = samples.map((s, i) => ({ symbols: [...s.fixed, ...bucketSymbols(heldOut[i])].map((x) => x.name), spam: s.spam, fold: dealt[i] }))
   const { rows, names, handSet } = fitRows(messages, current)
   const { points, inSample, nested } = fitWeights(rows, names, folds, { targetFp: DEFAULT_RECIPE.targetFp })

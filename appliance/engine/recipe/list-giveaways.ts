@@ -56,12 +56,15 @@ export function listSource(source: string): ListSource {
 }
 
 function cutFooter(text: string, patterns: RegExp[], quoted = true): { text: string; footer: string } {
+  let footer = ''
   for (const re of patterns) {
     const m = re.exec(text)
-    if (m) text = text.slice(0, m.index)
-    if (m) return { text: quoted ? text.replace(QUOTED_FOOTER_LINE, '') : text, footer: m[0] }
+    if (!m) continue
+    text = text.slice(0, m.index)
+    footer = m[0]
+    break
   }
-  return { text: quoted ? text.replace(QUOTED_FOOTER_LINE, '') : text, footer: '' }
+  return { text: quoted ? text.replace(QUOTED_FOOTER_LINE, '') : text, footer }
 }
 
 /** The subject without the list's "[name]" tag (also after "Re: "). */
