@@ -532,4 +532,9 @@ export const migrations: readonly string[] = [
   -- A report of delivered spam finds the archived original by its Message-ID.
   CREATE INDEX messages_message_id ON messages(message_id_header);
   `,
+  // 17: at every start the deliveries Haraka should hold are checked against its queue
+  // directory (smtp/queue-reconcile.ts); this keeps that from reading every delivery ever made.
+  `
+  CREATE INDEX deliveries_in_flight ON deliveries(state) WHERE state IN ('queued', 'deferred');
+  `,
 ]

@@ -55,7 +55,7 @@ export class Outbox {
       ),
       setState: db.prepare(
         `UPDATE deliveries SET state = @state, attempts = attempts + @attempt, last_response = coalesce(@response, last_response),
-           updated_at = @now WHERE id = @id`,
+           updated_at = @now WHERE id = @id AND (@state != 'queued' OR state = 'pending')`,
       ),
     }
   }
@@ -122,7 +122,8 @@ export class Outbox {
 
   /**
    * Records delivery states in the next group commit: one fsync shared with the messages
-   * being accepted, instead of one blocking fsync per delivery event.
+   * being accepted, instead of one blocking fsync per delivery event. 'queued' only moves a
+   * delivery on from 'pending': a result Haraka reported first is never overwritten by it.
    */
   mark(ids: number[], state: DeliveryState | 'pending', response: string | null = null, attempt = false): Promise<void> {
     const now = Date.now()

@@ -6,9 +6,7 @@
  * to UTF-8, which would corrupt 8-bit mail), with our trace and, where asked, the
  * X-Moat-* verdict headers prepended.
  */
-import fs from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import { STAMP_HEADER } from '../services/bounce-keys'
 import { Dkim } from '../services/dkim'
 import { type HandOffGroup, Outbox } from '../services/outbox'
@@ -109,38 +107,6 @@ export function startDelivery(haraka: HarakaParts): Outbox {
   }
   outbox = new Outbox(rt.db, rt.committer, handOff, (err) => haraka.logerror(`moat outbox: ${(err as Error)?.stack || err}`))
   return outbox
-}
-
-/** Delivery ids that already sit in Haraka's queue directory, so a restart does not hand them twice. */
-export function queuedDeliveryIds(queueDir: string): number[] {
-  const ids: number[] = []
-  let names: string[] = []
-  try {
-    names = fs.readdirSync(queueDir)
-  } catch {
-    return ids
-  }
-  for (const name of names) {
-    if (name.startsWith('.') || name.startsWith('error.')) continue
-    let fd: number | null = null
-    try {
-      fd = fs.openSync(path.join(queueDir, name), 'r')
-      const len = Buffer.alloc(4)
-      if (fs.readSync(fd, len, 0, 4, 0) !== 4) continue
-      const size = len.readUInt32BE(0)
-      if (size > 10 * 1024 * 1024) continue
-      const buf = Buffer.alloc(size)
-      fs.readSync(fd, buf, 0, size, 4)
-      const todo = JSON.parse(buf.toString('utf8'))
-      const d = todo?.notes?.moat?.deliveries
-      if (d) for (const id of Object.values(d)) ids.push(Number(id))
-    } catch {
-      // A queue file we cannot read is Haraka's to report; it does not change what we hand.
-    } finally {
-      if (fd !== null) fs.closeSync(fd)
-    }
-  }
-  return ids
 }
 
 function deliveryIds(hmail: HarakaHmail, rcpts?: { address: string; original?: string }[]): number[] {

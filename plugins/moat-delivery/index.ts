@@ -2,14 +2,16 @@
  * moat-delivery: runs the delivery outbox in the SMTP process and routes Haraka's outbound
  * queue: our domains to their customer's server, others by transport route or DNS MX.
  *
- * Hooks: init_master (start outbox, recover pending deliveries), get_mx, delivered,
+ * Hooks: init_master (reconcile the queue after a crash, then start the outbox once Haraka
+ *   has loaded its queue; appliance/smtp/queue-reconcile.ts), get_mx, delivered,
  *   deferred, bounce (each attempt also recorded by the delivery monitor).
  *   Config: moat-delivery.ini ([main] poll_ms).
  * Failure: a domain without a route falls through to DNS MX; a database error while recording a result is logged and never stops delivery.
  */
-import { queuedDeliveryIds, recordBounced, recordDeferred, recordDelivered, startDelivery } from '../../appliance/smtp/delivery'
+import { recordBounced, recordDeferred, recordDelivered, startDelivery } from '../../appliance/smtp/delivery'
 import { constants, type HarakaHmail, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 import { runtime } from '../../appliance/smtp/runtime'
+import { reconcileQueue } from '../../appliance/smtp/queue-reconcile'
 const { Address } = require('@haraka/email-address')
 import { Transport } from '../../appliance/services/transport'
 import { type Attempt, DeliveryMonitor, smtpCode } from '../../appliance/services/delivery-monitor'
@@ -27,7 +29,7 @@ export function register(this: HarakaPlugin): void {
   this.register_hook('bounce', 'on_bounce')
 }
 
-export function start_outbox(this: HarakaPlugin, next: Next): void {
+export function start_outbox(this: HarakaPlugin, next: Next, server?: { cfg?: { main?: { nodes?: unknown } } }): void {
   try {
     const outbox = startDelivery({
       outbound: this.haraka_require('outbound'),
@@ -35,19 +37,36 @@ export function start_outbox(this: HarakaPlugin, next: Next): void {
       config: this.config,
       logerror: (m) => this.logerror(m),
     })
-    // Deliveries whose queue file Haraka already holds were handed before a crash; only
-    // the rest go again.
+    // Before Haraka loads its queue (it does so once init_master has answered): the database
+    // and the queue directory agree again after a crash.
     const queueDir = this.haraka_require('outbound/queue').queue_dir as string
-    const already = queuedDeliveryIds(queueDir)
+    const r = reconcileQueue(runtime().db, queueDir, this.haraka_require('outbound/qfile').platformDOT as string)
+    if (r.handedBack || r.markedQueued || r.staleFiles.length) {
+      this.lognotice(`moat-delivery: after a restart: ${r.handedBack} deliveries handed back, ${r.markedQueued} found queued, ${r.staleFiles.length} delivered queue files removed`)
+    }
     const pollMs = Number(this.cfg.main?.poll_ms) || 1000
-    const ready = already.length ? outbox.mark(already, 'queued') : Promise.resolve()
-    ready
-      .then(() => {
-        this.timer = setInterval(() => outbox.kick(), pollMs)
-        this.timer.unref()
-        outbox.kick()
-      })
-      .catch((err) => this.logerror(`moat-delivery: could not start the outbox: ${err}`))
+    const startPolling = () => {
+      if (this.timer) return
+      this.timer = setInterval(() => outbox.kick(), pollMs)
+      this.timer.unref()
+      outbox.kick()
+    }
+    // Nothing is handed to Haraka until it has loaded its queue: a file written meanwhile would
+    // be both loaded and delivered by us (twice), and a temporary one deleted as left over.
+    const outbound = this.haraka_require('outbound')
+    if (server?.cfg?.main?.nodes || typeof outbound.init_queue !== 'function') {
+      startPolling()
+    } else {
+      const initQueue = outbound.init_queue
+      outbound.init_queue = async (...args: unknown[]) => {
+        try {
+          return await initQueue.apply(outbound, args)
+        } finally {
+          outbound.init_queue = initQueue
+          startPolling()
+        }
+      }
+    }
   } catch (err) {
     this.logerror(`moat-delivery: could not start the outbox: ${(err as Error).stack}`)
   }
@@ -160,9 +179,13 @@ function recordAttempt(
 }
 
 function record(plugin: HarakaPlugin, next: Next, fn: () => Promise<void>): void {
-  // Recording never holds up Haraka's delivery; a failure is logged, not retried.
-  fn().catch((err) => plugin.logerror(`moat-delivery: could not record a delivery result: ${err}`))
-  next()
+  // Haraka removes or renames the queue file once we answer: answering only after the result
+  // is committed means a crash leaves either the file or the record, never neither (a
+  // delivered message without its record would be handed again: a duplicate). A failure to
+  // record is logged and does not stop delivery.
+  fn()
+    .catch((err) => plugin.logerror(`moat-delivery: could not record a delivery result: ${err}`))
+    .finally(() => next())
 }
 
 export function on_delivered(this: HarakaPlugin, next: Next, hmail: HarakaHmail, params: unknown[]): void {

@@ -87,6 +87,8 @@ export interface SinkMessage {
   from: string
   to: string[]
   data: Buffer
+  /** when the sink answered 250 (Date.now()) */
+  at: number
 }
 
 export interface Sink {
@@ -120,6 +122,7 @@ export async function startSink(opts: { reject?: (rcpt: string) => string | null
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks),
+          at: Date.now(),
         })
         waiters.splice(0).forEach((w) => w())
         cb()
