@@ -4,13 +4,14 @@
  *
  * The message is rebuilt from the spool file byte for byte (Haraka's stream helper decodes
  * to UTF-8, which would corrupt 8-bit mail), with our trace and, where asked, the
- * X-Moat-* verdict headers prepended.
+ * X-Moat-* verdict headers prepended, and lines over 998 octets folded (smtp/long-lines.ts).
  */
 import os from 'node:os'
 import { STAMP_HEADER } from '../services/bounce-keys'
 import { Dkim } from '../services/dkim'
 import { type HandOffGroup, Outbox } from '../services/outbox'
 import { constants, type HarakaHmail } from './haraka'
+import { foldLongLines } from './long-lines'
 import { runtime } from './runtime'
 
 interface HarakaOutbound {
@@ -83,7 +84,8 @@ export function startDelivery(haraka: HarakaParts): Outbox {
   const dkim = new Dkim(rt.db)
 
   const handOff = async (g: HandOffGroup): Promise<void> => {
-    const raw = rt.raws.read(g.rawId)
+    // The stored message keeps its lines as received; the relayed copy must fit SMTP's 998.
+    const raw = foldLongLines(rt.raws.read(g.rawId))
     const txn = trans.createTransaction(null, smtpIni)
     const isOutbound = g.direction === 'out'
     // Outbound: a BATV-tagged envelope sender and a header stamp, so that a real bounce can

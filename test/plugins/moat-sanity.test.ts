@@ -58,8 +58,14 @@ t.test('enforces the organisation size limit with 5.3.4', async (t) => {
   t.match(String(r.msg), /5\.3\.4 .*limit of 5000/)
 })
 
-t.test('a line folded by Haraka is scored, not refused, by default', async (t) => {
+t.test('a line Haraka had to fold is refused: the message could not be kept whole', async (t) => {
   const r = await run(good, { folded: true })
+  t.equal(r.code, constants.DENY)
+  t.match(String(r.msg), /5\.6\.0 .*longer than/)
+})
+
+t.test('a line over 998 octets that Haraka kept whole is scored, not refused, by default', async (t) => {
+  const r = await run(good.replace('hello there', 'word '.repeat(300)))
   t.equal(r.code, undefined)
   t.same(r.symbols, ['LONG_LINE'])
 })
