@@ -27,6 +27,8 @@ export interface Settings {
   hostname: string
   /** Seconds to connect to another server and to wait for each of its answers. */
   outboundTimeoutSeconds: number
+  /** Seconds an SMTP client may stay silent before it is answered 421 and disconnected. */
+  smtpIdleTimeoutSeconds: number
   /** The web UI's address as users reach it, for links in digests (default: the dev listener). */
   publicUrl: string
   /** Serve the web UI over HTTPS with the appliance's certificate (the image does; dev does not). */
@@ -91,6 +93,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     hostSettings: env.MOAT_HOST_SETTINGS === '1',
     webTls: env.MOAT_WEB_TLS === '1' || env.MOAT_WEB_TLS === 'true',
     outboundTimeoutSeconds: seconds(env.MOAT_OUTBOUND_TIMEOUT, 'MOAT_OUTBOUND_TIMEOUT', 30),
+    smtpIdleTimeoutSeconds: seconds(env.MOAT_SMTP_IDLE_TIMEOUT, 'MOAT_SMTP_IDLE_TIMEOUT', 60),
   }
 }
 

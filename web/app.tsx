@@ -41,7 +41,7 @@ export interface WebDeps {
   version: string
   /** clamd address, or null when antivirus is off. */
   clamd: string | null
-  /** Mark cookies Secure (the appliance serves HTTPS; dev mode on loopback does not). */
+  /** The UI is served over HTTPS (MOAT_WEB_TLS; dev mode on loopback is not): Secure cookies and HSTS. */
   secureCookies?: boolean
   dataDir?: string
   /** The web UI's address as users reach it (links in mail) and this appliance's name. */
@@ -83,7 +83,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   const archive = new Archive(deps.db, raws)
   const antivirus = deps.clamd ? `on (clamd at ${deps.clamd})` : 'OFF: no clamd configured'
 
-  app.use('*', securityHeaders())
+  app.use('*', securityHeaders({ https: !!deps.secureCookies }))
   const assets = new Map(Object.entries(STATIC).map(([name, s]) => [name, { body: fs.readFileSync(s.file), type: s.type }]))
   app.get('/static/:name', (c) => {
     const a = assets.get(c.req.param('name'))

@@ -25,9 +25,14 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ')
 
-export function securityHeaders(): MiddlewareHandler {
+/** A year, as the HSTS preload list asks; the appliance's own host only (not its subdomains). */
+export const HSTS = 'max-age=31536000'
+
+/** `https`: the UI is served over TLS (MOAT_WEB_TLS), so browsers are told to keep to it (HSTS). */
+export function securityHeaders(opts: { https?: boolean } = {}): MiddlewareHandler {
   return async (c, next) => {
     await next()
+    if (opts.https) c.header('Strict-Transport-Security', HSTS)
     c.header('X-Content-Type-Options', 'nosniff')
     c.header('Referrer-Policy', 'no-referrer')
     if (!c.res.headers.get('Content-Security-Policy')) {

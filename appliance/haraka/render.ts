@@ -64,6 +64,7 @@ export function renderHarakaRoot(settings: Settings, log: (msg: string) => void 
     logLevel: settings.logLevel,
     submissionPort: String(settings.submissionPort),
     outboundTimeout: String(settings.outboundTimeoutSeconds),
+    smtpIdleTimeout: String(settings.smtpIdleTimeoutSeconds),
   }
   const tls = ensureCertificate(settings.dataDir, settings.hostname, log)
   if (tls) {

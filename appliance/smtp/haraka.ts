@@ -75,6 +75,7 @@ export const constants: {
   DENY: number
   DENYSOFT: number
   DENYDISCONNECT: number
+  DENYSOFTDISCONNECT: number
   STOP: number
 } = require('haraka-constants')
 
