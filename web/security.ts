@@ -25,6 +25,16 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ')
 
+/** The client's address as the socket saw it (the appliance is reached directly, not through a proxy). */
+export function clientIp(c: Context): string {
+  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? 'local'
+}
+
+/** "in 40 seconds", "in 3 minutes": how long a throttled person waits, in words. */
+export function waitWords(seconds: number): string {
+  return seconds < 90 ? `in ${seconds} seconds` : `in ${Math.ceil(seconds / 60)} minutes`
+}
+
 /** A year, as the HSTS preload list asks; the appliance's own host only (not its subdomains). */
 export const HSTS = 'max-age=31536000'
 

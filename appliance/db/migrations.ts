@@ -537,4 +537,16 @@ export const migrations: readonly string[] = [
   `
   CREATE INDEX deliveries_in_flight ON deliveries(state) WHERE state IN ('queued', 'deferred');
   `,
+  // 18: password throttling that a stranger cannot turn into a lock-out (sign-in/password-guard.ts):
+  // the browsers (hashed device cookies) and networks an account signed in from before.
+  `
+  CREATE TABLE sign_in_trust (
+    account TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'network')),
+    value TEXT NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (account, kind, value)
+  ) STRICT, WITHOUT ROWID;
+  DELETE FROM login_failures;
+  `,
 ]

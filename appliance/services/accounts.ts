@@ -1,11 +1,12 @@
 /*
  * Who may use the web UI and API, and with what reach. Appliance and MSP admins are accounts
- * of their own; organisation admins and end users log in with their mailbox address. Login is
- * throttled per account and per client address; sessions are server-side rows keyed by the
+ * of their own; organisation admins and end users log in with their mailbox address. Every
+ * password and code check goes through the shared PasswordGuard (sign-in/password-guard.ts); sessions are server-side rows keyed by the
  * hash of the cookie's token, with an idle timeout; every session has its CSRF token.
  */
 import crypto from 'node:crypto'
 import type { Db } from '../db/database'
+import { type Channel, PasswordGuard, WINDOW_MS } from '../sign-in/password-guard'
 import { hashPassword, verifyPassword } from './passwords'
 import { verify as verifyTotp } from './totp'
 import { TenantError } from './tenants'
@@ -72,11 +73,10 @@ export const REQUIRE_ADMIN_TOTP = 'require_admin_totp'
 
 export const IDLE_TIMEOUT_MS = 30 * 60_000
 const ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000
-const THROTTLE_WINDOW_MS = 15 * 60_000
-const MAX_FAILURES_PER_ACCOUNT = 5
-const MAX_FAILURES_PER_IP = 20
-
-export type LoginResult = { ok: true; session: Session } | { ok: false; reason: 'invalid' | 'throttled' }
+export type LoginResult =
+  | { ok: true; session: Session; /** the browser's device token, for its cookie */ device: string }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
 
 function tokenHash(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex')
@@ -84,8 +84,10 @@ function tokenHash(token: string): string {
 
 export class Accounts {
   private readonly q
+  readonly guard: PasswordGuard
 
   constructor(private readonly db: Db) {
+    this.guard = new PasswordGuard(db)
     this.q = {
       adminByEmail: db.prepare(`SELECT * FROM admins WHERE email = ?`),
       adminById: db.prepare(`SELECT * FROM admins WHERE id = ?`),
@@ -102,9 +104,6 @@ export class Accounts {
       aliasesOf: db.prepare(`SELECT address FROM aliases WHERE user_id = ?`),
       orgsOfMsp: db.prepare(`SELECT id FROM organisations WHERE msp_id = ?`),
       showSurespam: db.prepare(`SELECT show_surespam FROM users WHERE id = ?`),
-      failures: db.prepare(`SELECT count(*) AS n FROM login_failures WHERE key = ? AND at > ?`),
-      fail: db.prepare(`INSERT INTO login_failures (key, at) VALUES (?, ?)`),
-      clearFailures: db.prepare(`DELETE FROM login_failures WHERE key = ?`),
       pruneFailures: db.prepare(`DELETE FROM login_failures WHERE at < ?`),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, kind, principal_id, csrf, ip, created_at, last_seen_at, mfa_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -172,28 +171,47 @@ export class Accounts {
     return { kind, id: u.id, email: u.email, role: u.role, mspId: u.msp_id, orgId: u.org_id, totp: !!u.totp_secret }
   }
 
-  /** Checks a password with throttling; a throttled login is refused without checking. */
-  async login(email: string, password: string, ip: string, now = Date.now()): Promise<LoginResult> {
+  /**
+   * Checks a password through the guard; a throttled login is refused without checking.
+   * `device`: the browser's device cookie, which keeps its owner out of a stranger's throttle.
+   */
+  async login(email: string, password: string, ip: string, now = Date.now(), device: string | null = null): Promise<LoginResult> {
     const e = email.trim().toLowerCase()
-    const since = now - THROTTLE_WINDOW_MS
-    const count = (key: string) => (this.q.failures.get(key, since) as { n: number }).n
-    if (count(`account:${e}`) >= MAX_FAILURES_PER_ACCOUNT || count(`ip:${ip}`) >= MAX_FAILURES_PER_IP) return { ok: false, reason: 'throttled' }
+    const attempt = { account: e, ip, device, via: 'web' as const }
+    const allowed = this.guard.check(attempt, now)
+    if (!allowed.ok) return { ok: false, reason: 'throttled', retryAfterSeconds: allowed.retryAfterSeconds }
     const admin = this.q.adminByEmail.get(e) as { id: number; password_hash: string } | undefined
     const user = admin ? undefined : (this.q.userByEmail.get(e) as { id: number; password_hash: string | null; suspended_at: number | null } | undefined)
     const ok = await verifyPassword(password, admin?.password_hash ?? user?.password_hash)
     if (!ok || (user && user.suspended_at)) {
-      this.q.fail.run(`account:${e}`, now)
-      this.q.fail.run(`ip:${ip}`, now)
+      this.guard.failed(attempt, now)
       return { ok: false, reason: 'invalid' }
     }
-    this.q.clearFailures.run(`account:${e}`)
+    const deviceToken = this.guard.succeeded(attempt, allowed, now)!
     const kind = admin ? 'admin' : 'user'
     const principal = this.principalFor(kind, (admin ?? user)!.id)!
     const token = crypto.randomBytes(32).toString('base64url')
     const csrf = crypto.randomBytes(24).toString('base64url')
     this.q.insertSession.run(tokenHash(token), kind, principal.id, csrf, ip, now, now, principal.totp ? 1 : 0)
     this.audit(principal, principal.totp ? 'login-password' : 'login', '', now)
-    return { ok: true, session: { token, csrf, principal, mfaPending: principal.totp, viewOrgId: null } }
+    return { ok: true, device: deviceToken, session: { token, csrf, principal, mfaPending: principal.totp, viewOrgId: null } }
+  }
+
+  /**
+   * A signed-in person's password again, before something only its owner may do (creating an
+   * API token): through the guard like every other password check.
+   */
+  async confirmPassword(p: Principal, password: string, ip: string, via: Channel, now = Date.now()): Promise<'ok' | 'wrong' | 'throttled'> {
+    const attempt = { account: p.email, ip, via }
+    const allowed = this.guard.check(attempt, now)
+    if (!allowed.ok) return 'throttled'
+    const row = (p.kind === 'admin' ? this.q.adminById.get(p.id) : this.q.userByEmail.get(p.email)) as { password_hash: string | null } | undefined
+    if (await verifyPassword(password, row?.password_hash)) {
+      this.guard.succeeded(attempt, allowed, now)
+      return 'ok'
+    }
+    this.guard.failed(attempt, now)
+    return 'wrong'
   }
 
   /** The live session for a cookie token, or null (unknown, idle too long, or too old). */
@@ -220,23 +238,25 @@ export class Accounts {
     return row ?? { secret: null, last: null }
   }
 
-  /** Checks a TOTP code for a principal; a code works once. Failures count towards the login throttle. */
-  checkTotp(p: Principal, code: string, now = Date.now()): boolean {
-    const key = `account:${p.email}`
-    if ((this.q.failures.get(key, now - THROTTLE_WINDOW_MS) as { n: number }).n >= MAX_FAILURES_PER_ACCOUNT) return false
+  /** Checks a TOTP code for a principal; a code works once. Guessing codes is throttled like passwords. */
+  checkTotp(p: Principal, code: string, now = Date.now(), ip = 'unknown'): boolean {
+    const attempt = { account: p.email, ip, via: 'totp' as const }
+    const allowed = this.guard.check(attempt, now)
+    if (!allowed.ok) return false
     const { secret, last } = this.totpRow(p)
     const step = secret ? verifyTotp(secret, code, now, last) : null
     if (step === null) {
-      this.q.fail.run(key, now)
+      this.guard.failed(attempt, now)
       return false
     }
+    this.guard.succeeded(attempt, allowed, now)
     this.db.prepare(`UPDATE ${p.kind === 'admin' ? 'admins' : 'users'} SET totp_last_step = ? WHERE id = ?`).run(step, p.id)
     return true
   }
 
   /** The second step of a sign-in: the session is complete once the code checks. */
-  completeMfa(session: Session, code: string, now = Date.now()): boolean {
-    if (!session.mfaPending || !this.checkTotp(session.principal, code, now)) return false
+  completeMfa(session: Session, code: string, now = Date.now(), ip = 'unknown'): boolean {
+    if (!session.mfaPending || !this.checkTotp(session.principal, code, now, ip)) return false
     this.db.prepare(`UPDATE sessions SET mfa_pending = 0 WHERE id = ?`).run(tokenHash(session.token))
     this.audit(session.principal, 'login', 'with TOTP', now)
     return true
@@ -251,8 +271,8 @@ export class Accounts {
     return true
   }
 
-  disableTotp(p: Principal, code: string, now = Date.now()): boolean {
-    if (!this.checkTotp(p, code, now)) return false
+  disableTotp(p: Principal, code: string, now = Date.now(), ip = 'unknown'): boolean {
+    if (!this.checkTotp(p, code, now, ip)) return false
     this.db.prepare(`UPDATE ${p.kind === 'admin' ? 'admins' : 'users'} SET totp_secret = NULL, totp_last_step = NULL WHERE id = ?`).run(p.id)
     this.audit(p, 'totp-disable', '', now)
     return true
@@ -271,7 +291,7 @@ export class Accounts {
 
   prune(now = Date.now()): void {
     this.q.pruneSessions.run(now - IDLE_TIMEOUT_MS, now - ABSOLUTE_TIMEOUT_MS)
-    this.q.pruneFailures.run(now - THROTTLE_WINDOW_MS)
+    this.q.pruneFailures.run(now - WINDOW_MS)
   }
 
   /**
@@ -354,9 +374,8 @@ export class Accounts {
   }
 
   /** For the mailbox users' own password change. */
-  async changePassword(p: Principal, current: string, next: string): Promise<boolean> {
-    const row = (p.kind === 'admin' ? this.q.adminById.get(p.id) : this.q.userByEmail.get(p.email)) as { password_hash: string | null } | undefined
-    if (!(await verifyPassword(current, row?.password_hash))) return false
+  async changePassword(p: Principal, current: string, next: string, ip = 'unknown'): Promise<boolean> {
+    if ((await this.confirmPassword(p, current, ip, 'password-change')) !== 'ok') return false
     let hash: string
     try {
       hash = await hashPassword(next)

@@ -9,6 +9,7 @@
  */
 import net from 'node:net'
 import type { Db } from '../db/database'
+import { PasswordGuard } from '../sign-in/password-guard'
 import { hashPassword, verifyPassword } from './passwords'
 import { TenantError, normaliseAddress } from './tenants'
 
@@ -44,7 +45,10 @@ export function parseCidr(value: string): { address: string; prefix: number; fam
 export class RelayControl {
   private readonly q
 
-  constructor(private readonly db: Db) {
+  private readonly guard: PasswordGuard
+
+  constructor(private readonly db: Db, log?: (msg: string) => void) {
+    this.guard = new PasswordGuard(db, log)
     this.q = {
       networks: db.prepare(
         `SELECT r.*, o.name AS org FROM relay_networks r JOIN organisations o ON o.id = r.org_id
@@ -111,14 +115,25 @@ export class RelayControl {
     this.q.setPassword.run(hash, e)
   }
 
-  /** Checks a login; null for a wrong password, an unknown user or a suspended organisation alike. */
-  async authenticate(login: string, password: string): Promise<SmtpUser | null> {
-    const row = this.q.userForAuth.get(login.trim().toLowerCase()) as
+  /**
+   * Checks an SMTP AUTH login through the password guard the web sign-in shares (the same
+   * password opens both): user null for a wrong password, an unknown user or a suspended
+   * organisation alike; `retryAfterSeconds` when the guard refused to check it at all.
+   */
+  async authenticate(login: string, password: string, ip = 'unknown', now = Date.now()): Promise<{ user: SmtpUser | null; retryAfterSeconds?: number }> {
+    const attempt = { account: login.trim().toLowerCase(), ip, via: 'smtp' as const }
+    const allowed = this.guard.check(attempt, now)
+    if (!allowed.ok) return { user: null, retryAfterSeconds: allowed.retryAfterSeconds }
+    const row = this.q.userForAuth.get(attempt.account) as
       | { id: number; org_id: number; email: string; password_hash: string | null; suspended_at: number | null }
       | undefined
     const ok = await verifyPassword(password, row?.password_hash)
-    if (!ok || !row || row.suspended_at) return null
-    return { id: row.id, orgId: row.org_id, email: row.email }
+    if (!ok || !row || row.suspended_at) {
+      this.guard.failed(attempt, now)
+      return { user: null }
+    }
+    this.guard.succeeded(attempt, allowed, now)
+    return { user: { id: row.id, orgId: row.org_id, email: row.email } }
   }
 
   /** May this client send with this envelope sender? */

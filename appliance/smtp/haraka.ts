@@ -49,6 +49,7 @@ export interface HarakaConnection {
   transaction: HarakaTransaction | null
   results: HarakaResults
   loginfo(...args: unknown[]): void
+  lognotice(...args: unknown[]): void
   logerror(...args: unknown[]): void
 }
 

@@ -8,7 +8,7 @@
  * Failure: none that refuses mail: a client is only refused for its own connection count.
  * Untrusted input: the client address.
  */
-import net from 'node:net'
+import { clientNetwork } from '../../appliance/net/client-network'
 import { constants, DSN, type HarakaConnection, type HarakaPlugin, type Next } from '../../appliance/smtp/haraka'
 
 const open = new Map<string, number>()
@@ -25,22 +25,10 @@ export function load_config(this: HarakaPlugin): void {
   this.perIp = Number.isInteger(n) && n >= 0 ? n : 20
 }
 
-/** The address a cap counts: an IPv6 client's whole /64 (one host gets a /64 to itself). */
-export function clientKey(ip: string): string {
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
-  if (v4) return v4[1]
-  if (!net.isIPv6(ip)) return ip
-  const [head, tail = ''] = ip.split('::')
-  const a = head ? head.split(':') : []
-  const b = tail ? tail.split(':') : []
-  const groups = [...a, ...Array(8 - a.length - b.length).fill('0'), ...b]
-  return `${groups.slice(0, 4).map((g) => parseInt(g || '0', 16).toString(16)).join(':')}::/64`
-}
-
 export function count_connection(this: HarakaPlugin, next: Next, connection: HarakaConnection): void {
   // A registered customer mail server (moat-relay runs first and marks it) is not capped.
   if (this.perIp === 0 || connection.notes.moat_relay?.via === 'network') return next()
-  const key = clientKey(connection.remote.ip)
+  const key = clientNetwork(connection.remote.ip)
   const n = (open.get(key) ?? 0) + 1
   if (n > this.perIp) {
     connection.loginfo(this, `${key} has ${n - 1} connections open already (cap ${this.perIp})`)

@@ -8,6 +8,7 @@
  * Hooks: connect, capabilities, unrecognized_command (AUTH, from auth/auth_base), mail, rcpt.
  * Config: moat-relay.ini ([main] max_recipients).
  * Failure: a database error is a 451 (at MAIL/RCPT) or a failed AUTH (535), never a relay.
+ * Passwords: checked through the guard the web sign-in shares (sign-in/password-guard.ts).
  * Untrusted input: the client address, AUTH credentials, envelope addresses.
  *
  * SECURITY: the only place connection.relaying is set. Load it first in config/plugins: its
@@ -70,9 +71,11 @@ export function hook_capabilities(this: HarakaPlugin, next: Next, connection: Ha
 
 export function check_plain_passwd(this: HarakaPlugin, connection: HarakaConnection, user: string, passwd: string, cb: (ok: boolean) => void): void {
   runtime()
-    .relay.authenticate(user, passwd)
-    .then((u) => {
+    .relay.authenticate(user, passwd, connection.remote.ip)
+    .then(({ user: u, retryAfterSeconds }) => {
       if (u) connection.notes.moat_relay = { orgId: u.orgId, userId: u.id, via: 'auth', login: u.email } satisfies RelayNote
+      // Refused unchecked: the answer is the same 535, so a guesser learns nothing from it.
+      if (retryAfterSeconds) connection.lognotice(this, `AUTH for ${user} not checked: too many wrong passwords, ${retryAfterSeconds} s to wait`)
       cb(!!u)
     })
     .catch((err) => {

@@ -4,7 +4,7 @@
  */
 import net from 'node:net'
 import t from 'tap'
-import { clientKey } from '../../plugins/moat-limits'
+import { clientNetwork as clientKey } from '../../appliance/net/client-network'
 import { type RunningSmtp, startSmtp, workDir } from '../helpers/appliance'
 
 let smtp: RunningSmtp
@@ -62,7 +62,7 @@ t.test('a stalled client is answered 421 and closed after the idle timeout', asy
   t.ok((await mid.closed) < 8000, 'a client stalled in DATA is closed too')
 })
 
-t.test('clientKey: an IPv6 client counts by its /64, IPv4 by its address', async (t) => {
+t.test('clientNetwork: an IPv6 client counts by its /64, IPv4 by its address', async (t) => {
   t.equal(clientKey('192.0.2.7'), '192.0.2.7')
   t.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7')
   t.equal(clientKey('2001:db8:1:2:aaaa::1'), clientKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'))

@@ -4,7 +4,7 @@ import type { Accounts } from '../../appliance/services/accounts'
 import type { DigestFrequency, Digests } from '../../appliance/services/digests'
 import { TenantError } from '../../appliance/services/tenants'
 import { newSecret, otpauthUri } from '../../appliance/services/totp'
-import { type Env, requireLogin } from '../security'
+import { clientIp, type Env, requireLogin } from '../security'
 import { Csrf, Layout, when } from '../views/layout'
 
 export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
@@ -12,7 +12,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   app.use('/account', requireLogin())
   app.use('/account/*', requireLogin())
 
-  const page = (c: any, status: 200 | 400 | 403, message?: string, error?: string, newToken?: string) => {
+  const page = (c: any, status: 200 | 400 | 403 | 429, message?: string, error?: string, newToken?: string) => {
     const session = c.get('session')!
     const tokens = accounts.listTokens(session.principal)
     const digest = session.principal.kind === 'user' ? digests.preferences(session.principal.id) : null
@@ -77,6 +77,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
         <form method="post" action="/account/tokens" class="filters">
           <Csrf session={session} />
           <input name="name" placeholder="e.g. Outlook on my laptop" maxlength={80} />
+          <input type="password" name="password" placeholder="Your password" autocomplete="current-password" required />
           <button type="submit">New token</button>
         </form>
       </Layout>,
@@ -127,7 +128,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   })
   app.post('/account/totp/disable', async (c) => {
     const body = await c.req.parseBody()
-    if (!accounts.disableTotp(c.get('session')!.principal, String(body.code ?? ''))) return totpPage(c, 400, 'That code is not right.')
+    if (!accounts.disableTotp(c.get('session')!.principal, String(body.code ?? ''), Date.now(), clientIp(c))) return totpPage(c, 400, 'That code is not right.')
     return c.redirect('/account', 303)
   })
   app.post('/account/digest', async (c) => {
@@ -148,7 +149,13 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   })
   app.post('/account/tokens', async (c) => {
     const body = await c.req.parseBody()
-    const { token } = accounts.createToken(c.get('session')!.principal, String(body.name ?? ''))
+    const p = c.get('session')!.principal
+    // A token reads the mailbox's quarantine and archive without the password: creating one
+    // asks for the password again, checked through the same guard as every sign-in.
+    const confirmed = await accounts.confirmPassword(p, String(body.password ?? ''), clientIp(c), 'token')
+    if (confirmed === 'throttled') return page(c, 429, undefined, 'Too many wrong passwords; try again later.')
+    if (confirmed === 'wrong') return page(c, 403, undefined, 'The password is wrong; no token was created.')
+    const { token } = accounts.createToken(p, String(body.name ?? ''))
     return page(c, 200, undefined, undefined, token)
   })
   app.post('/account/tokens/:id/revoke', (c) => {
@@ -158,7 +165,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   app.post('/account/password', async (c) => {
     const body = await c.req.parseBody()
     try {
-      const ok = await accounts.changePassword(c.get('session')!.principal, String(body.current ?? ''), String(body.next ?? ''))
+      const ok = await accounts.changePassword(c.get('session')!.principal, String(body.current ?? ''), String(body.next ?? ''), clientIp(c))
       return ok ? page(c, 200, 'Password changed.') : page(c, 403, undefined, 'The current password is wrong.')
     } catch (err) {
       if (err instanceof TenantError) return page(c, 400, undefined, err.message)

@@ -7,7 +7,8 @@ import { type Context, Hono } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
 import crypto from 'node:crypto'
 import type { Accounts } from '../../appliance/services/accounts'
-import { clearSessionCookie, type Env, setSessionCookie } from '../security'
+import { DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_S } from '../../appliance/sign-in/password-guard'
+import { clearSessionCookie, clientIp, type Env, setSessionCookie, waitWords } from '../security'
 import { Layout } from '../views/layout'
 
 const LOGIN_CSRF_COOKIE = 'moat_login'
@@ -50,13 +51,16 @@ export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }
     const cookie = getCookie(c, LOGIN_CSRF_COOKIE)
     if (!cookie || cookie !== body._login) return form(c, 403, body.next, 'The form expired; please sign in again.')
     const email = String(body.email ?? '')
-    const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? 'local'
-    const r = await accounts.login(email, String(body.password ?? ''), ip)
+    // The device cookie: this browser signed in to this account before, so a stranger's
+    // guessing at the account does not slow it (sign-in/password-guard.ts).
+    const r = await accounts.login(email, String(body.password ?? ''), clientIp(c), Date.now(), getCookie(c, DEVICE_COOKIE) ?? null)
     if (!r.ok) {
+      if (r.reason === 'throttled') c.header('Retry-After', String(r.retryAfterSeconds))
       return r.reason === 'throttled'
-        ? form(c, 429, body.next, 'Too many failed sign-ins; wait 15 minutes and try again.', email)
+        ? form(c, 429, body.next, `Too many failed sign-ins; try again ${waitWords(r.retryAfterSeconds)}.`, email)
         : form(c, 401, body.next, 'Wrong e-mail address or password.', email)
     }
+    setCookie(c, DEVICE_COOKIE, r.device, { httpOnly: true, sameSite: 'Lax', secure: opts.secureCookies, path: '/login', maxAge: DEVICE_COOKIE_MAX_AGE_S })
     setSessionCookie(c, r.session.token, opts.secureCookies)
     if (r.session.mfaPending) return c.redirect(`/login/totp?next=${encodeURIComponent(safeNext(body.next))}`, 303)
     return c.redirect(safeNext(body.next), 303)
@@ -87,7 +91,7 @@ export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }
     const s = c.get('session')
     if (!s) return c.redirect('/login', 303)
     const body = await c.req.parseBody()
-    if (!accounts.completeMfa(s, String(body.code ?? ''))) return totpForm(c, 401, 'That code is not right (or was used already); try the next one.')
+    if (!accounts.completeMfa(s, String(body.code ?? ''), Date.now(), clientIp(c))) return totpForm(c, 401, 'That code is not right (or was used already); try the next one.')
     return c.redirect(safeNext(body.next), 303)
   })
 
