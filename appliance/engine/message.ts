@@ -5,6 +5,7 @@
  * Trusts nothing: the input is hostile mail. A message the parser cannot read is not an error
  * for the caller: it comes back with `parseError` set, so the mail is still scored and kept.
  */
+import { inlineImages, qrCodeTexts } from './qr-codes'
 import PostalMime from 'postal-mime'
 import { htmlLinks, htmlToText } from './html-text'
 import { applyPostalMimeSpeedup } from './postal-mime-speedup'
@@ -32,6 +33,8 @@ export interface ParsedMessage {
   htmlText: string
   links: { href: string; text: string }[]
   urls: string[]
+  /** The text of QR codes in the message's images; those that are web links are in `urls` too. */
+  qrCodes: string[]
   attachments: { filename: string | null; mimeType: string; size: number; content: Uint8Array }[]
   parseError: string | null
   /** Headers of other filters that must never influence our verdict were present. */
@@ -71,6 +74,7 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     htmlText: '',
     links: [],
     urls: [],
+    qrCodes: [],
     attachments: [],
     parseError: null,
     rawSize: raw.length,
@@ -108,11 +112,16 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     urls.add(m[0])
     if (urls.size >= 500) break
   }
-  msg.urls = [...urls]
   msg.attachments = email.attachments.map((a) => {
     const content = attachmentBytes(a.content)
     return { filename: a.filename, mimeType: (a.mimeType || 'application/octet-stream').toLowerCase(), size: content.byteLength, content }
   })
+  msg.qrCodes = await qrCodeTexts([...msg.attachments, ...(msg.html.includes('data:image/') ? inlineImages(msg.html) : [])])
+  for (const text of msg.qrCodes) {
+    const m = /^\s*(https?:\/\/\S+)/i.exec(text)
+    if (m) urls.add(m[1])
+  }
+  msg.urls = [...urls]
   return msg
 }
 

@@ -10,7 +10,8 @@
  *   the phishing signals PHISH_*, HTML_FORM, HTML_HIDDEN_TEXT, SPAM_GAMBLING,
  *   FROM_NAME_OBFUSCATED, SUBJECT_OBFUSCATED (filters/phishing.ts); URL_SHORTENER,
  *   URL_THROWAWAY_HOSTING, URL_IPFS, URL_BAD_HOST, FROM_DOMAIN_INVALID, FROM_THROWAWAY_TENANT,
- *   FROM_NAME_HAS_ADDRESS, PHISH_HTML_ATTACHMENT(_FORM) (filters/phishing-links.ts);
+ *   FROM_NAME_HAS_ADDRESS, PHISH_HTML_ATTACHMENT(_FORM), QR_CODE_URL (a link in a QR code
+ *   in an image: engine/qr-codes.ts) (filters/phishing-links.ts);
  *   FROM_ABUSED_TLD, URL_ABUSED_TLD (filters/abused-tlds.ts).
  * Failure: an internal error is a 451 (guarded); malformed MIME is a symbol, not a failure.
  * Untrusted input: the whole message.

@@ -103,6 +103,9 @@ export function phishingLinkChecks(msg: ParsedMessage): Symbol[] {
     if (!throwaway && (THROWAWAY_SUFFIXES.some((s) => endsWithSuffix(host, s)) || THROWAWAY_PATHS.some(([h, p]) => host === h && p.test(pathOf(url))))) throwaway = host
     if (!ipfs && (IPFS.test(host) || IPFS_PATH.test(url))) ipfs = host
   }
+  // A link as a picture: no text or URL filter upstream could read it, which is the point.
+  const qrLink = msg.qrCodes.map((q) => /^\s*https?:\/\/\S+/i.exec(q)?.[0]).find(Boolean)
+  if (qrLink) out.push({ name: 'QR_CODE_URL', detail: (urlHost(qrLink) ?? qrLink).slice(0, 80) })
   if (shortener) out.push({ name: 'URL_SHORTENER', detail: shortener })
   if (throwaway) out.push({ name: 'URL_THROWAWAY_HOSTING', detail: throwaway })
   if (ipfs) out.push({ name: 'URL_IPFS', detail: ipfs })

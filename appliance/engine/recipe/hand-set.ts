@@ -13,6 +13,9 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   // An attached page with a form or a redirecting script: a phish that escapes link scanners.
   PHISH_HTML_ATTACHMENT_FORM: 4,
   PHISH_HTML_ATTACHMENT: 2,
+  // A web link as a QR code in an image ("quishing"): hidden from every text filter, and
+  // rare in the mail people want (no message of the training mail has one).
+  QR_CODE_URL: 2,
   // Asks for a wallet's recovery phrase or a private key.
   PHISH_SEED_PHRASE: 3,
   // A domain made to look like a brand's, or the brand's name worn by a stranger.
