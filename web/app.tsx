@@ -27,6 +27,7 @@ import { listRoutes } from './routes/lists'
 import { deliveryRoutes } from './routes/delivery'
 import { orgRoutes } from './routes/orgs'
 import { alertRoutes } from './routes/alerts'
+import { fleetApiRoutes, fleetRoutes } from './routes/fleet'
 import { aboutRoutes } from './routes/about'
 import { auditRoutes } from './routes/audit'
 import { ruleRoutes } from './routes/rules'
@@ -96,6 +97,8 @@ export function createApp(deps: WebDeps): Hono<Env> {
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
   app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive }) as unknown as Hono<Env>)
+  // The fleet agents sign their requests: no session, no CSRF token.
+  app.route('/', fleetApiRoutes(deps.db) as unknown as Hono<Env>)
   // Digest release links and password resets: the token authorises, not a session (and a
   // session must not get in the way).
   const digests = new Digests(deps.db)
@@ -121,6 +124,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', deliveryRoutes(deps.db))
   app.route('/', orgRoutes({ db: deps.db, accounts }))
   app.route('/', alertRoutes(deps.db))
+  app.route('/', fleetRoutes(deps.db))
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))
   app.route('/', statsRoutes({ db: deps.db }))
   app.route('/', ruleRoutes({ db: deps.db, accounts }))

@@ -549,4 +549,43 @@ export const migrations: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   DELETE FROM login_failures;
   `,
+  // 19: the fleet console (fleet/console.ts): enrollment tokens per organisation (hashes only),
+  // the hosts enrolled with them (their agents' Ed25519 public keys) and what they report,
+  // keyed by (host, sequence) so that a report sent twice is stored once.
+  `
+  CREATE TABLE fleet_tokens (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    uses_left INTEGER CHECK (uses_left IS NULL OR uses_left >= 0),
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE fleet_hosts (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('appliance', 'linux', 'windows')),
+    public_key TEXT NOT NULL,
+    version TEXT,
+    os TEXT,
+    enrolled_at INTEGER NOT NULL,
+    last_seen_at INTEGER,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    revoked_at INTEGER
+  ) STRICT;
+  CREATE INDEX fleet_hosts_org ON fleet_hosts(org_id);
+  CREATE TABLE fleet_reports (
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (host_id, seq)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX fleet_reports_kind ON fleet_reports(host_id, kind, seq);
+  `,
 ]

@@ -218,6 +218,18 @@ export async function startSmtp(dataDir: string, env: Record<string, string> = {
   return running
 }
 
+/** GET over HTTPS to the appliance's own self-signed certificate: did it answer 200? */
+function httpsOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    require('node:https')
+      .get(url, { rejectUnauthorized: false }, (res: import('node:http').IncomingMessage) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      })
+      .on('error', () => resolve(false))
+  })
+}
+
 export interface RunningWeb {
   port: number
   url: string
@@ -235,11 +247,12 @@ export async function startWeb(dataDir: string, env: Record<string, string> = {}
   })
   proc.stdout!.on('data', (d) => (out += d))
   proc.stderr!.on('data', (d) => (out += d))
-  const url = `http://127.0.0.1:${port}`
+  const tls = env.MOAT_WEB_TLS === '1'
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`moat web exited ${proc.exitCode}:\n${out}`)
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false)
+    const ok = tls ? await httpsOk(`${url}/healthz`) : await fetch(`${url}/healthz`).then((r) => r.ok, () => false)
     if (ok) break
     if (Date.now() > deadline) {
       proc.kill('SIGKILL')

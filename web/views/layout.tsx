@@ -28,6 +28,7 @@ export function Layout(props: { title: string; session: Session | null; children
               {s.principal.role !== 'user' && <a href="/stats">Statistics</a>}
               {s.principal.role !== 'user' && <a href="/rules">Rules</a>}
               {admin && <a href="/delivery">Delivery</a>}
+              {s.principal.role !== 'user' && <a href="/fleet">Fleet</a>}
               {s.principal.role !== 'user' && <a href="/audit">Audit</a>}
               {admin && <a href="/status">Status</a>}
               <a href="/about">About</a>

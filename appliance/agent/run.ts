@@ -1,0 +1,64 @@
+/*
+ * The agent as a service: schedules (node-cron expressions) take inventory and metrics into
+ * the buffer; a loop sends the buffer, backing off with jitter while the console is away.
+ * Used by `moat agent run` on an appliance and by the stand-alone agent on customers' servers.
+ */
+import cron from 'node-cron'
+import { backoffMs, flush } from './agent'
+import { inventory, metrics } from './collect'
+import type { AgentState } from './state'
+
+export interface RunOptions {
+  version: string
+  /** node-cron expressions (a sixth, leading field is seconds) */
+  metricsCron: string
+  inventoryCron: string
+  /** how often the buffer is sent when all is well */
+  flushMs: number
+  /** the longest wait between tries while the console is away */
+  backoffMaxMs?: number
+  log: (line: string) => void
+}
+
+export const DEFAULT_RUN: Omit<RunOptions, 'version' | 'log'> = {
+  metricsCron: '* * * * *',
+  inventoryCron: '17 3 * * *',
+  flushMs: 15_000,
+}
+
+export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
+  for (const expr of [o.metricsCron, o.inventoryCron]) if (!cron.validate(expr)) throw new Error(`not a cron expression: "${expr}"`)
+  const take = (what: 'inventory' | 'metrics') => {
+    ;(what === 'inventory' ? inventory(o.version) : metrics())
+      .then((data) => state.enqueue(what, data))
+      .catch((err) => o.log(`moat agent: could not take ${what}: ${err}`))
+  }
+  const tasks = [cron.schedule(o.metricsCron, () => take('metrics')), cron.schedule(o.inventoryCron, () => take('inventory'))]
+  take('inventory')
+  take('metrics')
+  let failures = 0
+  let timer: NodeJS.Timeout | null = null
+  let stopped = false
+  const loop = async () => {
+    const r = await flush(state).catch((err) => ({ sent: 0, pending: state.pending(), error: String(err) }))
+    if (stopped) return
+    if (r.error) {
+      failures++
+      const wait = backoffMs(failures, Math.random, o.backoffMaxMs)
+      o.log(`moat agent: ${r.error}; ${r.pending} reports kept, next try in ${Math.round(wait / 1000)} s`)
+      timer = setTimeout(loop, wait)
+    } else {
+      if (failures) o.log(`moat agent: the console is back; ${r.sent} reports sent`)
+      failures = 0
+      timer = setTimeout(loop, o.flushMs)
+    }
+  }
+  timer = setTimeout(loop, 1000)
+  return {
+    stop() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      for (const t of tasks) t.stop()
+    },
+  }
+}

@@ -1,0 +1,114 @@
+/*
+ * The agent's own SQLite file: who it is (console, host id, key, the console's pinned key) and
+ * the reports it has not yet delivered. A report is written here before anything tries to
+ * send it, so a console that is away, a restart or a crash loses nothing; the buffer is
+ * bounded (count and age), oldest first out, so a console gone for a month does not fill the
+ * customer's disk.
+ */
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import type { ReportKind } from '../fleet/protocol'
+
+export interface Identity {
+  consoleUrl: string
+  hostId: number
+  orgId: number
+  /** sha256/<base64> of the console certificate's public key, taken at enrollment */
+  pin: string
+  privateKey: crypto.KeyObject
+}
+
+export interface Buffered {
+  seq: number
+  kind: ReportKind
+  at: number
+  data: string
+}
+
+export const BUFFER_MAX_REPORTS = 50_000
+export const BUFFER_MAX_AGE_MS = 14 * 86_400_000
+
+const SCHEMA = [
+  `CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+   CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL) STRICT;`,
+]
+
+export class AgentState {
+  readonly db: Database.Database
+
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    this.db = new Database(path.join(dir, 'agent.db'))
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    for (let v = version; v < SCHEMA.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(SCHEMA[v])
+        this.db.pragma(`user_version = ${v + 1}`)
+      })()
+    }
+  }
+
+  get(key: string): string | null {
+    return (this.db.prepare(`SELECT value FROM config WHERE key = ?`).pluck().get(key) as string | undefined) ?? null
+  }
+
+  set(key: string, value: string): void {
+    this.db.prepare(`INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value)
+  }
+
+  identity(): Identity | null {
+    const raw = this.get('identity')
+    if (!raw) return null
+    const i = JSON.parse(raw) as { consoleUrl: string; hostId: number; orgId: number; pin: string; privateKey: string }
+    return { ...i, privateKey: crypto.createPrivateKey({ key: Buffer.from(i.privateKey, 'base64'), format: 'der', type: 'pkcs8' }) }
+  }
+
+  saveIdentity(i: Identity): void {
+    const privateKey = i.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64')
+    this.db.transaction(() => {
+      this.set('identity', JSON.stringify({ consoleUrl: i.consoleUrl, hostId: i.hostId, orgId: i.orgId, pin: i.pin, privateKey }))
+      // A new enrollment is a new host: what was buffered for the old one is not its to send.
+      this.db.exec(`DELETE FROM outbox; DELETE FROM sqlite_sequence WHERE name = 'outbox'`)
+    })()
+    fs.chmodSync(path.join(this.dir, 'agent.db'), 0o600)
+  }
+
+  /** Buffers a report (durably: synchronous=FULL) and trims the buffer to its bounds. */
+  enqueue(kind: ReportKind, data: unknown, now = Date.now()): number {
+    return this.db.transaction(() => {
+      const seq = Number(this.db.prepare(`INSERT INTO outbox (kind, at, data) VALUES (?, ?, ?)`).run(kind, now, JSON.stringify(data)).lastInsertRowid)
+      this.db.prepare(`DELETE FROM outbox WHERE at < ?`).run(now - BUFFER_MAX_AGE_MS)
+      this.db.prepare(`DELETE FROM outbox WHERE seq <= ?`).run(seq - BUFFER_MAX_REPORTS)
+      return seq
+    })()
+  }
+
+  /** The oldest buffered reports, in sequence order, up to `limit` and about `maxBytes`. */
+  next(limit: number, maxBytes: number): Buffered[] {
+    const out: Buffered[] = []
+    let bytes = 0
+    for (const r of this.db.prepare(`SELECT seq, kind, at, data FROM outbox ORDER BY seq LIMIT ?`).iterate(limit) as Iterable<Buffered>) {
+      if (out.length && bytes + r.data.length > maxBytes) break
+      bytes += r.data.length
+      out.push(r)
+    }
+    return out
+  }
+
+  /** Delivered (or already held by the console): dropped from the buffer. */
+  delivered(upToSeq: number): void {
+    this.db.prepare(`DELETE FROM outbox WHERE seq <= ?`).run(upToSeq)
+  }
+
+  pending(): number {
+    return this.db.prepare(`SELECT count(*) FROM outbox`).pluck().get() as number
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}

@@ -1,0 +1,191 @@
+/*
+ * The fleet console's store: enrollment tokens per organisation, the hosts that enrolled with
+ * them, and what their agents report. Every read takes the caller's organisation scope, so a
+ * host of another tenant is "not found", never a refusal that says it exists.
+ */
+import crypto from 'node:crypto'
+import type { Db } from '../db/database'
+import { whereIn } from '../db/sql'
+import {
+  type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
+} from './protocol'
+
+export class FleetError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 = 400,
+    readonly lastSeq?: number,
+  ) {
+    super(message)
+  }
+}
+
+export interface EnrollToken {
+  id: number
+  org: string
+  uses_left: number | null
+  expires_at: number
+  revoked_at: number | null
+  created_at: number
+}
+
+export interface Host {
+  id: number
+  org_id: number
+  org: string
+  name: string
+  kind: HostKind
+  version: string | null
+  os: string | null
+  enrolled_at: number
+  last_seen_at: number | null
+  last_seq: number
+  revoked_at: number | null
+  status: 'online' | 'late' | 'offline' | 'revoked'
+}
+
+/** A host that has not reported for this long is late, and after OFFLINE_MS offline. */
+export const LATE_MS = 3 * 60_000
+export const OFFLINE_MS = 15 * 60_000
+
+const tokenHash = (t: string) => crypto.createHash('sha256').update(t).digest('hex')
+
+export class Fleet {
+  constructor(private readonly db: Db) {}
+
+  /** A new enrollment token for one organisation; only its hash is stored. */
+  createToken(orgId: number, opts: { uses?: number | null; expiresDays?: number; by: string }, now = Date.now()): { id: number; token: string } {
+    const days = opts.expiresDays ?? 7
+    if (!(days > 0 && days <= 365)) throw new FleetError('--expires must be 1 to 365 days')
+    if (opts.uses != null && !(Number.isInteger(opts.uses) && opts.uses > 0)) throw new FleetError('--uses must be a whole number above 0')
+    const token = `moat_enroll_${crypto.randomBytes(24).toString('base64url')}`
+    const id = Number(
+      this.db
+        .prepare(`INSERT INTO fleet_tokens (org_id, token_hash, uses_left, expires_at, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`)
+        .run(orgId, tokenHash(token), opts.uses ?? null, now + days * 86_400_000, now, opts.by).lastInsertRowid,
+    )
+    return { id, token }
+  }
+
+  tokens(orgIds: number[] | null): EnrollToken[] {
+    const w = orgIds ? whereIn('t.org_id', orgIds) : { sql: '1', args: [] }
+    return this.db
+      .prepare(`SELECT t.id, o.name AS org, t.uses_left, t.expires_at, t.revoked_at, t.created_at FROM fleet_tokens t JOIN organisations o ON o.id = t.org_id WHERE ${w.sql} ORDER BY t.id`)
+      .all(...w.args) as EnrollToken[]
+  }
+
+  revokeToken(id: number, orgIds: number[] | null, now = Date.now()): boolean {
+    const w = orgIds ? whereIn('org_id', orgIds) : { sql: '1', args: [] }
+    return this.db.prepare(`UPDATE fleet_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND ${w.sql}`).run(now, id, ...w.args).changes > 0
+  }
+
+  /** Enrolls a host with a token: a use is taken in the same transaction that makes the host. */
+  enroll(req: EnrollRequest, now = Date.now()): { hostId: number; orgId: number } {
+    if (typeof req?.token !== 'string' || typeof req.publicKey !== 'string' || typeof req.name !== 'string') throw new FleetError('token, publicKey and name are required')
+    if (!HOST_KINDS.includes(req.kind)) throw new FleetError(`kind must be one of ${HOST_KINDS.join(', ')}`)
+    const name = req.name.trim().slice(0, 120)
+    if (!name) throw new FleetError('name is empty')
+    try {
+      const key = crypto.createPublicKey({ key: Buffer.from(req.publicKey, 'base64'), format: 'der', type: 'spki' })
+      if (key.asymmetricKeyType !== 'ed25519') throw new Error('not Ed25519')
+    } catch {
+      throw new FleetError('publicKey must be an Ed25519 public key (SPKI DER, base64)')
+    }
+    return this.db.transaction(() => {
+      const t = this.db.prepare(`SELECT id, org_id, uses_left, expires_at, revoked_at FROM fleet_tokens WHERE token_hash = ?`).get(tokenHash(req.token)) as
+        | { id: number; org_id: number; uses_left: number | null; expires_at: number; revoked_at: number | null }
+        | undefined
+      if (!t || t.revoked_at || t.expires_at <= now || t.uses_left === 0) throw new FleetError('the enrollment token is unknown, revoked, expired or used up', 403)
+      if (t.uses_left !== null) this.db.prepare(`UPDATE fleet_tokens SET uses_left = uses_left - 1 WHERE id = ?`).run(t.id)
+      const hostId = Number(
+        this.db
+          .prepare(`INSERT INTO fleet_hosts (org_id, name, kind, public_key, version, os, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+          .run(t.org_id, name, req.kind, req.publicKey, String(req.version ?? '').slice(0, 40) || null, String(req.os ?? '').slice(0, 120) || null, now).lastInsertRowid,
+      )
+      this.audit(t.org_id, 'fleet-enroll', `host ${hostId} ${name} (${req.kind})`, now)
+      return { hostId, orgId: t.org_id }
+    }).immediate()
+  }
+
+  /**
+   * Stores a signed batch of reports. Nothing of a refused batch is kept. A batch whose first
+   * report does not follow the last one stored is a replay or a retry of a delivered batch:
+   * 409 with the last stored sequence number, which the agent uses to drop what it has sent.
+   */
+  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number } {
+    const host = this.db.prepare(`SELECT id, org_id, public_key, last_seq, revoked_at FROM fleet_hosts WHERE id = ?`).get(hostId) as
+      | { id: number; org_id: number; public_key: string; last_seq: number; revoked_at: number | null }
+      | undefined
+    // One answer for an unknown host and a bad signature: the id alone proves nothing.
+    if (!host || !verify(host.public_key, signature, method, path, hostId, body)) throw new FleetError('unknown host or bad signature', 401)
+    if (host.revoked_at) throw new FleetError('this host was revoked; enroll it again', 403)
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(body)
+    } catch {
+      throw new FleetError('the body is not JSON')
+    }
+    const reports = (parsed as { reports?: unknown })?.reports
+    if (!Array.isArray(reports) || reports.length === 0) throw new FleetError('reports must be a non-empty array')
+    if (reports.length > MAX_REPORTS_PER_BATCH) throw new FleetError(`at most ${MAX_REPORTS_PER_BATCH} reports a batch`, 413)
+    let prev = 0
+    for (const r of reports as Report[]) {
+      if (!Number.isSafeInteger(r?.seq) || r.seq <= prev) throw new FleetError('seq must be whole numbers, strictly increasing')
+      if (!REPORT_KINDS.includes(r.kind)) throw new FleetError(`kind must be one of ${REPORT_KINDS.join(', ')}`)
+      if (!Number.isSafeInteger(r.at) || r.at <= 0) throw new FleetError('at must be a time in ms')
+      if (typeof r.data !== 'object' || r.data === null) throw new FleetError('data must be an object')
+      prev = r.seq
+    }
+    return this.db.transaction(() => {
+      const last = (this.db.prepare(`SELECT last_seq FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number) ?? 0
+      if ((reports as Report[])[0].seq <= last) throw new FleetError(`already have up to ${last}`, 409, last)
+      const add = this.db.prepare(`INSERT INTO fleet_reports (host_id, seq, kind, at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)`)
+      for (const r of reports as Report[]) add.run(hostId, r.seq, r.kind, r.at, now, JSON.stringify(r.data))
+      const lastSeq = (reports as Report[])[reports.length - 1].seq
+      const health = [...(reports as Report[])].reverse().find((r) => r.kind === 'inventory' || r.kind === 'health')?.data as { version?: string } | undefined
+      this.db.prepare(`UPDATE fleet_hosts SET last_seq = ?, last_seen_at = ?, version = coalesce(?, version) WHERE id = ?`).run(lastSeq, now, health?.version ?? null, hostId)
+      return { stored: reports.length, lastSeq }
+    }).immediate()
+  }
+
+  hosts(orgIds: number[] | null, now = Date.now()): Host[] {
+    const w = orgIds ? whereIn('h.org_id', orgIds) : { sql: '1', args: [] }
+    const rows = this.db
+      .prepare(
+        `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at
+         FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE ${w.sql} ORDER BY o.name, h.name`,
+      )
+      .all(...w.args) as Omit<Host, 'status'>[]
+    return rows.map((h) => ({ ...h, status: statusOf(h, now) }))
+  }
+
+  /** One host, or null when it does not exist or is not in the caller's scope. */
+  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; metrics: { at: number; data: unknown }[] }) | null {
+    const h = this.hosts(orgIds, now).find((x) => x.id === id)
+    if (!h) return null
+    const inv = this.db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = 'inventory' ORDER BY seq DESC LIMIT 1`).pluck().get(id) as string | undefined
+    const metrics = (this.db.prepare(`SELECT at, body FROM fleet_reports WHERE host_id = ? AND kind = 'metrics' ORDER BY seq DESC LIMIT 60`).all(id) as { at: number; body: string }[])
+      .reverse()
+      .map((r) => ({ at: r.at, data: JSON.parse(r.body) }))
+    return { ...h, inventory: inv ? JSON.parse(inv) : null, metrics }
+  }
+
+  reportCount(hostId: number): number {
+    return this.db.prepare(`SELECT count(*) FROM fleet_reports WHERE host_id = ?`).pluck().get(hostId) as number
+  }
+
+  revokeHost(id: number, orgIds: number[] | null, now = Date.now()): boolean {
+    const w = orgIds ? whereIn('org_id', orgIds) : { sql: '1', args: [] }
+    return this.db.prepare(`UPDATE fleet_hosts SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND ${w.sql}`).run(now, id, ...w.args).changes > 0
+  }
+
+  private audit(orgId: number, action: string, detail: string, now: number): void {
+    this.db.prepare(`INSERT INTO audit_log (at, actor, org_id, action, detail) VALUES (?, 'fleet', ?, ?, ?)`).run(now, orgId, action, detail)
+  }
+}
+
+function statusOf(h: { last_seen_at: number | null; revoked_at: number | null; enrolled_at: number }, now: number): Host['status'] {
+  if (h.revoked_at) return 'revoked'
+  const seen = h.last_seen_at ?? h.enrolled_at
+  return now - seen < LATE_MS ? 'online' : now - seen < OFFLINE_MS ? 'late' : 'offline'
+}

@@ -1,0 +1,68 @@
+/*
+ * What the agent and the console agree on: the wire format of enrollment and reports, and
+ * how a request is signed. Agent-initiated HTTPS only, so nothing listens at a customer site.
+ *
+ * Identity: the agent makes its own Ed25519 key pair; enrollment (with a one-organisation
+ * token) gives the console its public key and the agent its host id. Every later request
+ * is signed over method, path, host id and the SHA-256 of the body; the body's reports carry
+ * the agent's own sequence numbers, strictly increasing, and the console refuses any that
+ * does not follow the last one it stored: a replay stores nothing, and an agent that never
+ * heard the answer to a delivered batch learns the last stored number and drops what it has.
+ */
+import crypto from 'node:crypto'
+
+export const ENROLL_PATH = '/fleet/v1/enroll'
+export const REPORTS_PATH = '/fleet/v1/reports'
+export const HOST_HEADER = 'x-moat-host'
+export const SIGNATURE_HEADER = 'x-moat-signature'
+
+export const REPORT_KINDS = ['inventory', 'metrics', 'logs', 'health'] as const
+export type ReportKind = (typeof REPORT_KINDS)[number]
+export const HOST_KINDS = ['appliance', 'linux', 'windows'] as const
+export type HostKind = (typeof HOST_KINDS)[number]
+
+/** At most this much per request: a batch, never the whole backlog of a week away. */
+export const MAX_BODY_BYTES = 1024 * 1024
+export const MAX_REPORTS_PER_BATCH = 200
+
+export interface Report {
+  seq: number
+  kind: ReportKind
+  /** when the agent took it (ms since the epoch) */
+  at: number
+  data: unknown
+}
+
+export interface EnrollRequest {
+  token: string
+  /** the agent's Ed25519 public key, SPKI DER in base64 */
+  publicKey: string
+  name: string
+  kind: HostKind
+  version?: string
+  os?: string
+}
+
+export function signedText(method: string, path: string, hostId: number, body: string): Buffer {
+  const digest = crypto.createHash('sha256').update(body).digest('hex')
+  return Buffer.from(`${method.toUpperCase()}\n${path}\n${hostId}\n${digest}`)
+}
+
+export function sign(privateKey: crypto.KeyObject, method: string, path: string, hostId: number, body: string): string {
+  return crypto.sign(null, signedText(method, path, hostId, body), privateKey).toString('base64')
+}
+
+export function verify(publicKeyB64: string, signature: string, method: string, path: string, hostId: number, body: string): boolean {
+  try {
+    const key = crypto.createPublicKey({ key: Buffer.from(publicKeyB64, 'base64'), format: 'der', type: 'spki' })
+    if (key.asymmetricKeyType !== 'ed25519') return false
+    return crypto.verify(null, signedText(method, path, hostId, body), key, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
+}
+
+/** The console certificate's pin, as `sha256/<base64>` of its DER (what the agent checks on every connection). */
+export function certificatePin(der: Buffer): string {
+  return `sha256/${crypto.createHash('sha256').update(der).digest('base64')}`
+}

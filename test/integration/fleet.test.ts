@@ -1,0 +1,141 @@
+/*
+ * The fleet over real HTTPS on loopback: a real console (`moat web`, TLS with its own
+ * self-signed certificate) and real agent processes (`moat-agent`) that enroll, report on
+ * schedules, keep reports while the console is down and while they are killed, and send each
+ * exactly once. And the console's answers to what an agent should never send.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import crypto from 'node:crypto'
+import path from 'node:path'
+import t from 'tap'
+import { request } from '../../appliance/agent/client'
+import { AgentState } from '../../appliance/agent/state'
+import { HOST_HEADER, REPORTS_PATH, SIGNATURE_HEADER, sign } from '../../appliance/fleet/protocol'
+import { freePort, moatOk, type RunningWeb, startWeb, until, workDir } from '../helpers/appliance'
+
+const AGENT = path.join(__dirname, '../../../bin/moat-agent')
+let dir: string
+let web: RunningWeb
+let webPort: number
+let url: string
+
+const startConsole = async () => {
+  web = await startWeb(dir, { MOAT_WEB_TLS: '1', MOAT_WEB_PORT: String(webPort) })
+}
+
+function agent(agentDir: string, args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [AGENT, ...args], { env: { ...process.env, MOAT_AGENT_DIR: agentDir }, encoding: 'utf8' })
+  return { code: r.status, out: `${r.stdout}${r.stderr}` }
+}
+
+function runAgent(agentDir: string): ChildProcess {
+  return spawn(process.execPath, [AGENT, 'run'], {
+    env: { ...process.env, MOAT_AGENT_DIR: agentDir, MOAT_AGENT_METRICS_CRON: '* * * * * *', MOAT_AGENT_FLUSH_MS: '500', MOAT_AGENT_BACKOFF_MAX_MS: '3000' },
+    stdio: 'ignore',
+  })
+}
+
+const token = (org: string, extra: string[] = []) => moatOk(dir, ['fleet', 'token', 'create', '--org', org, ...extra]).trim().split('\n').at(-1)!
+const hosts = () => JSON.parse(moatOk(dir, ['fleet', 'hosts', '--json'])) as { id: number; name: string; org: string; status: string; version: string; last_seq: number }[]
+
+t.before(async () => {
+  dir = workDir(t)
+  moatOk(dir, ['org', 'add', 'acme'])
+  moatOk(dir, ['org', 'add', 'globex'])
+  webPort = await freePort()
+  await startConsole()
+  url = `https://127.0.0.1:${webPort}`
+})
+t.teardown(() => web?.stop())
+
+t.test('agents enroll, report, survive a console outage and their own kill -9: nothing lost, nothing doubled', async (t) => {
+  const tok = token('acme', ['--uses', '2'])
+  const a = path.join(dir, 'agent-a')
+  const b = path.join(dir, 'agent-b')
+  const enrolled = agent(a, ['enroll', url, '--token', tok, '--name', 'web01'])
+  t.equal(enrolled.code, 0, enrolled.out)
+  t.match(enrolled.out, /enrolled as host \d+; console key pinned: sha256\//)
+  t.equal(agent(b, ['enroll', url, '--token', tok, '--name', 'db01']).code, 0)
+  const third = agent(path.join(dir, 'agent-c'), ['enroll', url, '--token', tok])
+  t.equal(third.code, 1, 'a token for two hosts is used up by two')
+  t.match(third.out, /unknown, revoked, expired or used up/)
+
+  let procs = [runAgent(a), runAgent(b)]
+  t.teardown(() => procs.forEach((p) => p.kill('SIGKILL')))
+  await until(() => hosts().every((h) => h.last_seq >= 3), 30_000, 'both agents reporting')
+  const listed = hosts()
+  t.same(listed.map((h) => [h.name, h.org, h.status]).sort(), [['db01', 'acme', 'online'], ['web01', 'acme', 'online']])
+  const web01 = listed.find((h) => h.name === 'web01')!
+  const detail = JSON.parse(moatOk(dir, ['fleet', 'host', String(web01.id), '--json']))
+  t.match(detail.inventory, { os: { platform: 'linux' }, cpu: { cores: Number }, mem: { total: Number } }, 'inventory from systeminformation')
+  t.ok(detail.inventory.software.some((p: { name: string }) => p.name === 'dpkg'), 'installed packages from dpkg')
+  t.match(detail.metrics.at(-1).data, { cpu: Number, memTotal: Number, diskUse: Number })
+
+  // The console is away for 15 s, and one agent is killed outright meanwhile.
+  await web.stop()
+  await new Promise((r) => setTimeout(r, 6000))
+  procs[0].kill('SIGKILL')
+  await new Promise((r) => setTimeout(r, 2000))
+  procs[0] = runAgent(a)
+  await new Promise((r) => setTimeout(r, 7000))
+  const waiting = JSON.parse(agent(b, ['status', '--json']).out)
+  t.ok(waiting.pending >= 10, `reports were kept while the console was away (${waiting.pending} waiting on db01)`)
+  await startConsole()
+  await until(() => [a, b].every((d) => JSON.parse(agent(d, ['status', '--json']).out).pending === 0), 30_000, 'the agents catching up')
+  procs.forEach((p) => p.kill('SIGTERM'))
+  procs = []
+  for (const [d, name] of [[a, 'web01'], [b, 'db01']] as const) {
+    const state = new AgentState(d)
+    const lastSeq = state.db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).pluck().get() as number
+    state.close()
+    const host = hosts().find((h) => h.name === name)!
+    const Database = require('better-sqlite3')
+    const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+    const r = db.prepare(`SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, count(DISTINCT seq) AS distinct_n FROM fleet_reports WHERE host_id = ?`).get(host.id)
+    db.close()
+    t.same(r, { n: lastSeq, lo: 1, hi: lastSeq, distinct_n: lastSeq }, `${name}: every one of its ${lastSeq} reports is stored once`)
+  }
+})
+
+t.test('what an agent should never send gets a clear 4xx and stores nothing', async (t) => {
+  const d = path.join(dir, 'agent-x')
+  t.equal(agent(d, ['enroll', url, '--token', token('globex'), '--name', 'x1']).code, 0)
+  const state = new AgentState(d)
+  t.teardown(() => state.close())
+  const id = state.identity()!
+  const post = (body: string, headers: Record<string, string> = {}, key = id.privateKey) =>
+    request(url, { method: 'POST', path: REPORTS_PATH, body, pin: id.pin, headers: { [HOST_HEADER]: String(id.hostId), [SIGNATURE_HEADER]: sign(key, 'POST', REPORTS_PATH, id.hostId, body), ...headers } })
+  const batch = (seq: number, kind = 'metrics') => JSON.stringify({ reports: [{ seq, kind, at: Date.now(), data: { cpu: 1 } }] })
+  const stored = () => hosts().find((h) => h.name === 'x1')!.last_seq
+
+  t.equal((await post(batch(1))).status, 200, 'a good batch')
+  const replay = await post(batch(1))
+  t.equal(replay.status, 409, 'the same batch again is refused')
+  t.match(JSON.parse(replay.body), { lastSeq: 1 })
+  const stranger = crypto.generateKeyPairSync('ed25519').privateKey
+  t.equal((await post(batch(2), {}, stranger)).status, 401, 'signed with another key')
+  t.equal((await post(batch(2), { [SIGNATURE_HEADER]: 'AAAA' })).status, 401, 'a forged signature')
+  t.equal((await post('{"reports": [', {})).status, 400, 'not JSON')
+  t.equal((await post(batch(2, 'rootkit'))).status, 400, 'an unknown kind')
+  t.equal((await post(JSON.stringify({ reports: [{ seq: 3, kind: 'logs', at: 1, data: {} }, { seq: 2, kind: 'logs', at: 1, data: {} }] }))).status, 400, 'sequence going backwards')
+  const huge = JSON.stringify({ reports: [{ seq: 2, kind: 'logs', at: Date.now(), data: { text: 'x'.repeat(1_100_000) } }] })
+  t.equal((await post(huge)).status, 413, 'over 1 MiB')
+  t.equal(stored(), 1, 'none of those stored anything')
+
+  const other = hosts().find((h) => h.name === 'x1')!
+  moatOk(dir, ['fleet', 'revoke', String(other.id)])
+  t.equal((await post(batch(2))).status, 403, 'a revoked host is refused')
+  t.equal(stored(), 1)
+
+  const expired = token('globex', ['--expires', '1'])
+  const Database = require('better-sqlite3')
+  const db = new Database(path.join(dir, 'moat.db'))
+  db.prepare(`UPDATE fleet_tokens SET expires_at = 1 WHERE id = (SELECT max(id) FROM fleet_tokens)`).run()
+  db.close()
+  const late = agent(path.join(dir, 'agent-y'), ['enroll', url, '--token', expired])
+  t.equal(late.code, 1)
+  t.match(late.out, /refused the enrollment \(403\)/, 'an expired token')
+  const wrongPin = agent(path.join(dir, 'agent-z'), ['enroll', url, '--token', token('globex'), '--pin', 'sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='])
+  t.equal(wrongPin.code, 1)
+  t.match(wrongPin.out, /not the one pinned/, 'a console whose key is not the pinned one is not talked to')
+})

@@ -1,0 +1,42 @@
+/*
+ * The Fleet pages through app.request(): an organisation admin sees its own hosts only, and
+ * another tenant's host by id is a 404 on every route (read, revoke, enroll for its org).
+ */
+import crypto from 'node:crypto'
+import t from 'tap'
+import { Fleet } from '../../appliance/fleet/console'
+import { post, setup, signIn } from '../helpers/web'
+
+function enrollHost(fleet: Fleet, orgId: number, name: string): number {
+  const { token } = fleet.createToken(orgId, { by: 'test' })
+  const publicKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+  return fleet.enroll({ token, publicKey, name, kind: 'linux' }).hostId
+}
+
+t.test('Fleet: each tenant sees its own hosts; another tenant\'s host by id is a 404', async (t) => {
+  const { app, db } = await setup(t)
+  const fleet = new Fleet(db)
+  const orgId = (name: string) => db.prepare(`SELECT id FROM organisations WHERE name = ?`).pluck().get(name) as number
+  const acmeHost = enrollHost(fleet, orgId('acme'), 'acme-web01')
+  const globexHost = enrollHost(fleet, orgId('globex'), 'globex-db01')
+
+  const boss = await signIn(app, 'boss@example.com')
+  const list = await (await app.request('/fleet', { headers: { Cookie: boss.cookie } })).text()
+  t.match(list, /acme-web01/)
+  t.notMatch(list, /globex-db01/, "the other organisation's host is not listed")
+  t.equal((await app.request(`/fleet/hosts/${acmeHost}`, { headers: { Cookie: boss.cookie } })).status, 200)
+  t.equal((await app.request(`/fleet/hosts/${globexHost}`, { headers: { Cookie: boss.cookie } })).status, 404, 'reading it by id')
+  t.equal((await post(app, `/fleet/hosts/${globexHost}/revoke`, boss)).status, 404, 'revoking it by id')
+  t.equal(fleet.hosts(null).find((h) => h.id === globexHost)!.status === 'revoked', false)
+  t.equal((await post(app, '/fleet/tokens', boss, { org: String(orgId('globex')), expires: '7' })).status, 404, 'making a token for it')
+  const made = await (await post(app, '/fleet/tokens', boss, { org: String(orgId('acme')), expires: '7', uses: '1' })).text()
+  t.match(made, /moat agent enroll http:\/\/localhost --token moat_enroll_[\w-]+/, 'its own token, with the install lines')
+  t.match(made, /msiexec \/i moat-agent\.msi \/qn CONSOLE_URL=/)
+
+  const user = await signIn(app, 'alice@example.com')
+  t.equal((await app.request('/fleet', { headers: { Cookie: user.cookie } })).status, 404, 'an end user has no Fleet')
+  const root = await signIn(app, 'root@moat.test')
+  const all = await (await app.request('/fleet', { headers: { Cookie: root.cookie } })).text()
+  t.match(all, /acme-web01/)
+  t.match(all, /globex-db01/, 'the appliance admin sees every host')
+})

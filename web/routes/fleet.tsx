@@ -1,0 +1,180 @@
+/*
+ * The fleet console: the agents' API (enrollment, signed reports; no session, no cookie) and
+ * the Fleet pages, where an MSP sees its customers' appliances and servers and an organisation
+ * admin only its own (another tenant's host by id is a 404).
+ */
+import { type Context, Hono } from 'hono'
+import type { Db } from '../../appliance/db/database'
+import { Fleet, FleetError, type Host } from '../../appliance/fleet/console'
+import { ENROLL_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
+import { type Env, requireLogin } from '../security'
+import { Csrf, Layout, when } from '../views/layout'
+
+async function bodyText(c: Context): Promise<string> {
+  const declared = Number(c.req.header('content-length') ?? 0)
+  if (declared > MAX_BODY_BYTES) throw new FleetError(`the body is over ${MAX_BODY_BYTES} bytes`, 413)
+  const buf = Buffer.from(await c.req.arrayBuffer())
+  if (buf.length > MAX_BODY_BYTES) throw new FleetError(`the body is over ${MAX_BODY_BYTES} bytes`, 413)
+  return buf.toString('utf8')
+}
+
+function problem(c: Context, err: unknown) {
+  if (err instanceof FleetError) return c.json({ error: err.message, ...(err.lastSeq !== undefined ? { lastSeq: err.lastSeq } : {}) }, err.status)
+  throw err
+}
+
+/** The agents' API: mounted before the session and CSRF layers (agents sign, they have no cookie). */
+export function fleetApiRoutes(db: Db): Hono {
+  const app = new Hono()
+  const fleet = new Fleet(db)
+  app.post(ENROLL_PATH, async (c) => {
+    try {
+      const body = await bodyText(c)
+      let req: unknown
+      try {
+        req = JSON.parse(body)
+      } catch {
+        throw new FleetError('the body is not JSON')
+      }
+      return c.json(fleet.enroll(req as Parameters<Fleet['enroll']>[0]), 201)
+    } catch (err) {
+      return problem(c, err)
+    }
+  })
+  app.post(REPORTS_PATH, async (c) => {
+    try {
+      const hostId = Number(c.req.header(HOST_HEADER))
+      if (!Number.isSafeInteger(hostId) || hostId <= 0) throw new FleetError(`the ${HOST_HEADER} header is missing`, 401)
+      const body = await bodyText(c)
+      return c.json(fleet.ingest(hostId, c.req.header(SIGNATURE_HEADER) ?? '', 'POST', REPORTS_PATH, body))
+    } catch (err) {
+      return problem(c, err)
+    }
+  })
+  return app
+}
+
+const pct = (used: number, size: number) => (size > 0 ? `${Math.round((100 * used) / size)} %` : '—')
+
+function latestMetrics(h: { metrics: { at: number; data: unknown }[] }): { cpu?: number; memUsed?: number; memTotal?: number; diskUse?: number } {
+  return (h.metrics.at(-1)?.data ?? {}) as ReturnType<typeof latestMetrics>
+}
+
+export function fleetRoutes(db: Db): Hono<Env> {
+  const app = new Hono<Env>()
+  const fleet = new Fleet(db)
+  const admins = requireLogin(['appliance_admin', 'msp_admin', 'org_admin'])
+  const orgsInScope = (c: Context<Env>) => {
+    const scope = c.get('scope')!
+    const ids = scope.orgIds
+    return (db.prepare(`SELECT id, name FROM organisations ORDER BY name`).all() as { id: number; name: string }[]).filter((o) => ids === null || ids.includes(o.id))
+  }
+
+  const listPage = (c: Context<Env>, newToken?: { token: string; org: string }) => {
+    const session = c.get('session')!
+    const scope = c.get('scope')!
+    const q = (c.req.query('q') ?? '').trim().toLowerCase()
+    const hosts = fleet.hosts(scope.orgIds).filter((h) => !q || `${h.name} ${h.org} ${h.kind} ${h.status} ${h.version ?? ''} ${h.os ?? ''}`.toLowerCase().includes(q))
+    const origin = new URL(c.req.url).origin
+    return c.html(
+      <Layout title="Fleet" session={session}>
+        <h1>Fleet</h1>
+        <form method="get" action="/fleet" class="filters">
+          <input name="q" value={q} placeholder="name, organisation, offline, linux, 0.1…" />
+          <button type="submit">Filter</button>
+        </form>
+        <table id="hosts">
+          <thead>
+            <tr><th>Host</th><th>Organisation</th><th>Kind</th><th>Status</th><th>Version</th><th>Last report</th></tr>
+          </thead>
+          <tbody>
+            {hosts.map((h: Host) => (
+              <tr data-id={h.id} class={`status-${h.status}`}>
+                <td><a href={`/fleet/hosts/${h.id}`}>{h.name}</a></td>
+                <td>{h.org}</td>
+                <td>{h.kind}</td>
+                <td>{h.status}</td>
+                <td>{h.version ?? '—'}</td>
+                <td>{h.last_seen_at ? when(h.last_seen_at) : 'never'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {!hosts.length && <p class="muted">No hosts{q ? ' match' : ' yet: make an enrollment token below and run the install line on the host'}.</p>}
+        <h2>Enroll a host</h2>
+        {newToken && (
+          <div role="status" id="enroll">
+            <p>Token for {newToken.org} (shown once):</p>
+            <pre>{`moat agent enroll ${origin} --token ${newToken.token}`}</pre>
+            <pre>{`moat-agent enroll ${origin} --token ${newToken.token}`}</pre>
+            <pre>{`msiexec /i moat-agent.msi /qn CONSOLE_URL=${origin} ENROLL_TOKEN=${newToken.token}`}</pre>
+          </div>
+        )}
+        <form method="post" action="/fleet/tokens" class="filters">
+          <Csrf session={session} />
+          <select name="org">{orgsInScope(c).map((o) => <option value={String(o.id)}>{o.name}</option>)}</select>
+          <input name="uses" inputmode="numeric" placeholder="uses (blank: any)" />
+          <input name="expires" inputmode="numeric" value="7" /> days
+          <button type="submit">New enrollment token</button>
+        </form>
+      </Layout>,
+    )
+  }
+
+  app.get('/fleet', admins, (c) => listPage(c))
+  app.post('/fleet/tokens', admins, async (c) => {
+    const body = await c.req.parseBody()
+    const org = orgsInScope(c).find((o) => o.id === Number(body.org))
+    if (!org) return c.notFound()
+    try {
+      const uses = String(body.uses ?? '').trim()
+      const { token } = fleet.createToken(org.id, { uses: uses ? Number(uses) : null, expiresDays: Number(body.expires ?? 7), by: c.get('session')!.principal.email })
+      return listPage(c, { token, org: org.name })
+    } catch (err) {
+      if (err instanceof FleetError) return c.text(err.message, 400)
+      throw err
+    }
+  })
+  app.get('/fleet/hosts/:id', admins, (c) => {
+    const session = c.get('session')!
+    const h = fleet.host(Number(c.req.param('id')), c.get('scope')!.orgIds)
+    if (!h) return c.notFound()
+    const m = latestMetrics(h)
+    const inv = (h.inventory ?? {}) as { os?: { distro?: string; release?: string; kernel?: string }; cpu?: { brand?: string; cores?: number }; mem?: { total?: number }; fs?: { mount: string; size: number; used: number }[] }
+    return c.html(
+      <Layout title={h.name} session={session}>
+        <h1>{h.name}</h1>
+        <p>{h.org} · {h.kind} · <strong>{h.status}</strong> · version {h.version ?? '—'} · last report {h.last_seen_at ? when(h.last_seen_at) : 'never'}</p>
+        <h2>Now</h2>
+        <table id="metrics">
+          <tbody>
+            <tr><td>CPU</td><td>{m.cpu !== undefined ? `${Math.round(m.cpu)} %` : '—'}</td></tr>
+            <tr><td>Memory</td><td>{m.memTotal ? pct(m.memUsed ?? 0, m.memTotal) : '—'}</td></tr>
+            <tr><td>Fullest disk</td><td>{m.diskUse !== undefined ? `${Math.round(m.diskUse)} %` : '—'}</td></tr>
+          </tbody>
+        </table>
+        <h2>Inventory</h2>
+        {h.inventory ? (
+          <table id="inventory">
+            <tbody>
+              <tr><td>System</td><td>{inv.os ? `${inv.os.distro ?? ''} ${inv.os.release ?? ''} (kernel ${inv.os.kernel ?? '?'})` : '—'}</td></tr>
+              <tr><td>CPU</td><td>{inv.cpu ? `${inv.cpu.brand ?? ''}, ${inv.cpu.cores ?? '?'} cores` : '—'}</td></tr>
+              <tr><td>Memory</td><td>{inv.mem?.total ? `${(inv.mem.total / 2 ** 30).toFixed(1)} GiB` : '—'}</td></tr>
+              {(inv.fs ?? []).map((f) => <tr><td>{f.mount}</td><td>{`${(f.size / 2 ** 30).toFixed(1)} GiB, ${pct(f.used, f.size)} used`}</td></tr>)}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No inventory yet.</p>
+        )}
+        {h.status !== 'revoked' && (
+          <form method="post" action={`/fleet/hosts/${h.id}/revoke`} class="inline"><Csrf session={session} /><button type="submit">Revoke this host</button></form>
+        )}
+      </Layout>,
+    )
+  })
+  app.post('/fleet/hosts/:id/revoke', admins, (c) => {
+    if (!fleet.revokeHost(Number(c.req.param('id')), c.get('scope')!.orgIds)) return c.notFound()
+    return c.redirect('/fleet', 303)
+  })
+  return app
+}
