@@ -5,8 +5,10 @@
  * setup wizard over HTTPS (admin, first organisation, its domain and mail server, a new host
  * name, and under BIOS a fixed address in place of DHCP), waits for the console to show the
  * new name and the grown disk, sends one message to the appliance's SMTP port and checks
- * that it reaches the "customer's server", a sink on this machine, stamped with the new name. The guest is kept off every network (restrict=on); its only way out is
- * a guestfwd to that sink. Saves the serial console log in artifacts/image/.
+ * that it reaches the "customer's server", a sink on this machine, stamped with the new name.
+ * Under BIOS it then cuts the power (QEMU killed while mail is sent) and boots again: every
+ * message answered 250 must still arrive. The guest is kept off every network (restrict=on);
+ * its only way out is a guestfwd to that sink. Saves the serial console log in artifacts/image/.
  *
  * usage: node dist/test/image/boot.js [IMAGE.qcow2] [bios|uefi|secureboot]
  */
@@ -56,12 +58,15 @@ async function main(): Promise<void> {
   fs.mkdirSync(artifacts, { recursive: true })
   fs.rmSync(serialLog, { force: true })
   const received: { to: string[]; data: string }[] = []
+  let sinkDown = false
   const sink = new SMTPServer({
     authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
     onData(stream, session, cb) {
       let data = ''
       stream.on('data', (d) => (data += d))
       stream.on('end', () => {
+        // The customer's server down for a while (the power cut below): the appliance keeps the mail.
+        if (sinkDown) return cb(Object.assign(new Error('try again later'), { responseCode: 451 }))
         received.push({ to: session.envelope.rcptTo.map((r) => r.address), data })
         cb()
       })
@@ -98,12 +103,16 @@ async function main(): Promise<void> {
   if (made.status !== 0) throw new Error(`qemu-img create: ${made.stderr}`)
   const imageMiB = JSON.parse(spawnSync('qemu-img', ['info', '--output=json', image], { encoding: 'utf8' }).stdout)['virtual-size'] / 1048576
   const started = Date.now()
-  const qemu: ChildProcess = spawn('qemu-system-x86_64', [
-    '-machine', machine, '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
-    '-drive', `file=${disk},if=virtio`,
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-cmd:${process.execPath} ${pipe}`,
-    '-device', 'virtio-net,netdev=n0', '-serial', `file:${serialLog}`, '-display', 'none', '-monitor', 'none',
-  ], { stdio: 'inherit' })
+  // QEMU's default cache mode (writeback): what the guest flushed is in the file, what it had
+  // not yet written is in its own memory, and is lost when QEMU is killed (the power cut below).
+  const boot = (log: string): ChildProcess =>
+    spawn('qemu-system-x86_64', [
+      '-machine', machine, '-accel', accel, '-m', '2048', '-smp', '2', ...fw,
+      '-drive', `file=${disk},if=virtio`,
+      '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${smtpPort}-:25,hostfwd=tcp:127.0.0.1:${webPort}-:443,guestfwd=tcp:10.0.2.100:25-cmd:${process.execPath} ${pipe}`,
+      '-device', 'virtio-net,netdev=n0', '-serial', `file:${log}`, '-display', 'none', '-monitor', 'none',
+    ], { stdio: 'inherit' })
+  let qemu = boot(serialLog)
   const deadline = started + TIMEOUT_MS
   try {
     const serial = () => (fs.existsSync(serialLog) ? fs.readFileSync(serialLog, 'latin1') : '')
@@ -138,11 +147,74 @@ async function main(): Promise<void> {
     console.log(`| console setup link | ${((consoleAt - started) / 1000).toFixed(0)} |`)
     console.log(`| SMTP accepted the message (${banner.final.text.slice(0, 40)}) | ${((smtpAt - started) / 1000).toFixed(0)} |`)
     console.log(`| delivered to the sink | ${((doneAt - started) / 1000).toFixed(0)} |`)
+    if (firmware === 'bios') {
+      qemu = await powerLoss({
+        smtpPort, received, kill: () => qemu, boot: () => boot(path.join(artifacts, 'boot-bios-after-power-loss.log')), log, deadline,
+        sinkDown: (down) => (sinkDown = down),
+      })
+    }
   } finally {
     qemu.kill('SIGKILL')
     sink.close()
     fs.rmSync(disk, { force: true })
   }
+}
+
+/**
+ * The power cut: while the customer's server is refusing (so acknowledged mail is only on the
+ * appliance's disk) and mail is still being sent, QEMU is killed outright: the guest loses its
+ * page cache and whatever its file systems had not committed. After the next boot, with the
+ * customer's server back, every message the appliance answered 250 must arrive (a duplicate
+ * is allowed: SMTP's own window between a server's 250 and the sender's record of it).
+ */
+async function powerLoss(o: {
+  smtpPort: number; received: { data: string }[]; kill: () => ChildProcess; boot: () => ChildProcess; log: (m: string) => void; deadline: number
+  sinkDown: (down: boolean) => void
+}): Promise<ChildProcess> {
+  // The customer's server refuses for now, so that what is acknowledged is only on the
+  // appliance's disk (spool, database, queue) when the power goes.
+  o.sinkDown(true)
+  const acked: string[] = []
+  let sent = 0
+  let cut = false
+  const worker = async () => {
+    while (!cut) {
+      const id = `power-${++sent}`
+      const r = await smtpSend(o.smtpPort, { from: 'sender@outside.test', to: ['alice@example.com'], data: message({ From: 'sender@outside.test', To: 'alice@example.com', Subject: id, Date: new Date().toUTCString(), 'Message-ID': `<${id}@outside.test>` }, 'One message through a freshly booted Moat.\n') }).catch(() => null)
+      if (r?.final.code === 250 && !cut) {
+        acked.push(id)
+        if (acked.length % 4 === 0) o.log(`${acked.length} acknowledged`)
+      }
+    }
+  }
+  const workers = Array.from({ length: 4 }, worker)
+  await waitFor('messages acknowledged before the power cut', () => acked.length >= 12 || null, o.deadline)
+  // Right after a 250: the last ones are on their way to disk, in the queue or being delivered.
+  cut = true
+  o.kill().kill('SIGKILL')
+  await Promise.all(workers)
+  const atCut = new Set(o.received.map((m) => /^Subject: (power-\d+)/m.exec(m.data)?.[1]))
+  o.log(`power cut after ${acked.length} acknowledged messages (${acked.filter((id) => atCut.has(id)).length} delivered by then)`)
+  o.sinkDown(false)
+  const qemu = o.boot()
+  // Deferred mail is tried again on Haraka's schedule (the first retry after a minute).
+  const lost = await waitFor('every acknowledged message at the sink after the power cut', () => {
+    const got = new Set(o.received.map((m) => /^Subject: (power-\d+)/m.exec(m.data)?.[1]))
+    return acked.every((id) => got.has(id)) ? [] : null
+  }, Math.min(o.deadline, Date.now() + 10 * 60_000)).catch(() => {
+    const got = new Set(o.received.map((m) => /^Subject: (power-\d+)/m.exec(m.data)?.[1]))
+    return acked.filter((id) => !got.has(id))
+  })
+  const counts = new Map<string, number>()
+  for (const m of o.received) {
+    const id = /^Subject: (power-\d+)/m.exec(m.data)?.[1]
+    if (id) counts.set(id, (counts.get(id) ?? 0) + 1)
+  }
+  const twice = [...counts.values()].filter((n) => n > 1).length
+  o.log(`after the power cut: ${acked.length - lost.length} of ${acked.length} acknowledged messages delivered, ${twice} twice`)
+  if (lost.length) throw new Error(`power loss lost ${lost.length} acknowledged messages: ${lost.join(' ')}`)
+  console.log(`| power cut: acknowledged messages lost | 0 of ${acked.length} (${twice} delivered twice) |`)
+  return qemu
 }
 
 main().then(
