@@ -588,4 +588,21 @@ export const migrations: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX fleet_reports_kind ON fleet_reports(host_id, kind, seq);
   `,
+  // 20: fleet incidents (fleet/watch.ts): one open incident per host and rule, its alert, and
+  // whether the MSP's webhook has had its open and resolve events.
+  `
+  CREATE TABLE fleet_incidents (
+    id INTEGER PRIMARY KEY,
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    rule TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    alert_id INTEGER,
+    open_sent_at INTEGER,
+    resolve_sent_at INTEGER
+  ) STRICT;
+  CREATE UNIQUE INDEX fleet_incidents_open ON fleet_incidents(host_id, rule) WHERE resolved_at IS NULL;
+  CREATE INDEX fleet_incidents_unsent ON fleet_incidents(id) WHERE open_sent_at IS NULL OR resolve_sent_at IS NULL;
+  `,
 ]

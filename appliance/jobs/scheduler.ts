@@ -13,6 +13,7 @@ import { GroupCommitter } from '../db/group-commit'
 import { MailStore } from '../services/mail-store'
 import { RawStore } from '../services/raw-store'
 import { learnPendingReports } from '../engine/reports'
+import { watchFleet } from '../fleet/watch'
 
 function runDigests(deps: JobDeps): Promise<unknown> {
   const s = loadSettings()
@@ -34,6 +35,15 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
   { name: 'rbl-watch', schedule: '*/30 * * * *', run: (deps) => new RblWatch(deps.db, loadSettings().dnsServer).run() },
   // Every minute: what users reported steers the classifier a minute later (engine/reports.ts).
   // A run that found nothing pending returns null: no log line every minute.
+  // Every minute: a host gone silent or a disk filling up is an alert (and a webhook call) within a minute.
+  {
+    name: 'fleet-watch',
+    schedule: '* * * * *',
+    run: async (deps) => {
+      const r = await watchFleet(deps.db, { log: deps.log })
+      return r.opened || r.resolved || r.sent ? r : null
+    },
+  },
   {
     name: 'learn-reports',
     schedule: '* * * * *',

@@ -10,6 +10,8 @@ import { AgentState } from '../../agent/state'
 import { Fleet, FleetError } from '../../fleet/console'
 import type { HostKind } from '../../fleet/protocol'
 import { loadSettings } from '../../config'
+import { WEBHOOK_SETTING } from '../../fleet/watch'
+import { StoredSettings } from '../../services/stored-settings'
 import { type Command, isoTime, need, printTable, UsageError } from '../command'
 import { appliance } from '../context'
 
@@ -70,6 +72,21 @@ export const fleetCommands: Command[] = [
       need(args, 1, 'the host id')
       if (!new Fleet(appliance().db).revokeHost(Number(args[0]), null)) throw new FleetError(`no host ${args[0]} to revoke`, 404)
       out(`host ${args[0]} revoked`)
+    },
+  },
+  {
+    path: ['fleet', 'webhook'],
+    usage: '[URL | --off]',
+    summary: "Where fleet incidents are POSTed as JSON (the MSP's ticketing system): show, set or turn off.",
+    options: { off: { type: 'boolean', description: 'send no webhook' } },
+    run({ args, opts, out }) {
+      const settings = new StoredSettings(appliance().db)
+      if (opts.off) settings.remove(WEBHOOK_SETTING)
+      else if (args[0]) {
+        if (!/^https?:\/\/\S+$/.test(args[0])) throw new UsageError('the webhook must be an http(s):// URL')
+        settings.set(WEBHOOK_SETTING, args[0])
+      }
+      out(`fleet webhook: ${settings.get<string | null>(WEBHOOK_SETTING, null) ?? 'off'}`)
     },
   },
   ...agentCommands('appliance'),

@@ -1,0 +1,57 @@
+/*
+ * Fleet incidents on a real SQLite file, posted to a real HTTP server on loopback (the MSP's
+ * ticketing system): opened once, resolved once, sent again when the webhook was down.
+ */
+import crypto from 'node:crypto'
+import http from 'node:http'
+import t from 'tap'
+import { openDatabase } from '../../../appliance/db/database'
+import { Fleet } from '../../../appliance/fleet/console'
+import { WEBHOOK_SETTING, type WebhookEvent, watchFleet } from '../../../appliance/fleet/watch'
+import { StoredSettings } from '../../../appliance/services/stored-settings'
+import { Tenants } from '../../../appliance/services/tenants'
+
+t.test('offline and disk incidents: one alert and one webhook event each way', async (t) => {
+  const db = openDatabase(`${t.testdir()}/moat.db`)
+  t.teardown(() => db.close())
+  const org = new Tenants(db).addOrg('acme')
+  const fleet = new Fleet(db)
+  const T0 = 1_800_000_000_000
+  const publicKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+  const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0).token, publicKey, name: 'web01', kind: 'linux' }, T0)
+  const report = (at: number, diskUse: number) => {
+    const seq = (db.prepare(`SELECT last_seq FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number) + 1
+    db.prepare(`INSERT INTO fleet_reports (host_id, seq, kind, at, received_at, body) VALUES (?, ?, 'metrics', ?, ?, ?)`).run(hostId, seq, at, at, JSON.stringify({ diskUse }))
+    db.prepare(`UPDATE fleet_hosts SET last_seq = ?, last_seen_at = ? WHERE id = ?`).run(seq, at, hostId)
+  }
+
+  const events: WebhookEvent[] = []
+  let up = false
+  const server = http.createServer((req, res) => {
+    let body = ''
+    req.on('data', (d) => (body += d))
+    req.on('end', () => {
+      if (up) events.push(JSON.parse(body))
+      res.writeHead(up ? 204 : 503).end()
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => server.close())
+  new StoredSettings(db).set(WEBHOOK_SETTING, `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks/moat`)
+
+  report(T0, 40)
+  t.match(await watchFleet(db, { now: T0 + 60_000 }), { opened: 0, resolved: 0 }, 'a healthy host is no incident')
+  report(T0 + 120_000, 95)
+  t.match(await watchFleet(db, { now: T0 + 150_000 }), { opened: 1, sent: 0 }, 'a full disk opens an incident; the webhook is down')
+  up = true
+  t.match(await watchFleet(db, { now: T0 + 210_000 }), { opened: 0, sent: 1 }, 'the same incident is not opened again; its event goes out once the webhook is back')
+  t.match(events, [{ event: 'open', rule: 'disk', host: { name: 'web01' }, org: 'acme', detail: /95 % full/ }])
+  // Silent for 20 minutes: offline; the disk rule says nothing about a host that is offline.
+  t.match(await watchFleet(db, { now: T0 + 120_000 + 20 * 60_000 }), { opened: 1, resolved: 1, sent: 2 })
+  report(T0 + 25 * 60_000, 50)
+  t.match(await watchFleet(db, { now: T0 + 25 * 60_000 + 1000 }), { opened: 0, resolved: 1, sent: 1 })
+  t.same(events.map((e) => `${e.event} ${e.rule}`), ['open disk', 'resolve disk', 'open offline', 'resolve offline'], 'each event once, in order')
+  const alerts = db.prepare(`SELECT kind, org_id, acknowledged_at IS NOT NULL AS done FROM alerts ORDER BY id`).all()
+  t.same(alerts, [{ kind: 'fleet-disk', org_id: org.id, done: 1 }, { kind: 'fleet-offline', org_id: org.id, done: 1 }], "one alert per incident, for the host's organisation, cleared when it resolves")
+  t.match(await watchFleet(db, { now: T0 + 26 * 60_000 }), { opened: 0, resolved: 0, sent: 0 }, 'nothing more to say')
+})
