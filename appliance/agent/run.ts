@@ -6,6 +6,7 @@
 import cron from 'node-cron'
 import { backoffMs, flush } from './agent'
 import { inventory, metrics } from './collect'
+import { mailHealth } from './health'
 import type { AgentState } from './state'
 
 export interface RunOptions {
@@ -17,6 +18,8 @@ export interface RunOptions {
   flushMs: number
   /** the longest wait between tries while the console is away */
   backoffMaxMs?: number
+  /** on a Moat appliance: its data folder, for the mail health report (with the metrics) */
+  applianceDataDir?: string
   log: (line: string) => void
 }
 
@@ -28,14 +31,23 @@ export const DEFAULT_RUN: Omit<RunOptions, 'version' | 'log'> = {
 
 export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   for (const expr of [o.metricsCron, o.inventoryCron]) if (!cron.validate(expr)) throw new Error(`not a cron expression: "${expr}"`)
-  const take = (what: 'inventory' | 'metrics') => {
-    ;(what === 'inventory' ? inventory(o.version) : metrics())
+  const collectors = {
+    inventory: () => inventory(o.version),
+    metrics: () => metrics(),
+    health: async () => mailHealth(o.applianceDataDir!, o.version),
+  }
+  const take = (what: keyof typeof collectors) => {
+    collectors[what]()
       .then((data) => state.enqueue(what, data))
       .catch((err) => o.log(`moat agent: could not take ${what}: ${err}`))
   }
-  const tasks = [cron.schedule(o.metricsCron, () => take('metrics')), cron.schedule(o.inventoryCron, () => take('inventory'))]
+  const everyMinute = () => {
+    take('metrics')
+    if (o.applianceDataDir) take('health')
+  }
+  const tasks = [cron.schedule(o.metricsCron, everyMinute), cron.schedule(o.inventoryCron, () => take('inventory'))]
   take('inventory')
-  take('metrics')
+  everyMinute()
   let failures = 0
   let timer: NodeJS.Timeout | null = null
   let stopped = false

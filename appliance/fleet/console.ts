@@ -160,14 +160,17 @@ export class Fleet {
   }
 
   /** One host, or null when it does not exist or is not in the caller's scope. */
-  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; metrics: { at: number; data: unknown }[] }) | null {
+  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; health: unknown; metrics: { at: number; data: unknown }[] }) | null {
     const h = this.hosts(orgIds, now).find((x) => x.id === id)
     if (!h) return null
-    const inv = this.db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = 'inventory' ORDER BY seq DESC LIMIT 1`).pluck().get(id) as string | undefined
+    const latest = (kind: string) => {
+      const body = this.db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1`).pluck().get(id, kind) as string | undefined
+      return body ? JSON.parse(body) : null
+    }
     const metrics = (this.db.prepare(`SELECT at, body FROM fleet_reports WHERE host_id = ? AND kind = 'metrics' ORDER BY seq DESC LIMIT 60`).all(id) as { at: number; body: string }[])
       .reverse()
       .map((r) => ({ at: r.at, data: JSON.parse(r.body) }))
-    return { ...h, inventory: inv ? JSON.parse(inv) : null, metrics }
+    return { ...h, inventory: latest('inventory'), health: latest('health'), metrics }
   }
 
   reportCount(hostId: number): number {

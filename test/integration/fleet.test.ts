@@ -139,3 +139,18 @@ t.test('what an agent should never send gets a clear 4xx and stores nothing', as
   t.equal(wrongPin.code, 1)
   t.match(wrongPin.out, /not the one pinned/, 'a console whose key is not the pinned one is not talked to')
 })
+
+t.test('an appliance enrolls into its own console and reports its mail health', async (t) => {
+  const tok = token('acme')
+  const env = { ...process.env, MOAT_DATA_DIR: dir, MOAT_AGENT_DIR: path.join(dir, 'agent') }
+  const moat = path.join(__dirname, '../../../bin/moat')
+  const enrolled = spawnSync(process.execPath, [moat, 'agent', 'enroll', url, '--token', tok, '--name', 'mx1'], { env, encoding: 'utf8' })
+  t.equal(enrolled.status, 0, enrolled.stderr)
+  const run = spawn(process.execPath, [moat, 'agent', 'run'], { env: { ...env, MOAT_AGENT_METRICS_CRON: '* * * * * *', MOAT_AGENT_FLUSH_MS: '500' }, stdio: 'ignore' })
+  t.teardown(() => run.kill('SIGKILL'))
+  const mx1 = await until(() => hosts().find((h) => h.name === 'mx1' && h.last_seq >= 3), 30_000, 'the appliance reporting')
+  const detail = JSON.parse(moatOk(dir, ['fleet', 'host', String(mx1.id), '--json']))
+  t.equal(detail.kind, 'appliance')
+  t.match(detail.health, { version: String, queue: { pending: Number, queued: Number, deferred: Number }, quarantined: Number, openAlerts: Number, certificateExpires: Number })
+  t.ok(detail.health.certificateExpires > Date.now(), "the console's own certificate, valid")
+})

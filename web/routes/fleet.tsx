@@ -60,6 +60,34 @@ function latestMetrics(h: { metrics: { at: number; data: unknown }[] }): { cpu?:
   return (h.metrics.at(-1)?.data ?? {}) as ReturnType<typeof latestMetrics>
 }
 
+interface Health {
+  queue?: { pending: number; queued: number; deferred: number }
+  quarantined?: number
+  certificateExpires?: number | null
+  blocklisted?: { ip: string; zone: string }[]
+  openAlerts?: number
+  mailInLastMinute?: number
+  spamLastMinute?: number
+}
+
+function MailHealth({ health }: { health: Health }) {
+  return (
+    <>
+      <h2>Mail health</h2>
+      <table id="health">
+        <tbody>
+          <tr><td>Mail in the last minute</td><td>{`${health.mailInLastMinute ?? 0} (${health.spamLastMinute ?? 0} spam)`}</td></tr>
+          <tr><td>Delivery queue</td><td>{health.queue ? `${health.queue.pending} pending, ${health.queue.queued} queued, ${health.queue.deferred} deferred` : '—'}</td></tr>
+          <tr><td>Quarantine</td><td>{String(health.quarantined ?? '—')}</td></tr>
+          <tr><td>Certificate expires</td><td>{health.certificateExpires ? when(health.certificateExpires) : '—'}</td></tr>
+          <tr><td>On blocklists</td><td>{health.blocklisted?.length ? health.blocklisted.map((b) => `${b.ip} on ${b.zone}`).join(', ') : 'none'}</td></tr>
+          <tr><td>Open alerts</td><td>{String(health.openAlerts ?? 0)}</td></tr>
+        </tbody>
+      </table>
+    </>
+  )
+}
+
 export function fleetRoutes(db: Db): Hono<Env> {
   const app = new Hono<Env>()
   const fleet = new Fleet(db)
@@ -153,6 +181,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
             <tr><td>Fullest disk</td><td>{m.diskUse !== undefined ? `${Math.round(m.diskUse)} %` : '—'}</td></tr>
           </tbody>
         </table>
+        {h.health ? <MailHealth health={h.health as Health} /> : null}
         <h2>Inventory</h2>
         {h.inventory ? (
           <table id="inventory">

@@ -163,6 +163,8 @@ export function agentCommands(kind: HostKind): Command[] {
           inventoryCron: process.env.MOAT_AGENT_INVENTORY_CRON || DEFAULT_RUN.inventoryCron,
           flushMs: Number(process.env.MOAT_AGENT_FLUSH_MS) || DEFAULT_RUN.flushMs,
           backoffMaxMs: Number(process.env.MOAT_AGENT_BACKOFF_MAX_MS) || undefined,
+          // Inside an appliance: its mail health too.
+          applianceDataDir: kind === 'appliance' ? loadSettings().dataDir : undefined,
           log: err,
         })
         await new Promise<void>((resolve) => {
