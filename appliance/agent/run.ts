@@ -4,9 +4,10 @@
  * Used by `moat agent run` on an appliance and by the stand-alone agent on customers' servers.
  */
 import cron from 'node-cron'
-import { backoffMs, flush } from './agent'
+import { backoffMs, flush, type FlushResult } from './agent'
 import { inventory, metrics } from './collect'
 import { mailHealth } from './health'
+import type { Command } from '../fleet/protocol'
 import type { AgentState } from './state'
 
 export interface RunOptions {
@@ -41,6 +42,15 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
       .then((data) => state.enqueue(what, data))
       .catch((err) => o.log(`moat agent: could not take ${what}: ${err}`))
   }
+  const runCommand = async (c: Command): Promise<string> => {
+    switch (c.kind) {
+      case 'refresh-inventory':
+        state.enqueue('inventory', await collectors.inventory())
+        return 'inventory taken'
+      default:
+        throw new Error(`this agent does not know the command "${c.kind}"`)
+    }
+  }
   const everyMinute = () => {
     take('metrics')
     if (o.applianceDataDir) take('health')
@@ -52,8 +62,17 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   let timer: NodeJS.Timeout | null = null
   let stopped = false
   const loop = async () => {
-    const r = await flush(state).catch((err) => ({ sent: 0, pending: state.pending(), error: String(err) }))
+    const r: FlushResult = await flush(state).catch((err) => ({ sent: 0, pending: state.pending(), error: String(err) }))
     if (stopped) return
+    // Commands the console has waiting for this host: each id runs once (the console
+    // repeats a command until its result arrives, so a lost answer is no lost command).
+    for (const c of r.commands ?? []) {
+      if (state.get(`command:${c.id}`)) continue
+      state.set(`command:${c.id}`, String(Date.now()))
+      runCommand(c)
+        .then((output) => state.enqueue('command', { id: c.id, ok: true, output }))
+        .catch((err) => state.enqueue('command', { id: c.id, ok: false, output: String(err) }))
+    }
     if (r.error) {
       failures++
       const wait = backoffMs(failures, Math.random, o.backoffMaxMs)

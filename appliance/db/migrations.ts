@@ -605,4 +605,18 @@ export const migrations: readonly string[] = [
   CREATE UNIQUE INDEX fleet_incidents_open ON fleet_incidents(host_id, rule) WHERE resolved_at IS NULL;
   CREATE INDEX fleet_incidents_unsent ON fleet_incidents(id) WHERE open_sent_at IS NULL OR resolve_sent_at IS NULL;
   `,
+  // 21: commands queued for hosts (fleet/console.ts), run when the host next reports.
+  `
+  CREATE TABLE fleet_commands (
+    id INTEGER PRIMARY KEY,
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    done_at INTEGER,
+    ok INTEGER,
+    output TEXT
+  ) STRICT;
+  CREATE INDEX fleet_commands_pending ON fleet_commands(host_id) WHERE done_at IS NULL;
+  `,
 ]

@@ -7,7 +7,7 @@ import crypto from 'node:crypto'
 import type { Db } from '../db/database'
 import { whereIn } from '../db/sql'
 import {
-  type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
+  type Command, COMMAND_KINDS, type CommandKind, type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
 } from './protocol'
 
 export class FleetError extends Error {
@@ -112,7 +112,7 @@ export class Fleet {
    * report does not follow the last one stored is a replay or a retry of a delivered batch:
    * 409 with the last stored sequence number, which the agent uses to drop what it has sent.
    */
-  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number } {
+  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number; commands: Command[] } {
     const host = this.db.prepare(`SELECT id, org_id, public_key, last_seq, revoked_at FROM fleet_hosts WHERE id = ?`).get(hostId) as
       | { id: number; org_id: number; public_key: string; last_seq: number; revoked_at: number | null }
       | undefined
@@ -144,7 +144,8 @@ export class Fleet {
       const lastSeq = (reports as Report[])[reports.length - 1].seq
       const health = [...(reports as Report[])].reverse().find((r) => r.kind === 'inventory' || r.kind === 'health')?.data as { version?: string } | undefined
       this.db.prepare(`UPDATE fleet_hosts SET last_seq = ?, last_seen_at = ?, version = coalesce(?, version) WHERE id = ?`).run(lastSeq, now, health?.version ?? null, hostId)
-      return { stored: reports.length, lastSeq }
+      for (const r of reports as Report[]) if (r.kind === 'command') this.commandDone(hostId, r.data as { id?: unknown; ok?: unknown; output?: unknown }, now)
+      return { stored: reports.length, lastSeq, commands: this.pendingCommands(hostId) }
     }).immediate()
   }
 
@@ -171,6 +172,34 @@ export class Fleet {
       .reverse()
       .map((r) => ({ at: r.at, data: JSON.parse(r.body) }))
     return { ...h, inventory: latest('inventory'), health: latest('health'), metrics }
+  }
+
+  /** Queues a command for a host in the caller's scope; false when there is no such host. */
+  queueCommand(hostId: number, kind: CommandKind, orgIds: number[] | null, by: string, now = Date.now()): number | null {
+    if (!COMMAND_KINDS.includes(kind)) throw new FleetError(`the command must be one of ${COMMAND_KINDS.join(', ')}`)
+    const h = this.hosts(orgIds, now).find((x) => x.id === hostId && x.status !== 'revoked')
+    if (!h) return null
+    const id = Number(this.db.prepare(`INSERT INTO fleet_commands (host_id, kind, created_at, created_by) VALUES (?, ?, ?, ?)`).run(hostId, kind, now, by).lastInsertRowid)
+    this.audit(h.org_id, 'fleet-command', `${kind} for host ${hostId} ${h.name} by ${by}`, now)
+    return id
+  }
+
+  commands(hostId: number): { id: number; kind: string; created_at: number; created_by: string; done_at: number | null; ok: number | null; output: string | null }[] {
+    return this.db.prepare(`SELECT id, kind, created_at, created_by, done_at, ok, output FROM fleet_commands WHERE host_id = ? ORDER BY id DESC LIMIT 50`).all(hostId) as ReturnType<Fleet['commands']>
+  }
+
+  private pendingCommands(hostId: number): Command[] {
+    return this.db.prepare(`SELECT id, kind FROM fleet_commands WHERE host_id = ? AND done_at IS NULL ORDER BY id`).all(hostId) as Command[]
+  }
+
+  private commandDone(hostId: number, r: { id?: unknown; ok?: unknown; output?: unknown }, now: number): void {
+    const done = this.db
+      .prepare(`UPDATE fleet_commands SET done_at = ?, ok = ?, output = ? WHERE id = ? AND host_id = ? AND done_at IS NULL`)
+      .run(now, r.ok ? 1 : 0, String(r.output ?? '').slice(0, 10_000), Number(r.id), hostId)
+    if (done.changes) {
+      const org = this.db.prepare(`SELECT org_id FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number
+      this.audit(org, 'fleet-command-done', `command ${r.id} on host ${hostId}: ${r.ok ? 'ok' : 'failed'}`, now)
+    }
   }
 
   reportCount(hostId: number): number {

@@ -16,7 +16,7 @@ export const REPORTS_PATH = '/fleet/v1/reports'
 export const HOST_HEADER = 'x-moat-host'
 export const SIGNATURE_HEADER = 'x-moat-signature'
 
-export const REPORT_KINDS = ['inventory', 'metrics', 'logs', 'health'] as const
+export const REPORT_KINDS = ['inventory', 'metrics', 'logs', 'health', 'command'] as const
 export type ReportKind = (typeof REPORT_KINDS)[number]
 export const HOST_KINDS = ['appliance', 'linux', 'windows'] as const
 export type HostKind = (typeof HOST_KINDS)[number]
@@ -31,6 +31,20 @@ export interface Report {
   /** when the agent took it (ms since the epoch) */
   at: number
   data: unknown
+}
+
+/**
+ * What the console may ask of a host. Commands wait at the console until the host next
+ * reports (a host that is offline runs them when it is back); every answer to a batch of
+ * reports carries those not yet done, and the agent reports each result as a 'command'
+ * report ({ id, ok, output }), running each id once.
+ */
+export const COMMAND_KINDS = ['refresh-inventory'] as const
+export type CommandKind = (typeof COMMAND_KINDS)[number]
+
+export interface Command {
+  id: number
+  kind: CommandKind
 }
 
 export interface EnrollRequest {

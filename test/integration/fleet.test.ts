@@ -154,3 +154,28 @@ t.test('an appliance enrolls into its own console and reports its mail health', 
   t.match(detail.health, { version: String, queue: { pending: Number, queued: Number, deferred: Number }, quarantined: Number, openAlerts: Number, certificateExpires: Number })
   t.ok(detail.health.certificateExpires > Date.now(), "the console's own certificate, valid")
 })
+
+t.test('a command queued while its host is down runs when the host is back', async (t) => {
+  const d = path.join(dir, 'agent-cmd')
+  t.equal(agent(d, ['enroll', url, '--token', token('acme'), '--name', 'app02']).code, 0)
+  const host = hosts().find((h) => h.name === 'app02')!
+  const detail = () => JSON.parse(moatOk(dir, ['fleet', 'host', String(host.id), '--json']))
+  const inventories = () => {
+    const Database = require('better-sqlite3')
+    const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+    const n = db.prepare(`SELECT count(*) FROM fleet_reports WHERE host_id = ? AND kind = 'inventory'`).pluck().get(host.id) as number
+    db.close()
+    return n
+  }
+  t.match(moatOk(dir, ['fleet', 'command', String(host.id), 'refresh-inventory']), /queued/)
+  t.match(detail().commands, [{ kind: 'refresh-inventory', done_at: null }], 'it waits: the host has not reported yet')
+  const run = runAgent(d)
+  t.teardown(() => run.kill('SIGKILL'))
+  const done = await until(() => detail().commands.find((c: { done_at: number | null }) => c.done_at), 30_000, 'the command done')
+  t.match(done, { ok: 1, output: 'inventory taken' })
+  await until(() => inventories() >= 2, 20_000, 'the refreshed inventory')
+  t.ok(inventories() >= 2, 'the start-up inventory and the one the command asked for')
+  const bad = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'fleet', 'command', String(host.id), 'format-disk'], { env: { ...process.env, MOAT_DATA_DIR: dir }, encoding: 'utf8' })
+  t.equal(bad.status, 1)
+  t.match(bad.stderr, /must be one of refresh-inventory/)
+})

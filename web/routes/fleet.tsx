@@ -6,7 +6,7 @@
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { Fleet, FleetError, type Host } from '../../appliance/fleet/console'
-import { ENROLL_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
+import { type CommandKind, ENROLL_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Layout, when } from '../views/layout'
 
@@ -195,11 +195,38 @@ export function fleetRoutes(db: Db): Hono<Env> {
         ) : (
           <p class="muted">No inventory yet.</p>
         )}
+        <h2>Commands</h2>
+        <p class="muted">A command waits here until the host next reports; one that is offline runs it when it is back.</p>
+        <table id="commands">
+          <tbody>
+            {fleet.commands(h.id).map((cmd) => (
+              <tr data-id={cmd.id}>
+                <td>{cmd.kind}</td>
+                <td>{`${when(cmd.created_at)} by ${cmd.created_by}`}</td>
+                <td>{cmd.done_at ? `${cmd.ok ? 'done' : 'failed'} ${when(cmd.done_at)}: ${cmd.output ?? ''}` : 'waiting for the host'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
         {h.status !== 'revoked' && (
-          <form method="post" action={`/fleet/hosts/${h.id}/revoke`} class="inline"><Csrf session={session} /><button type="submit">Revoke this host</button></form>
+          <>
+            <form method="post" action={`/fleet/hosts/${h.id}/commands`} class="inline"><Csrf session={session} /><input type="hidden" name="kind" value="refresh-inventory" /><button type="submit">Refresh inventory</button></form>
+            <form method="post" action={`/fleet/hosts/${h.id}/revoke`} class="inline"><Csrf session={session} /><button type="submit">Revoke this host</button></form>
+          </>
         )}
       </Layout>,
     )
+  })
+  app.post('/fleet/hosts/:id/commands', admins, async (c) => {
+    const body = await c.req.parseBody()
+    try {
+      const id = fleet.queueCommand(Number(c.req.param('id')), String(body.kind ?? '') as CommandKind, c.get('scope')!.orgIds, c.get('session')!.principal.email)
+      if (id === null) return c.notFound()
+    } catch (err) {
+      if (err instanceof FleetError) return c.text(err.message, 400)
+      throw err
+    }
+    return c.redirect(`/fleet/hosts/${c.req.param('id')}`, 303)
   })
   app.post('/fleet/hosts/:id/revoke', admins, (c) => {
     if (!fleet.revokeHost(Number(c.req.param('id')), c.get('scope')!.orgIds)) return c.notFound()

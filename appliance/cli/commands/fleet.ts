@@ -8,7 +8,7 @@ import { enroll, flush } from '../../agent/agent'
 import { DEFAULT_RUN, runAgent } from '../../agent/run'
 import { AgentState } from '../../agent/state'
 import { Fleet, FleetError } from '../../fleet/console'
-import type { HostKind } from '../../fleet/protocol'
+import type { CommandKind, HostKind } from '../../fleet/protocol'
 import { loadSettings } from '../../config'
 import { WEBHOOK_SETTING } from '../../fleet/watch'
 import { StoredSettings } from '../../services/stored-settings'
@@ -56,9 +56,10 @@ export const fleetCommands: Command[] = [
     options: { json: { type: 'boolean', description: 'print JSON' } },
     run({ args, opts, out }) {
       need(args, 1, 'the host id')
-      const h = new Fleet(appliance().db).host(Number(args[0]), null)
+      const fleet = new Fleet(appliance().db)
+      const h = fleet.host(Number(args[0]), null)
       if (!h) throw new FleetError(`no host ${args[0]}`, 404)
-      if (opts.json) return out(JSON.stringify(h))
+      if (opts.json) return out(JSON.stringify({ ...h, commands: fleet.commands(h.id) }))
       out(`${h.name} (${h.kind}) of ${h.org}: ${h.status}, version ${h.version ?? '-'}, last report ${h.last_seen_at ? isoTime(h.last_seen_at) : 'never'}`)
       const m = h.metrics.at(-1)?.data as Record<string, number> | undefined
       if (m) out(`cpu ${m.cpu?.toFixed(0)} %, memory ${((100 * m.memUsed) / m.memTotal).toFixed(0)} %, fullest disk ${m.diskUse?.toFixed(0)} %`)
@@ -72,6 +73,17 @@ export const fleetCommands: Command[] = [
       need(args, 1, 'the host id')
       if (!new Fleet(appliance().db).revokeHost(Number(args[0]), null)) throw new FleetError(`no host ${args[0]} to revoke`, 404)
       out(`host ${args[0]} revoked`)
+    },
+  },
+  {
+    path: ['fleet', 'command'],
+    usage: 'ID refresh-inventory',
+    summary: 'Queue a command for a host; it runs when the host next reports (an offline host: when it is back).',
+    run({ args, out }) {
+      need(args, 2, 'the host id and the command')
+      const id = new Fleet(appliance().db).queueCommand(Number(args[0]), args[1] as CommandKind, null, 'cli')
+      if (id === null) throw new FleetError(`no host ${args[0]} to send a command to`, 404)
+      out(`command ${id} (${args[1]}) queued for host ${args[0]}`)
     },
   },
   {
