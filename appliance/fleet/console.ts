@@ -149,20 +149,21 @@ export class Fleet {
     }).immediate()
   }
 
-  hosts(orgIds: number[] | null, now = Date.now()): Host[] {
+  hosts(orgIds: number[] | null, now = Date.now(), onlyId?: number): Host[] {
     const w = orgIds ? whereIn('h.org_id', orgIds) : { sql: '1', args: [] }
+    const one = onlyId === undefined ? '' : ' AND h.id = ?'
     const rows = this.db
       .prepare(
         `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at
-         FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE ${w.sql} ORDER BY o.name, h.name`,
+         FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE ${w.sql}${one} ORDER BY o.name, h.name`,
       )
-      .all(...w.args) as Omit<Host, 'status'>[]
+      .all(...w.args, ...(onlyId === undefined ? [] : [onlyId])) as Omit<Host, 'status'>[]
     return rows.map((h) => ({ ...h, status: statusOf(h, now) }))
   }
 
   /** One host, or null when it does not exist or is not in the caller's scope. */
   host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; health: unknown; metrics: { at: number; data: unknown }[] }) | null {
-    const h = this.hosts(orgIds, now).find((x) => x.id === id)
+    const [h] = this.hosts(orgIds, now, id)
     if (!h) return null
     const latest = (kind: string) => {
       const body = this.db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1`).pluck().get(id, kind) as string | undefined
@@ -177,8 +178,8 @@ export class Fleet {
   /** Queues a command for a host in the caller's scope; false when there is no such host. */
   queueCommand(hostId: number, kind: CommandKind, orgIds: number[] | null, by: string, now = Date.now()): number | null {
     if (!COMMAND_KINDS.includes(kind)) throw new FleetError(`the command must be one of ${COMMAND_KINDS.join(', ')}`)
-    const h = this.hosts(orgIds, now).find((x) => x.id === hostId && x.status !== 'revoked')
-    if (!h) return null
+    const [h] = this.hosts(orgIds, now, hostId)
+    if (!h || h.status === 'revoked') return null
     const id = Number(this.db.prepare(`INSERT INTO fleet_commands (host_id, kind, created_at, created_by) VALUES (?, ?, ?, ?)`).run(hostId, kind, now, by).lastInsertRowid)
     this.audit(h.org_id, 'fleet-command', `${kind} for host ${hostId} ${h.name} by ${by}`, now)
     return id

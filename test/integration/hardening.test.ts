@@ -4,12 +4,12 @@
  * only the relayed copy is folded to SMTP's 998 octets; a bare CR is refused in the header as
  * in the body.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import https from 'node:https'
 import path from 'node:path'
 import t from 'tap'
 import { foldLongLines } from '../../appliance/smtp/long-lines'
-import { freePort, moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, until, workDir } from '../helpers/appliance'
+import { moatOk, type RunningSmtp, type Sink, smtpSend, startSink, startSmtp, startWeb, until, workDir } from '../helpers/appliance'
 
 let dir: string
 let sink: Sink
@@ -110,20 +110,13 @@ t.test('foldLongLines: breaks as Postfix does and leaves short mail alone', asyn
 })
 
 t.test('with MOAT_WEB_TLS=1 the web UI sends HSTS', async (t) => {
-  const port = await freePort()
-  const web = spawn(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'web', '--no-jobs'], {
-    env: { ...process.env, MOAT_DATA_DIR: dir, MOAT_WEB_PORT: String(port), MOAT_WEB_TLS: '1' },
-    stdio: 'ignore',
+  const web = await startWeb(dir, { MOAT_WEB_TLS: '1' })
+  t.teardown(() => web.stop())
+  const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    https.get(`${web.url}/login`, { rejectUnauthorized: false }, (res) => {
+      res.resume()
+      resolve(res.headers)
+    }).on('error', reject)
   })
-  t.teardown(() => web.kill('SIGKILL'))
-  const get = () =>
-    new Promise<Record<string, unknown> | null>((resolve) => {
-      https.get({ host: '127.0.0.1', port, path: '/login', rejectUnauthorized: false }, (res) => {
-        res.resume()
-        resolve(res.headers)
-      }).on('error', () => resolve(null))
-    })
-  let headers = await get()
-  for (const deadline = Date.now() + 30_000; !headers && Date.now() < deadline; headers = await get()) await new Promise((r) => setTimeout(r, 200))
-  t.equal(headers!['strict-transport-security'], 'max-age=31536000')
+  t.equal(headers['strict-transport-security'], 'max-age=31536000')
 })
