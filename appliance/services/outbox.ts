@@ -3,6 +3,10 @@
  * per message and reason. Runs in the SMTP process only; anything else (CLI, web) just adds
  * pending rows. A crash between our commit and the MTA's queue write leaves rows pending,
  * and they are handed again at the next start (at-least-once, as every MTA delivers).
+ *
+ * A result that cannot be recorded (the disk is full) is kept in memory and recorded again on
+ * every run until it commits: a group Haraka has queued is never handed a second time because
+ * its 'queued' mark failed, and a delivered message never reads 'queued' for ever.
  */
 import type { Db } from '../db/database'
 import type { GroupCommitter } from '../db/group-commit'
@@ -33,9 +37,19 @@ const MAX_CONCURRENT_HANDOFFS = 16
 
 export type DeliveryState = 'queued' | 'deferred' | 'delivered' | 'bounced'
 
+interface Unrecorded {
+  ids: number[]
+  state: DeliveryState | 'pending'
+  response: string | null
+  attempt: boolean
+  at: number
+}
+
 export class Outbox {
   private readonly q
   private readonly inFlight = new Set<number>()
+  /** results whose commit failed, oldest first; their ids stay in `inFlight` until recorded */
+  private unrecorded: Unrecorded[] = []
   private running = false
   private again = false
 
@@ -79,6 +93,7 @@ export class Outbox {
   }
 
   private async run(): Promise<void> {
+    await this.recordAgain()
     const rows = this.q.pending.all() as {
       id: number; message_id: number; rcpt: string; reason: HandOffGroup['reason']; mail_from: string; raw_id: number
       org_id: number; direction: 'in' | 'out'; from_header: string | null
@@ -107,13 +122,17 @@ export class Outbox {
       for (let g = queue.shift(); g; g = queue.shift()) {
         const ids = [...g.rcpts.values()]
         ids.forEach((id) => this.inFlight.add(id))
+        let handed = false
         try {
           await this.handOff(g)
+          handed = true
           await this.mark(ids, 'queued')
         } catch (err) {
           this.onError(err)
         } finally {
-          ids.forEach((id) => this.inFlight.delete(id))
+          // Handed but not marked: Haraka has the message; the ids stay in flight until the
+          // retried mark commits, or the next run would hand them again (a duplicate).
+          if (!handed || !this.unrecorded.some((u) => u.ids === ids)) ids.forEach((id) => this.inFlight.delete(id))
         }
       }
     }
@@ -126,9 +145,38 @@ export class Outbox {
    * delivery on from 'pending': a result Haraka reported first is never overwritten by it.
    */
   mark(ids: number[], state: DeliveryState | 'pending', response: string | null = null, attempt = false): Promise<void> {
-    const now = Date.now()
-    return this.committer.submit(() => {
-      for (const id of ids) this.q.setState.run({ id, state, response, now, attempt: attempt ? 1 : 0 })
+    const u: Unrecorded = { ids, state, response, attempt, at: Date.now() }
+    return this.commit([u]).catch((err) => {
+      this.unrecorded.push(u)
+      throw err
     })
+  }
+
+  /** how many results wait to be recorded again */
+  get unrecordedCount(): number {
+    return this.unrecorded.length
+  }
+
+  private commit(list: Unrecorded[]): Promise<void> {
+    return this.committer.submit(() => {
+      for (const u of list) {
+        for (const id of u.ids) this.q.setState.run({ id, state: u.state, response: u.response, now: u.at, attempt: u.attempt ? 1 : 0 })
+      }
+    })
+  }
+
+  /** Records, in their order, the results an earlier commit failed to; keeps them on failure. */
+  private async recordAgain(): Promise<void> {
+    if (!this.unrecorded.length) return
+    const list = this.unrecorded
+    this.unrecorded = []
+    try {
+      await this.commit(list)
+    } catch (err) {
+      this.unrecorded = [...list, ...this.unrecorded]
+      this.onError(err)
+      return
+    }
+    for (const u of list) u.ids.forEach((id) => this.inFlight.delete(id))
   }
 }

@@ -165,4 +165,16 @@ async function fullDisk(t: Test, mnt: string, sink: Sink, smtp: RunningSmtp): Pr
     sink.messages.map((m) => /^Subject: (.*)\r?$/m.exec(m.data.toString())?.[1]).sort(),
     ['after-full', 'before-full'],
   )
+  // Results that could not be written while the disk was full are written once it is not:
+  // every delivery reads delivered, and nothing is handed a second time meanwhile.
+  const db = new Database(path.join(mnt, 'moat.db'), { readonly: true })
+  try {
+    const states = () => (db.prepare(`SELECT state FROM deliveries ORDER BY id`).all() as { state: string }[]).map((r) => r.state)
+    await until(() => states().length === 2 && states().every((s) => s === 'delivered'), 10_000, 'both deliveries recorded delivered')
+    t.same(states(), ['delivered', 'delivered'])
+  } finally {
+    db.close()
+  }
+  await new Promise((r) => setTimeout(r, 1500))
+  t.equal(sink.messages.length, 2, 'no message arrived twice')
 }
