@@ -619,4 +619,47 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX fleet_commands_pending ON fleet_commands(host_id) WHERE done_at IS NULL;
   `,
+  // 22: fleet metrics as columns (fleet/metrics.ts): a row a sample (a minute), kept two days,
+  // and hourly sums kept 400 days, so a month of a host stays small and a 30-day plot reads
+  // 720 rows; the latest figures on the host row, for fleet-wide filters ("disk over 90 %").
+  // Logs the agents send (journald, Windows event logs), searchable per host. Metric reports
+  // already stored are moved over.
+  `
+  CREATE TABLE fleet_metrics (
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    cpu REAL, load1 REAL, mem_used INTEGER, mem_total INTEGER, swap_used INTEGER, disk_use REAL,
+    processes INTEGER, net_rx REAL, net_tx REAL, disk_read REAL, disk_write REAL,
+    PRIMARY KEY (host_id, at)
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE fleet_metrics_hourly (
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    cpu_sum REAL, cpu_max REAL, load1_sum REAL, mem_pct_sum REAL, disk_max REAL,
+    processes_sum REAL, net_rx_sum REAL, net_tx_sum REAL, disk_read_sum REAL, disk_write_sum REAL,
+    PRIMARY KEY (host_id, hour)
+  ) STRICT, WITHOUT ROWID;
+  ALTER TABLE fleet_hosts ADD COLUMN cpu REAL;
+  ALTER TABLE fleet_hosts ADD COLUMN mem_pct REAL;
+  ALTER TABLE fleet_hosts ADD COLUMN disk_use REAL;
+  INSERT OR IGNORE INTO fleet_metrics (host_id, at, seq, cpu, load1, mem_used, mem_total, swap_used, disk_use, processes)
+    SELECT host_id, at, seq, body ->> 'cpu', body ->> 'load1', body ->> 'memUsed', body ->> 'memTotal', body ->> 'swapUsed', body ->> 'diskUse', body ->> 'processes'
+    FROM fleet_reports WHERE kind = 'metrics';
+  INSERT INTO fleet_metrics_hourly (host_id, hour, samples, cpu_sum, cpu_max, load1_sum, mem_pct_sum, disk_max, processes_sum)
+    SELECT host_id, at / 3600000, count(*), sum(cpu), max(cpu), sum(load1), sum(100.0 * mem_used / nullif(mem_total, 0)), max(disk_use), sum(processes)
+    FROM fleet_metrics GROUP BY host_id, at / 3600000;
+  DELETE FROM fleet_reports WHERE kind = 'metrics';
+  CREATE TABLE fleet_logs (
+    id INTEGER PRIMARY KEY,
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    priority INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 7),
+    source TEXT NOT NULL,
+    message TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX fleet_logs_host ON fleet_logs(host_id, at);
+  `,
 ]

@@ -9,16 +9,11 @@ import { whereIn } from '../db/sql'
 import {
   type Command, COMMAND_KINDS, type CommandKind, type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
 } from './protocol'
+import { FleetError } from './errors'
+import { FleetLogs, type LogEntry, validLogEntries } from './logs'
+import { FleetMetrics, type MetricSample } from './metrics'
 
-export class FleetError extends Error {
-  constructor(
-    message: string,
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 = 400,
-    readonly lastSeq?: number,
-  ) {
-    super(message)
-  }
-}
+export { FleetError }
 
 export interface EnrollToken {
   id: number
@@ -41,17 +36,28 @@ export interface Host {
   last_seen_at: number | null
   last_seq: number
   revoked_at: number | null
+  /** the newest metrics: CPU %, memory in use %, the fullest file system % */
+  cpu: number | null
+  mem_pct: number | null
+  disk_use: number | null
   status: 'online' | 'late' | 'offline' | 'revoked'
 }
 
 /** A host that has not reported for this long is late, and after OFFLINE_MS offline. */
 export const LATE_MS = 3 * 60_000
 export const OFFLINE_MS = 15 * 60_000
+export const INVENTORIES_KEPT = 30
 
 const tokenHash = (t: string) => crypto.createHash('sha256').update(t).digest('hex')
 
 export class Fleet {
-  constructor(private readonly db: Db) {}
+  readonly metrics: FleetMetrics
+  readonly logs: FleetLogs
+
+  constructor(private readonly db: Db) {
+    this.metrics = new FleetMetrics(db)
+    this.logs = new FleetLogs(db)
+  }
 
   /** A new enrollment token for one organisation; only its hash is stored. */
   createToken(orgId: number, opts: { uses?: number | null; expiresDays?: number; by: string }, now = Date.now()): { id: number; token: string } {
@@ -136,11 +142,20 @@ export class Fleet {
       if (typeof r.data !== 'object' || r.data === null) throw new FleetError('data must be an object')
       prev = r.seq
     }
+    const logEntries = new Map<number, LogEntry[]>()
+    for (const r of reports as Report[]) if (r.kind === 'logs') logEntries.set(r.seq, validLogEntries(r.data))
     return this.db.transaction(() => {
       const last = (this.db.prepare(`SELECT last_seq FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number) ?? 0
       if ((reports as Report[])[0].seq <= last) throw new FleetError(`already have up to ${last}`, 409, last)
       const add = this.db.prepare(`INSERT INTO fleet_reports (host_id, seq, kind, at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)`)
-      for (const r of reports as Report[]) add.run(hostId, r.seq, r.kind, r.at, now, JSON.stringify(r.data))
+      // Metrics and logs go to their own tables (a row a minute; searchable lines); the rest
+      // is kept as sent. The host's last_seq, not these rows, is what refuses a replay.
+      const newestMetrics = [...(reports as Report[])].reverse().find((r) => r.kind === 'metrics')
+      for (const r of reports as Report[]) {
+        if (r.kind === 'metrics') this.metrics.add(hostId, r.seq, r.at, r.data as MetricSample, r === newestMetrics)
+        else if (r.kind === 'logs') this.logs.add(hostId, r.seq, logEntries.get(r.seq)!)
+        else add.run(hostId, r.seq, r.kind, r.at, now, JSON.stringify(r.data))
+      }
       const lastSeq = (reports as Report[])[reports.length - 1].seq
       const health = [...(reports as Report[])].reverse().find((r) => r.kind === 'inventory' || r.kind === 'health')?.data as { version?: string } | undefined
       this.db.prepare(`UPDATE fleet_hosts SET last_seq = ?, last_seen_at = ?, version = coalesce(?, version) WHERE id = ?`).run(lastSeq, now, health?.version ?? null, hostId)
@@ -154,7 +169,7 @@ export class Fleet {
     const one = onlyId === undefined ? '' : ' AND h.id = ?'
     const rows = this.db
       .prepare(
-        `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at
+        `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at, h.cpu, h.mem_pct, h.disk_use
          FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE ${w.sql}${one} ORDER BY o.name, h.name`,
       )
       .all(...w.args, ...(onlyId === undefined ? [] : [onlyId])) as Omit<Host, 'status'>[]
@@ -162,17 +177,14 @@ export class Fleet {
   }
 
   /** One host, or null when it does not exist or is not in the caller's scope. */
-  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; health: unknown; metrics: { at: number; data: unknown }[] }) | null {
+  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; health: unknown }) | null {
     const [h] = this.hosts(orgIds, now, id)
     if (!h) return null
     const latest = (kind: string) => {
       const body = this.db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1`).pluck().get(id, kind) as string | undefined
       return body ? JSON.parse(body) : null
     }
-    const metrics = (this.db.prepare(`SELECT at, body FROM fleet_reports WHERE host_id = ? AND kind = 'metrics' ORDER BY seq DESC LIMIT 60`).all(id) as { at: number; body: string }[])
-      .reverse()
-      .map((r) => ({ at: r.at, data: JSON.parse(r.body) }))
-    return { ...h, inventory: latest('inventory'), health: latest('health'), metrics }
+    return { ...h, inventory: latest('inventory'), health: latest('health') }
   }
 
   /** Queues a command for a host in the caller's scope; false when there is no such host. */
@@ -201,6 +213,29 @@ export class Fleet {
       const org = this.db.prepare(`SELECT org_id FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number
       this.audit(org, 'fleet-command-done', `command ${r.id} on host ${hostId}: ${r.ok ? 'ok' : 'failed'}`, now)
     }
+  }
+
+  /**
+   * Daily: metric samples after two days (their hourly sums after 400), log lines after 14
+   * days, health reports after two days (a host's newest is kept however old) and all but a
+   * host's newest INVENTORIES_KEPT inventories (what changed is read from the last two).
+   */
+  purge(now = Date.now()): { metricSamples: number; metricHours: number; logLines: number; reports: number } {
+    const m = this.metrics.purge(now)
+    const logLines = this.logs.purge(now)
+    const health = this.db
+      .prepare(
+        `DELETE FROM fleet_reports WHERE kind = 'health' AND at < ?
+           AND seq < (SELECT max(r.seq) FROM fleet_reports r WHERE r.host_id = fleet_reports.host_id AND r.kind = 'health')`,
+      )
+      .run(now - 2 * 86_400_000).changes
+    const inventories = this.db
+      .prepare(
+        `DELETE FROM fleet_reports WHERE kind = 'inventory'
+           AND seq < coalesce((SELECT r.seq FROM fleet_reports r WHERE r.host_id = fleet_reports.host_id AND r.kind = 'inventory' ORDER BY r.seq DESC LIMIT 1 OFFSET ?), 0)`,
+      )
+      .run(INVENTORIES_KEPT - 1).changes
+    return { metricSamples: m.minutes, metricHours: m.hours, logLines, reports: health + inventories }
   }
 
   reportCount(hostId: number): number {

@@ -51,8 +51,7 @@ export async function watchFleet(db: Db, opts: { now?: number; post?: Post; rule
   for (const h of fleet.hosts(null, now)) {
     if (h.status === 'revoked') continue
     const seen = h.last_seen_at ?? h.enrolled_at
-    const disk = (db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = 'metrics' ORDER BY seq DESC LIMIT 1`).pluck().get(h.id) as string | undefined)
-    const diskUse = disk ? Number((JSON.parse(disk) as { diskUse?: number }).diskUse) : NaN
+    const diskUse = h.disk_use ?? NaN
     const holds: Record<WebhookEvent['rule'], string | null> = {
       offline: now - seen >= rules.offlineMinutes * 60_000 ? `not heard from for ${Math.round((now - seen) / 60_000)} minutes` : null,
       // A host that is offline says nothing new about its disks.

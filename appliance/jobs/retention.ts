@@ -3,7 +3,8 @@
  * (default 30 days), then archived messages past the archive retention that nothing
  * references any more, and their spool files; raw delivery attempts after 14 days or as set (their
  * hourly roll-up after 400), outbound sender counters after 2 days, and learned user reports
- * after REPORT_DAYS or beyond the newest REPORTS_KEPT.
+ * after REPORT_DAYS or beyond the newest REPORTS_KEPT; fleet metrics, logs and old reports
+ * (fleet/console.ts purge).
  */
 import type { Db } from '../db/database'
 import { Archive } from '../services/archive'
@@ -14,12 +15,14 @@ import { Quarantine } from '../services/quarantine'
 import { RawStore } from '../services/raw-store'
 import type { Spool } from '../services/spool'
 import { pruneReports } from '../engine/reports'
+import { Fleet } from '../fleet/console'
 
 export interface RetentionResult {
   quarantinePurged: number
   archivePurged: number
   deliveryAttemptsPurged: number
   reportsPurged: number
+  fleet: ReturnType<Fleet['purge']>
 }
 
 export const DELIVERY_ATTEMPT_DAYS = 14
@@ -40,5 +43,5 @@ export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise
   const rawDays = new StoredSettings(deps.db).get(DELIVERY_ATTEMPT_DAYS_SETTING, DELIVERY_ATTEMPT_DAYS)
   const delivery = new DeliveryMonitor(deps.db).purge(rawDays, DELIVERY_HOURLY_DAYS, now)
   new OutboundSenders(deps.db).prune(2 * 86_400_000, now)
-  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts, reportsPurged: pruneReports(deps.db, now) }
+  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts, reportsPurged: pruneReports(deps.db, now), fleet: new Fleet(deps.db).purge(now) }
 }

@@ -7,7 +7,10 @@ import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { Fleet, FleetError, type Host } from '../../appliance/fleet/console'
 import { type CommandKind, ENROLL_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
+import { PRIORITY_NAMES } from '../../appliance/fleet/logs'
+import { RANGES, type Range } from '../../appliance/fleet/metrics'
 import { type Env, requireLogin } from '../security'
+import { MetricPlots } from '../views/fleet-plots'
 import { Csrf, Layout, when } from '../views/layout'
 
 async function bodyText(c: Context): Promise<string> {
@@ -56,9 +59,7 @@ export function fleetApiRoutes(db: Db): Hono {
 
 const pct = (used: number, size: number) => (size > 0 ? `${Math.round((100 * used) / size)} %` : '—')
 
-function latestMetrics(h: { metrics: { at: number; data: unknown }[] }): { cpu?: number; memUsed?: number; memTotal?: number; diskUse?: number } {
-  return (h.metrics.at(-1)?.data ?? {}) as ReturnType<typeof latestMetrics>
-}
+const percent = (v: number | null) => (v === null ? '—' : `${Math.round(v)} %`)
 
 interface Health {
   queue?: { pending: number; queued: number; deferred: number }
@@ -167,7 +168,11 @@ export function fleetRoutes(db: Db): Hono<Env> {
     const session = c.get('session')!
     const h = fleet.host(Number(c.req.param('id')), c.get('scope')!.orgIds)
     if (!h) return c.notFound()
-    const m = latestMetrics(h)
+    const now = Date.now()
+    const range = (Object.keys(RANGES) as Range[]).find((r) => r === c.req.query('range')) ?? '24h'
+    const q = (c.req.query('q') ?? '').trim().slice(0, 200)
+    const priority = Math.min(7, Math.max(0, Number(c.req.query('priority') ?? 4) || 0))
+    const logs = fleet.logs.search(h.id, { q, maxPriority: priority, limit: 100 })
     const inv = (h.inventory ?? {}) as { os?: { distro?: string; release?: string; kernel?: string }; cpu?: { brand?: string; cores?: number }; mem?: { total?: number }; fs?: { mount: string; size: number; used: number }[] }
     return c.html(
       <Layout title={h.name} session={session}>
@@ -176,11 +181,12 @@ export function fleetRoutes(db: Db): Hono<Env> {
         <h2>Now</h2>
         <table id="metrics">
           <tbody>
-            <tr><td>CPU</td><td>{m.cpu !== undefined ? `${Math.round(m.cpu)} %` : '—'}</td></tr>
-            <tr><td>Memory</td><td>{m.memTotal ? pct(m.memUsed ?? 0, m.memTotal) : '—'}</td></tr>
-            <tr><td>Fullest disk</td><td>{m.diskUse !== undefined ? `${Math.round(m.diskUse)} %` : '—'}</td></tr>
+            <tr><td>CPU</td><td>{percent(h.cpu)}</td></tr>
+            <tr><td>Memory</td><td>{percent(h.mem_pct)}</td></tr>
+            <tr><td>Fullest disk</td><td>{percent(h.disk_use)}</td></tr>
           </tbody>
         </table>
+        <MetricPlots hostId={h.id} series={fleet.metrics.series(h.id, range, now)} now={now} />
         {h.health ? <MailHealth health={h.health as Health} /> : null}
         <h2>Inventory</h2>
         {h.inventory ? (
@@ -194,6 +200,25 @@ export function fleetRoutes(db: Db): Hono<Env> {
           </table>
         ) : (
           <p class="muted">No inventory yet.</p>
+        )}
+        <h2 id="logs">Logs</h2>
+        <form method="get" action={`/fleet/hosts/${h.id}#logs`} class="filters">
+          <input name="q" value={q} placeholder="words in the line or its source" />
+          <select name="priority">
+            {PRIORITY_NAMES.map((p, i) => <option value={String(i)} selected={i === priority}>{`${p} and worse`}</option>)}
+          </select>
+          <button type="submit">Search</button>
+        </form>
+        {logs.length ? (
+          <table id="log-lines">
+            <tbody>
+              {logs.map((l) => (
+                <tr class={`priority-${l.priority}`}><td>{when(l.at)}</td><td>{PRIORITY_NAMES[l.priority]}</td><td>{l.source}</td><td>{l.message}</td></tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No log lines{q ? ' match' : ' at this priority in the last 14 days'}.</p>
         )}
         <h2>Commands</h2>
         <p class="muted">A command waits here until the host next reports; one that is offline runs it when it is back.</p>

@@ -9,7 +9,8 @@ export interface Series {
   name: string
   /** class in moat.css: s-ok, s-defer, s-fail, s-ours, s-line */
   cls: string
-  values: number[]
+  /** null: no data for that bucket (a line breaks there) */
+  values: (number | null)[]
 }
 
 const W = 640
@@ -71,17 +72,37 @@ export function StackedBars(props: { title: string; labels: string[]; series: Se
   )
 }
 
-/** One or more lines over the same buckets (latency). */
-export function Lines(props: { title: string; labels: string[]; series: Series[]; unit: string }) {
+/** Runs of buckets that have data: a line is not drawn across a time with none. */
+function runs(values: (number | null)[]): [number, number][][] {
+  const out: [number, number][][] = []
+  let cur: [number, number][] = []
+  values.forEach((v, i) => {
+    if (v === null || !Number.isFinite(v)) {
+      if (cur.length) out.push(cur)
+      cur = []
+    } else cur.push([i, v])
+  })
+  if (cur.length) out.push(cur)
+  return out
+}
+
+/** One or more lines over the same buckets (latency, a host's load). */
+export function Lines(props: { title: string; labels: string[]; series: Series[]; unit: string; max?: number }) {
   const n = props.labels.length
-  const max = niceMax(Math.max(0, ...props.series.flatMap((s) => s.values)))
+  const max = props.max ?? niceMax(Math.max(0, ...props.series.flatMap((s) => s.values.filter((v): v is number => v !== null))))
   const x = (i: number) => PAD.l + ((W - PAD.l - PAD.r) * (n <= 1 ? 0.5 : i / (n - 1)))
   const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max)
   return (
     <Frame title={props.title} caption={`${props.title} (${props.unit})`} labels={props.labels} series={props.series} max={max} y={y}>
-      {props.series.map((s) => (
-        <polyline class={`line ${s.cls}`} points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
-      ))}
+      {props.series.flatMap((s) =>
+        runs(s.values).map((run) =>
+          run.length === 1 ? (
+            <circle class={`dot ${s.cls}`} cx={x(run[0][0]).toFixed(1)} cy={y(run[0][1]).toFixed(1)} r="2" />
+          ) : (
+            <polyline class={`line ${s.cls}`} points={run.map(([i, v]) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
+          ),
+        ),
+      )}
     </Frame>
   )
 }

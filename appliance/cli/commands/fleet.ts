@@ -6,6 +6,7 @@
 import path from 'node:path'
 import { enroll, flush } from '../../agent/agent'
 import { DEFAULT_RUN, runAgent } from '../../agent/run'
+import { PRIORITY_NAMES } from '../../fleet/logs'
 import { AgentState } from '../../agent/state'
 import { Fleet, FleetError } from '../../fleet/console'
 import type { CommandKind, HostKind } from '../../fleet/protocol'
@@ -61,8 +62,29 @@ export const fleetCommands: Command[] = [
       if (!h) throw new FleetError(`no host ${args[0]}`, 404)
       if (opts.json) return out(JSON.stringify({ ...h, commands: fleet.commands(h.id) }))
       out(`${h.name} (${h.kind}) of ${h.org}: ${h.status}, version ${h.version ?? '-'}, last report ${h.last_seen_at ? isoTime(h.last_seen_at) : 'never'}`)
-      const m = h.metrics.at(-1)?.data as Record<string, number> | undefined
-      if (m) out(`cpu ${m.cpu?.toFixed(0)} %, memory ${((100 * m.memUsed) / m.memTotal).toFixed(0)} %, fullest disk ${m.diskUse?.toFixed(0)} %`)
+      const p = (v: number | null) => (v === null ? '-' : `${v.toFixed(0)} %`)
+      if (h.cpu !== null || h.disk_use !== null) out(`cpu ${p(h.cpu)}, memory ${p(h.mem_pct)}, fullest disk ${p(h.disk_use)}`)
+    },
+  },
+  {
+    path: ['fleet', 'logs'],
+    usage: 'ID [--q WORDS] [--priority 0-7] [--json]',
+    summary: "Search a host's log lines (journald, Windows event logs), newest first: words in the line or its source, at a syslog priority or worse (default 7: all).",
+    options: {
+      q: { type: 'string', description: 'words the line or its source must hold' },
+      priority: { type: 'string', description: '0 emerg … 4 warning … 7 debug' },
+      json: { type: 'boolean', description: 'print JSON' },
+    },
+    run({ args, opts, out }) {
+      need(args, 1, 'the host id')
+      const fleet = new Fleet(appliance().db)
+      const h = fleet.host(Number(args[0]), null)
+      if (!h) throw new FleetError(`no host ${args[0]}`, 404)
+      const maxPriority = opts.priority === undefined ? 7 : Number(opts.priority)
+      if (!(Number.isInteger(maxPriority) && maxPriority >= 0 && maxPriority <= 7)) throw new FleetError('--priority must be 0 to 7')
+      const lines = fleet.logs.search(h.id, { q: opts.q as string | undefined, maxPriority, limit: 1000 })
+      if (opts.json) return out(JSON.stringify(lines))
+      for (const l of lines) out(`${isoTime(l.at)} ${PRIORITY_NAMES[l.priority]} ${l.source}: ${l.message}`)
     },
   },
   {
@@ -165,7 +187,7 @@ export function agentCommands(kind: HostKind): Command[] {
     {
       path: ['agent', 'run'],
       usage: '',
-      summary: 'Run the agent: inventory and metrics on their schedules (MOAT_AGENT_METRICS_CRON, MOAT_AGENT_INVENTORY_CRON), sent to the console.',
+      summary: 'Run the agent: inventory, metrics and log lines on their schedules (MOAT_AGENT_METRICS_CRON, MOAT_AGENT_INVENTORY_CRON, MOAT_AGENT_LOGS_CRON; MOAT_AGENT_LOG_PRIORITY, 0-7, default 4: warning and worse), sent to the console; the console may set them per organisation.',
       async run({ err }) {
         const state = new AgentState(agentDir())
         if (!state.identity()) throw new UsageError('not enrolled: run "agent enroll URL --token T" first')
@@ -173,6 +195,9 @@ export function agentCommands(kind: HostKind): Command[] {
           version: VERSION,
           metricsCron: process.env.MOAT_AGENT_METRICS_CRON || DEFAULT_RUN.metricsCron,
           inventoryCron: process.env.MOAT_AGENT_INVENTORY_CRON || DEFAULT_RUN.inventoryCron,
+          logsCron: process.env.MOAT_AGENT_LOGS_CRON || DEFAULT_RUN.logsCron,
+          logPriority: process.env.MOAT_AGENT_LOG_PRIORITY ? Number(process.env.MOAT_AGENT_LOG_PRIORITY) : DEFAULT_RUN.logPriority,
+          journalDir: process.env.MOAT_AGENT_JOURNAL_DIR || undefined,
           flushMs: Number(process.env.MOAT_AGENT_FLUSH_MS) || DEFAULT_RUN.flushMs,
           backoffMaxMs: Number(process.env.MOAT_AGENT_BACKOFF_MAX_MS) || undefined,
           // Inside an appliance: its mail health too.

@@ -7,6 +7,7 @@ import http from 'node:http'
 import t from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
 import { Fleet } from '../../../appliance/fleet/console'
+import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
 import { WEBHOOK_SETTING, type WebhookEvent, watchFleet } from '../../../appliance/fleet/watch'
 import { StoredSettings } from '../../../appliance/services/stored-settings'
 import { Tenants } from '../../../appliance/services/tenants'
@@ -17,12 +18,14 @@ t.test('offline and disk incidents: one alert and one webhook event each way', a
   const org = new Tenants(db).addOrg('acme')
   const fleet = new Fleet(db)
   const T0 = 1_800_000_000_000
-  const publicKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+  const keys = crypto.generateKeyPairSync('ed25519')
+  const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
   const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0).token, publicKey, name: 'web01', kind: 'linux' }, T0)
+  let seq = 0
+  // Through the console's own ingest, signed as an agent signs.
   const report = (at: number, diskUse: number) => {
-    const seq = (db.prepare(`SELECT last_seq FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number) + 1
-    db.prepare(`INSERT INTO fleet_reports (host_id, seq, kind, at, received_at, body) VALUES (?, ?, 'metrics', ?, ?, ?)`).run(hostId, seq, at, at, JSON.stringify({ diskUse }))
-    db.prepare(`UPDATE fleet_hosts SET last_seq = ?, last_seen_at = ? WHERE id = ?`).run(seq, at, hostId)
+    const body = JSON.stringify({ reports: [{ seq: ++seq, kind: 'metrics', at, data: { diskUse } }] })
+    fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, at)
   }
 
   const events: WebhookEvent[] = []
