@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(swaks libnet-ssleay-perl rbldnsd clamav-daemon nmap chromium packer shellcheck nftables qemu-utils libxml2-utils)
+DEBIAN_PACKAGES=(swaks libnet-ssleay-perl rbldnsd clamav-daemon nmap chromium packer shellcheck nftables qemu-utils libxml2-utils systemd-journal-remote)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

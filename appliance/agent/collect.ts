@@ -38,9 +38,21 @@ export async function inventory(version: string): Promise<Record<string, unknown
   }
 }
 
-export async function metrics(): Promise<Record<string, number>> {
-  const [load, mem, fs, procs] = await Promise.all([si.currentLoad(), si.mem(), si.fsSize(), si.processes()])
+/**
+ * A minute's figures. Network and disk rates are per second since the previous call
+ * (systeminformation keeps the last counters; the first call of a process has none yet).
+ */
+export async function metrics(): Promise<Record<string, number | null>> {
+  const [load, mem, fs, procs, net, io] = await Promise.all([
+    si.currentLoad(), si.mem(), si.fsSize(), si.processes(), si.networkStats('*').catch(() => []), si.fsStats().catch(() => null),
+  ])
+  const external = (Array.isArray(net) ? net : []).filter((n) => n.iface !== 'lo' && !/^loopback/i.test(n.iface))
+  const rate = (v: (number | null)[]) => (v.some((x) => typeof x === 'number' && x >= 0) ? v.reduce<number>((a, x) => a + (typeof x === 'number' && x > 0 ? x : 0), 0) : null)
   return {
+    netRx: rate(external.map((n) => n.rx_sec)),
+    netTx: rate(external.map((n) => n.tx_sec)),
+    diskRead: io && typeof io.rx_sec === 'number' && io.rx_sec >= 0 ? io.rx_sec : null,
+    diskWrite: io && typeof io.wx_sec === 'number' && io.wx_sec >= 0 ? io.wx_sec : null,
     cpu: load.currentLoad,
     load1: os.loadavg()[0],
     memUsed: mem.active,

@@ -7,6 +7,7 @@ import cron from 'node-cron'
 import { backoffMs, flush, type FlushResult } from './agent'
 import { inventory, metrics } from './collect'
 import { mailHealth } from './health'
+import { JOURNAL_CURSOR_KEY, LOG_BATCH, readJournal, readWindowsChannel, WINDOWS_CHANNELS } from './logs'
 import type { Command } from '../fleet/protocol'
 import type { AgentState } from './state'
 
@@ -21,17 +22,49 @@ export interface RunOptions {
   backoffMaxMs?: number
   /** on a Moat appliance: its data folder, for the mail health report (with the metrics) */
   applianceDataDir?: string
+  /** node-cron expression for reading new log lines */
+  logsCron: string
+  /** send log lines at this syslog priority or more urgent (4: warning) */
+  logPriority: number
+  /** a journal folder other than the system's (journalctl --directory) */
+  journalDir?: string
   log: (line: string) => void
 }
 
 export const DEFAULT_RUN: Omit<RunOptions, 'version' | 'log'> = {
   metricsCron: '* * * * *',
   inventoryCron: '17 3 * * *',
+  logsCron: '* * * * *',
+  logPriority: 4,
   flushMs: 15_000,
 }
 
+/** Reads what the logs hold since the saved positions and buffers it with them. */
+export async function takeLogs(state: AgentState, o: Pick<RunOptions, 'logPriority' | 'journalDir'>, platform = process.platform): Promise<number> {
+  let taken = 0
+  if (platform === 'win32') {
+    for (const channel of WINDOWS_CHANNELS) {
+      const saved = state.get(`eventlog:${channel}`)
+      const r = await readWindowsChannel(channel, saved === null ? null : Number(saved), o.logPriority)
+      if (r.entries.length) state.enqueue('logs', { entries: r.entries }, Date.now(), r.position)
+      else if (r.position) state.set(r.position.key, r.position.value)
+      taken += r.entries.length
+    }
+    return taken
+  }
+  // Up to a few batches a run, so that a busy journal is caught up without one huge report.
+  for (let i = 0; i < 4; i++) {
+    const r = await readJournal(state.get(JOURNAL_CURSOR_KEY), o.logPriority, { directory: o.journalDir })
+    if (!r.entries.length) break
+    state.enqueue('logs', { entries: r.entries }, Date.now(), r.position)
+    taken += r.entries.length
+    if (r.entries.length < LOG_BATCH) break
+  }
+  return taken
+}
+
 export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
-  for (const expr of [o.metricsCron, o.inventoryCron]) if (!cron.validate(expr)) throw new Error(`not a cron expression: "${expr}"`)
+  for (const expr of [o.metricsCron, o.inventoryCron, o.logsCron]) if (!cron.validate(expr)) throw new Error(`not a cron expression: "${expr}"`)
   const collectors = {
     inventory: () => inventory(o.version),
     metrics: () => metrics(),
@@ -55,9 +88,18 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
     take('metrics')
     if (o.applianceDataDir) take('health')
   }
-  const tasks = [cron.schedule(o.metricsCron, everyMinute), cron.schedule(o.inventoryCron, () => take('inventory'))]
+  let readingLogs = false
+  const logs = () => {
+    if (readingLogs) return
+    readingLogs = true
+    takeLogs(state, o)
+      .catch((err) => o.log(`moat agent: could not read the logs: ${err}`))
+      .finally(() => (readingLogs = false))
+  }
+  const tasks = [cron.schedule(o.metricsCron, everyMinute), cron.schedule(o.inventoryCron, () => take('inventory')), cron.schedule(o.logsCron, logs)]
   take('inventory')
   everyMinute()
+  logs()
   let failures = 0
   let timer: NodeJS.Timeout | null = null
   let stopped = false

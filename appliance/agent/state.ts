@@ -77,9 +77,14 @@ export class AgentState {
     fs.chmodSync(path.join(this.dir, 'agent.db'), 0o600)
   }
 
-  /** Buffers a report (durably: synchronous=FULL) and trims the buffer to its bounds. */
-  enqueue(kind: ReportKind, data: unknown, now = Date.now()): number {
+  /**
+   * Buffers a report (durably: synchronous=FULL) and trims the buffer to its bounds.
+   * `position`: where its reader goes on from (a journal cursor), saved in the same
+   * transaction, so that a crash neither loses nor repeats what the report holds.
+   */
+  enqueue(kind: ReportKind, data: unknown, now = Date.now(), position?: { key: string; value: string } | null): number {
     return this.db.transaction(() => {
+      if (position) this.set(position.key, position.value)
       const seq = Number(this.db.prepare(`INSERT INTO outbox (kind, at, data) VALUES (?, ?, ?)`).run(kind, now, JSON.stringify(data)).lastInsertRowid)
       this.db.prepare(`DELETE FROM outbox WHERE at < ?`).run(now - BUFFER_MAX_AGE_MS)
       this.db.prepare(`DELETE FROM outbox WHERE seq <= ?`).run(seq - BUFFER_MAX_REPORTS)

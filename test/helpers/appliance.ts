@@ -175,7 +175,8 @@ export async function startSmtp(dataDir: string, env: Record<string, string> = {
   })
   proc.stdout!.on('data', (d) => (out += d))
   proc.stderr!.on('data', (d) => (out += d))
-  const deadline = Date.now() + 30_000
+  // Generous: a start after a crash first reconciles the queue, and CI machines are loaded.
+  const deadline = Date.now() + 60_000
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`moat smtp exited ${proc.exitCode}:\n${out}`)
     try {

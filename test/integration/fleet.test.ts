@@ -6,11 +6,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
+import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { request } from '../../appliance/agent/client'
 import { AgentState } from '../../appliance/agent/state'
 import { HOST_HEADER, REPORTS_PATH, SIGNATURE_HEADER, sign } from '../../appliance/fleet/protocol'
+import { writeJournal } from '../helpers/journal'
 import { freePort, moatOk, type RunningWeb, startWeb, until, workDir } from '../helpers/appliance'
 
 const AGENT = path.join(__dirname, '../../../bin/moat-agent')
@@ -28,9 +30,9 @@ function agent(agentDir: string, args: string[]): { code: number | null; out: st
   return { code: r.status, out: `${r.stdout}${r.stderr}` }
 }
 
-function runAgent(agentDir: string): ChildProcess {
+function runAgent(agentDir: string, env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [AGENT, 'run'], {
-    env: { ...process.env, MOAT_AGENT_DIR: agentDir, MOAT_AGENT_METRICS_CRON: '* * * * * *', MOAT_AGENT_FLUSH_MS: '500', MOAT_AGENT_BACKOFF_MAX_MS: '3000' },
+    env: { ...process.env, MOAT_AGENT_DIR: agentDir, MOAT_AGENT_METRICS_CRON: '* * * * * *', MOAT_AGENT_LOGS_CRON: '* * * * * *', MOAT_AGENT_FLUSH_MS: '500', MOAT_AGENT_BACKOFF_MAX_MS: '3000', ...env },
     stdio: 'ignore',
   })
 }
@@ -60,7 +62,15 @@ t.test('agents enroll, report, survive a console outage and their own kill -9: n
   t.equal(third.code, 1, 'a token for two hosts is used up by two')
   t.match(third.out, /unknown, revoked, expired or used up/)
 
-  let procs = [runAgent(a), runAgent(b)]
+  // web01's journal: real journal files, read by the agent with the real journalctl.
+  const journal = path.join(dir, 'journal-a')
+  fs.mkdirSync(journal)
+  writeJournal(journal, [
+    { at: Date.now() - 60_000, priority: 3, unit: 'nginx.service', message: 'upstream timed out' },
+    { at: Date.now() - 50_000, priority: 6, ident: 'CRON', message: 'session opened (info: not sent)' },
+  ])
+  const withJournal = { MOAT_AGENT_JOURNAL_DIR: journal }
+  let procs = [runAgent(a, withJournal), runAgent(b)]
   t.teardown(() => procs.forEach((p) => p.kill('SIGKILL')))
   await until(() => hosts().every((h) => h.last_seq >= 3), 30_000, 'both agents reporting')
   const listed = hosts()
@@ -69,14 +79,19 @@ t.test('agents enroll, report, survive a console outage and their own kill -9: n
   const detail = JSON.parse(moatOk(dir, ['fleet', 'host', String(web01.id), '--json']))
   t.match(detail.inventory, { os: { platform: 'linux' }, cpu: { cores: Number }, mem: { total: Number } }, 'inventory from systeminformation')
   t.ok(detail.inventory.software.some((p: { name: string }) => p.name === 'dpkg'), 'installed packages from dpkg')
-  t.match(detail.metrics.at(-1).data, { cpu: Number, memTotal: Number, diskUse: Number })
+  t.match(detail, { cpu: Number, mem_pct: Number, disk_use: Number }, 'the newest metrics on the host')
 
-  // The console is away for 15 s, and one agent is killed outright meanwhile.
+  const logLines = () => JSON.parse(moatOk(dir, ['fleet', 'logs', String(web01.id), '--json'])) as { source: string; message: string }[]
+  await until(() => logLines().length >= 1, 30_000, 'the journal lines at the console')
+  t.same(logLines().map((l) => [l.source, l.message]), [['nginx.service', 'upstream timed out']], 'warning and worse only')
+
+  // The console is away for 15 s, and one agent is killed outright meanwhile; the journal goes on.
   await web.stop()
+  writeJournal(journal, Array.from({ length: 30 }, (_, i) => ({ at: Date.now() + i, priority: 4, ident: 'app', message: `while away ${i}` })))
   await new Promise((r) => setTimeout(r, 6000))
   procs[0].kill('SIGKILL')
   await new Promise((r) => setTimeout(r, 2000))
-  procs[0] = runAgent(a)
+  procs[0] = runAgent(a, withJournal)
   await new Promise((r) => setTimeout(r, 7000))
   const waiting = JSON.parse(agent(b, ['status', '--json']).out)
   t.ok(waiting.pending >= 10, `reports were kept while the console was away (${waiting.pending} waiting on db01)`)
@@ -94,10 +109,19 @@ t.test('agents enroll, report, survive a console outage and their own kill -9: n
     const host = hosts().find((h) => h.name === name)!
     const Database = require('better-sqlite3')
     const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
-    const r = db.prepare(`SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, count(DISTINCT seq) AS distinct_n FROM fleet_reports WHERE host_id = ?`).get(host.id)
+    // Metrics and log lines live in their own tables, each row with its report's number.
+    const r = db
+      .prepare(
+        `SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, count(DISTINCT seq) AS distinct_n FROM (
+           SELECT seq FROM fleet_reports WHERE host_id = @id UNION ALL SELECT seq FROM fleet_metrics WHERE host_id = @id
+           UNION ALL SELECT DISTINCT seq FROM fleet_logs WHERE host_id = @id)`,
+      )
+      .get({ id: host.id })
     db.close()
     t.same(r, { n: lastSeq, lo: 1, hi: lastSeq, distinct_n: lastSeq }, `${name}: every one of its ${lastSeq} reports is stored once`)
   }
+  const away = logLines().filter((l) => l.message.startsWith('while away')).map((l) => l.message)
+  t.same(away.sort(), Array.from({ length: 30 }, (_, i) => `while away ${i}`).sort(), 'the journal lines written while the console was away: each once')
 })
 
 t.test('what an agent should never send gets a clear 4xx and stores nothing', async (t) => {

@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { moat, moatOk, ROOT, startWeb, until, workDir } from '../helpers/appliance'
+import { writeJournal } from '../helpers/journal'
 
 const { chromium } = require('playwright-core')
 
@@ -32,7 +33,13 @@ t.test('Fleet: an organisation admin sees its hosts, a host page, and queues a c
   t.teardown(() => agents.forEach((a) => a.kill('SIGKILL')))
   for (const [org, name] of [['acme', 'acme-web01'], ['globex', 'globex-db01']]) {
     const token = moatOk(dir, ['fleet', 'token', 'create', '--org', org]).trim().split('\n').at(-1)!
-    const env = { ...process.env, MOAT_AGENT_DIR: path.join(dir, `agent-${name}`), MOAT_AGENT_FLUSH_MS: '500', MOAT_AGENT_METRICS_CRON: '*/2 * * * * *' }
+    const journal = path.join(dir, `journal-${name}`)
+    fs.mkdirSync(journal)
+    writeJournal(journal, [
+      { at: Date.now() - 120_000, priority: 3, unit: 'nginx.service', message: `${name}: upstream timed out` },
+      { at: Date.now() - 60_000, priority: 4, ident: 'kernel', message: `${name}: EXT4-fs warning` },
+    ])
+    const env = { ...process.env, MOAT_AGENT_DIR: path.join(dir, `agent-${name}`), MOAT_AGENT_FLUSH_MS: '500', MOAT_AGENT_METRICS_CRON: '*/2 * * * * *', MOAT_AGENT_JOURNAL_DIR: journal }
     const enrolled = spawnSync(process.execPath, [AGENT, 'enroll', web.url, '--token', token, '--name', name], { env, encoding: 'utf8' })
     t.equal(enrolled.status, 0, enrolled.stderr)
     agents.push(spawn(process.execPath, [AGENT, 'run'], { env, stdio: 'ignore' }))
@@ -59,6 +66,15 @@ t.test('Fleet: an organisation admin sees its hosts, a host page, and queues a c
   await page.waitForURL(new RegExp(`/fleet/hosts/${acme.id}$`))
   t.match(await page.textContent('#inventory'), /GiB/, 'the inventory: memory and file systems')
   t.match(await page.textContent('#metrics'), /\d+ %/, 'the latest metrics')
+  t.ok((await page.locator('#plots svg').count()) === 3, 'three plots')
+  t.ok((await page.locator('#plots svg :is(polyline, circle)').count()) > 0, 'with the samples so far on them')
+  t.match(await page.textContent('#log-lines'), /acme-web01: upstream timed out/, "the host's journal lines")
+  t.notMatch(await page.textContent('#log-lines'), /globex/, "none of another tenant's host")
+  await page.fill('form[action$="#logs"] input[name=q]', 'ext4')
+  await page.click('form[action$="#logs"] button')
+  await page.waitForURL(/q=ext4/)
+  t.same((await page.locator('#log-lines tr').allTextContents()).map((r: string) => /EXT4-fs warning/.test(r)), [true], 'searched: the one line with the word')
+  await page.goto(`${web.url}/fleet/hosts/${acme.id}`)
   await page.click('button:has-text("Refresh inventory")')
   await page.waitForURL(new RegExp(`/fleet/hosts/${acme.id}$`))
   t.match(await page.textContent('#commands'), /refresh-inventory/)
