@@ -8,6 +8,7 @@
 import crypto from 'node:crypto'
 import os from 'node:os'
 import { type Command, ENROLL_PATH, HOST_HEADER, type HostKind, MAX_BODY_BYTES, MAX_REPORTS_PER_BATCH, REPORTS_PATH, SIGNATURE_HEADER, sign } from '../fleet/protocol'
+import type { AgentConfig } from '../fleet/agent-config'
 import { type Answer, request } from './client'
 import type { AgentState } from './state'
 
@@ -57,7 +58,8 @@ function safeError(body: string): string {
   }
 }
 
-export type FlushResult = { sent: number; pending: number; error?: string; commands?: Command[] }
+/** `config`: the console's settings for this host's organisation, from its last answer (undefined: no answer). */
+export type FlushResult = { sent: number; pending: number; error?: string; commands?: Command[]; config?: AgentConfig | null }
 
 /** Sends what is buffered, batch by batch, until the buffer is empty or the console fails. */
 export async function flush(state: AgentState, opts: { maxBatches?: number } = {}): Promise<FlushResult> {
@@ -65,6 +67,7 @@ export async function flush(state: AgentState, opts: { maxBatches?: number } = {
   if (!id) throw new AgentError('not enrolled: run "enroll URL --token T" first')
   let sent = 0
   let commands: Command[] = []
+  let config: AgentConfig | null | undefined
   for (let b = 0; b < (opts.maxBatches ?? Infinity); b++) {
     const batch = state.next(MAX_REPORTS_PER_BATCH, MAX_BODY_BYTES / 2)
     if (!batch.length) break
@@ -81,7 +84,9 @@ export async function flush(state: AgentState, opts: { maxBatches?: number } = {
     if (a.status === 200) {
       state.delivered(batch[batch.length - 1].seq)
       sent += batch.length
-      commands = (JSON.parse(a.body) as { commands?: Command[] }).commands ?? []
+      const answer = JSON.parse(a.body) as { commands?: Command[]; config?: AgentConfig | null }
+      commands = answer.commands ?? []
+      config = answer.config ?? null
     } else if (a.status === 409) {
       // Delivered before, the answer lost: the console says how far it has them.
       const last = Number((JSON.parse(a.body) as { lastSeq?: number }).lastSeq)
@@ -91,7 +96,7 @@ export async function flush(state: AgentState, opts: { maxBatches?: number } = {
       return { sent, pending: state.pending(), error: `the console answered ${a.status}: ${safeError(a.body)}` }
     }
   }
-  return { sent, pending: state.pending(), commands }
+  return { sent, pending: state.pending(), commands, config }
 }
 
 /** The wait before the next try after `failures` failed flushes in a row: doubling, with full jitter. */

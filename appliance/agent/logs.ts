@@ -60,16 +60,24 @@ export function journalEntry(r: JournalRecord): LogEntry {
  * journald entries at `maxPriority` or more urgent since the saved cursor; on the first run,
  * those of the last hour (a new agent does not send a server's whole history).
  * `directory`: a journal folder other than the system's (journalctl --directory).
+ *
+ * The priority is filtered here, not by journalctl -p: the cursor then marks what was read,
+ * not only what was sent, so a console that later asks for more (info lines) gets them from
+ * that moment on, not an old backlog. `read` says how many lines were read, sent or not.
  */
-export async function readJournal(cursor: string | null, maxPriority: number, opts: { directory?: string; limit?: number } = {}): Promise<LogRead> {
+export async function readJournal(cursor: string | null, maxPriority: number, opts: { directory?: string; limit?: number } = {}): Promise<LogRead & { read: number }> {
   const limit = opts.limit ?? LOG_BATCH
-  const args = ['-o', 'json', '--no-pager', '-p', `0..${maxPriority}`, '--output-fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,_COMM']
+  const args = ['-o', 'json', '--no-pager', '--output-fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,_COMM']
   if (opts.directory) args.push(`--directory=${opts.directory}`)
   args.push(cursor ? `--after-cursor=${cursor}` : '--since=-1h')
   const lines = await run('journalctl', args, limit)
   const records = lines.map((l) => JSON.parse(l) as JournalRecord)
-  if (!records.length) return { entries: [], position: null }
-  return { entries: records.map(journalEntry), position: { key: JOURNAL_CURSOR_KEY, value: records[records.length - 1].__CURSOR } }
+  if (!records.length) return { entries: [], position: null, read: 0 }
+  return {
+    entries: records.map(journalEntry).filter((e) => e.priority <= maxPriority),
+    position: { key: JOURNAL_CURSOR_KEY, value: records[records.length - 1].__CURSOR },
+    read: records.length,
+  }
 }
 
 /** Windows event levels onto syslog priorities: Critical 1 → crit, Error 2 → err, Warning 3 → warning. */

@@ -8,6 +8,7 @@ import { backoffMs, flush, type FlushResult } from './agent'
 import { inventory, metrics } from './collect'
 import { mailHealth } from './health'
 import { JOURNAL_CURSOR_KEY, LOG_BATCH, readJournal, readWindowsChannel, WINDOWS_CHANNELS } from './logs'
+import type { AgentConfig } from '../fleet/agent-config'
 import type { Command } from '../fleet/protocol'
 import type { AgentState } from './state'
 
@@ -31,6 +32,9 @@ export interface RunOptions {
   log: (line: string) => void
 }
 
+/** The agent state's key for the console's settings for this host's organisation. */
+export const CONSOLE_CONFIG_KEY = 'console-config'
+
 export const DEFAULT_RUN: Omit<RunOptions, 'version' | 'log'> = {
   metricsCron: '* * * * *',
   inventoryCron: '17 3 * * *',
@@ -52,13 +56,13 @@ export async function takeLogs(state: AgentState, o: Pick<RunOptions, 'logPriori
     }
     return taken
   }
-  // Up to a few batches a run, so that a busy journal is caught up without one huge report.
-  for (let i = 0; i < 4; i++) {
+  // Batch by batch until caught up (at most 20 a run), each report at most LOG_BATCH lines.
+  for (let i = 0; i < 20; i++) {
     const r = await readJournal(state.get(JOURNAL_CURSOR_KEY), o.logPriority, { directory: o.journalDir })
-    if (!r.entries.length) break
-    state.enqueue('logs', { entries: r.entries }, Date.now(), r.position)
+    if (r.entries.length) state.enqueue('logs', { entries: r.entries }, Date.now(), r.position)
+    else if (r.position) state.set(r.position.key, r.position.value)
     taken += r.entries.length
-    if (r.entries.length < LOG_BATCH) break
+    if (r.read < LOG_BATCH) break
   }
   return taken
 }
@@ -88,15 +92,38 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
     take('metrics')
     if (o.applianceDataDir) take('health')
   }
+  // The console's settings for this host's organisation (kept from its last answer) over
+  // this agent's own; schedules are rebuilt when the console changes them.
+  const saved = state.get(CONSOLE_CONFIG_KEY)
+  let consoleConfig: AgentConfig = saved ? (JSON.parse(saved) as AgentConfig) : {}
+  const effective = () => ({ ...o, ...consoleConfig })
   let readingLogs = false
   const logs = () => {
     if (readingLogs) return
     readingLogs = true
-    takeLogs(state, o)
+    takeLogs(state, effective())
       .catch((err) => o.log(`moat agent: could not read the logs: ${err}`))
       .finally(() => (readingLogs = false))
   }
-  const tasks = [cron.schedule(o.metricsCron, everyMinute), cron.schedule(o.inventoryCron, () => take('inventory')), cron.schedule(o.logsCron, logs)]
+  let tasks: ReturnType<typeof cron.schedule>[] = []
+  const schedule = () => {
+    for (const t of tasks) t.stop()
+    const e = effective()
+    tasks = [cron.schedule(e.metricsCron, everyMinute), cron.schedule(e.inventoryCron, () => take('inventory')), cron.schedule(e.logsCron, logs)]
+  }
+  const configure = (c: AgentConfig | null | undefined) => {
+    if (c === undefined) return
+    const next = c ?? {}
+    if (JSON.stringify(next) === JSON.stringify(consoleConfig)) return
+    for (const expr of [next.metricsCron, next.inventoryCron, next.logsCron]) {
+      if (expr !== undefined && !cron.validate(expr)) return o.log(`moat agent: the console sent a schedule that is not a cron expression: "${expr}"`)
+    }
+    consoleConfig = next
+    state.set(CONSOLE_CONFIG_KEY, JSON.stringify(next))
+    o.log(`moat agent: settings from the console: ${JSON.stringify(next)}`)
+    schedule()
+  }
+  schedule()
   take('inventory')
   everyMinute()
   logs()
@@ -106,6 +133,7 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   const loop = async () => {
     const r: FlushResult = await flush(state).catch((err) => ({ sent: 0, pending: state.pending(), error: String(err) }))
     if (stopped) return
+    configure(r.config)
     // Commands the console has waiting for this host: each id runs once (the console
     // repeats a command until its result arrives, so a lost answer is no lost command).
     for (const c of r.commands ?? []) {

@@ -631,7 +631,7 @@ export const migrations: readonly string[] = [
     seq INTEGER NOT NULL,
     cpu REAL, load1 REAL, mem_used INTEGER, mem_total INTEGER, swap_used INTEGER, disk_use REAL,
     processes INTEGER, net_rx REAL, net_tx REAL, disk_read REAL, disk_write REAL,
-    PRIMARY KEY (host_id, at)
+    PRIMARY KEY (host_id, at, seq)
   ) STRICT, WITHOUT ROWID;
   CREATE TABLE fleet_metrics_hourly (
     host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
@@ -661,5 +661,21 @@ export const migrations: readonly string[] = [
     message TEXT NOT NULL
   ) STRICT;
   CREATE INDEX fleet_logs_host ON fleet_logs(host_id, at);
+  `,
+  // 23: installed software per host, from its newest inventory (fleet/console.ts), so that
+  // "software:openssl<3.0.11" across 10,000 hosts is an index lookup, not 10,000 JSON parses.
+  `
+  CREATE TABLE fleet_software (
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    PRIMARY KEY (host_id, name)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX fleet_software_name ON fleet_software(name, host_id);
+  INSERT OR IGNORE INTO fleet_software (host_id, name, version)
+    SELECT r.host_id, lower(s.value ->> 'name'), coalesce(s.value ->> 'version', '')
+    FROM fleet_reports r, json_each(r.body, '$.software') s
+    WHERE r.kind = 'inventory' AND s.value ->> 'name' IS NOT NULL
+      AND r.seq = (SELECT max(r2.seq) FROM fleet_reports r2 WHERE r2.host_id = r.host_id AND r2.kind = 'inventory');
   `,
 ]

@@ -9,9 +9,11 @@ import { whereIn } from '../db/sql'
 import {
   type Command, COMMAND_KINDS, type CommandKind, type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
 } from './protocol'
+import { type AgentConfig, AgentConfigs } from './agent-config'
 import { FleetError } from './errors'
 import { FleetLogs, type LogEntry, validLogEntries } from './logs'
 import { FleetMetrics, type MetricSample } from './metrics'
+import { parseQuery, registerVersionKey, scopeFilter } from './search'
 
 export { FleetError }
 
@@ -53,10 +55,12 @@ const tokenHash = (t: string) => crypto.createHash('sha256').update(t).digest('h
 export class Fleet {
   readonly metrics: FleetMetrics
   readonly logs: FleetLogs
+  readonly agentConfigs: AgentConfigs
 
   constructor(private readonly db: Db) {
     this.metrics = new FleetMetrics(db)
     this.logs = new FleetLogs(db)
+    this.agentConfigs = new AgentConfigs(db)
   }
 
   /** A new enrollment token for one organisation; only its hash is stored. */
@@ -118,7 +122,7 @@ export class Fleet {
    * report does not follow the last one stored is a replay or a retry of a delivered batch:
    * 409 with the last stored sequence number, which the agent uses to drop what it has sent.
    */
-  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number; commands: Command[] } {
+  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number; commands: Command[]; config: AgentConfig | null } {
     const host = this.db.prepare(`SELECT id, org_id, public_key, last_seq, revoked_at FROM fleet_hosts WHERE id = ?`).get(hostId) as
       | { id: number; org_id: number; public_key: string; last_seq: number; revoked_at: number | null }
       | undefined
@@ -155,13 +159,50 @@ export class Fleet {
         if (r.kind === 'metrics') this.metrics.add(hostId, r.seq, r.at, r.data as MetricSample, r === newestMetrics)
         else if (r.kind === 'logs') this.logs.add(hostId, r.seq, logEntries.get(r.seq)!)
         else add.run(hostId, r.seq, r.kind, r.at, now, JSON.stringify(r.data))
+        if (r.kind === 'inventory') this.setSoftware(hostId, (r.data as { software?: unknown }).software)
       }
       const lastSeq = (reports as Report[])[reports.length - 1].seq
       const health = [...(reports as Report[])].reverse().find((r) => r.kind === 'inventory' || r.kind === 'health')?.data as { version?: string } | undefined
       this.db.prepare(`UPDATE fleet_hosts SET last_seq = ?, last_seen_at = ?, version = coalesce(?, version) WHERE id = ?`).run(lastSeq, now, health?.version ?? null, hostId)
       for (const r of reports as Report[]) if (r.kind === 'command') this.commandDone(hostId, r.data as { id?: unknown; ok?: unknown; output?: unknown }, now)
-      return { stored: reports.length, lastSeq, commands: this.pendingCommands(hostId) }
+      return { stored: reports.length, lastSeq, commands: this.pendingCommands(hostId), config: this.agentConfigs.get(host.org_id, now) }
     }).immediate()
+  }
+
+  /** The host's installed software, as its newest inventory lists it. */
+  private setSoftware(hostId: number, software: unknown): void {
+    if (!Array.isArray(software)) return
+    this.db.prepare(`DELETE FROM fleet_software WHERE host_id = ?`).run(hostId)
+    const add = this.db.prepare(`INSERT OR IGNORE INTO fleet_software (host_id, name, version) VALUES (?, ?, ?)`)
+    for (const p of software.slice(0, 20_000) as { name?: unknown; version?: unknown }[]) {
+      if (typeof p?.name === 'string' && p.name) add.run(hostId, p.name.toLowerCase().slice(0, 200), String(p.version ?? '').slice(0, 100))
+    }
+  }
+
+  /**
+   * A page of the fleet for a query (fleet/search.ts: words and filters such as disk>90,
+   * status:offline, version<0.2, software:nginx), with the total and the count by status of
+   * everything in scope.
+   */
+  search(orgIds: number[] | null, q: string, opts: { limit?: number; offset?: number } = {}, now = Date.now()): { hosts: Host[]; total: number; counts: Record<Host['status'], number> } {
+    registerVersionKey(this.db)
+    const scope = scopeFilter(orgIds)
+    const where = parseQuery(q, now, LATE_MS, OFFLINE_MS)
+    const from = `FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE ${scope.sql} AND ${where.sql}`
+    const limit = Math.min(500, Math.max(1, opts.limit ?? 100))
+    const rows = this.db
+      .prepare(
+        `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at, h.cpu, h.mem_pct, h.disk_use
+         ${from} ORDER BY o.name, h.name, h.id LIMIT ? OFFSET ?`,
+      )
+      .all(...scope.args, ...where.args, limit, Math.max(0, opts.offset ?? 0)) as Omit<Host, 'status'>[]
+    const total = this.db.prepare(`SELECT count(*) ${from}`).pluck().get(...scope.args, ...where.args) as number
+    const counts = { online: 0, late: 0, offline: 0, revoked: 0 }
+    for (const s of Object.keys(counts) as (keyof typeof counts)[]) {
+      const f = parseQuery(`status:${s}`, now, LATE_MS, OFFLINE_MS)
+      counts[s] = this.db.prepare(`SELECT count(*) FROM fleet_hosts h WHERE ${scope.sql} AND ${f.sql}`).pluck().get(...scope.args, ...f.args) as number
+    }
+    return { hosts: rows.map((h) => ({ ...h, status: statusOf(h, now) })), total, counts }
   }
 
   hosts(orgIds: number[] | null, now = Date.now(), onlyId?: number): Host[] {

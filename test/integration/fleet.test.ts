@@ -206,3 +206,27 @@ t.test('a command queued while its host is down runs when the host is back', asy
   t.equal(bad.status, 1)
   t.match(bad.stderr, /must be one of refresh-inventory/)
 })
+
+t.test("an organisation's agent settings from the console: an agent follows them at its next report", async (t) => {
+  const d = path.join(dir, 'agent-settings')
+  t.equal(agent(d, ['enroll', url, '--token', token('globex'), '--name', 'files01']).code, 0)
+  const host = hosts().find((h) => h.name === 'files01')!
+  const journal = path.join(dir, 'journal-settings')
+  fs.mkdirSync(journal)
+  writeJournal(journal, [{ at: Date.now() - 30_000, priority: 6, ident: 'backup', message: 'nightly backup finished (info)' }])
+  const run = runAgent(d, { MOAT_AGENT_JOURNAL_DIR: journal })
+  t.teardown(() => run.kill('SIGKILL'))
+  await until(() => hosts().find((h) => h.name === 'files01')!.last_seq >= 2, 30_000, 'files01 reporting')
+  const lines = () => (JSON.parse(moatOk(dir, ['fleet', 'logs', String(host.id), '--json'])) as { message: string }[]).map((l) => l.message)
+  t.same(lines(), [], 'an info line is not sent by default (warning and worse)')
+
+  const bad = spawnSync(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'fleet', 'settings', '--org', 'globex', '--logs-cron', 'every minute'], { env: { ...process.env, MOAT_DATA_DIR: dir }, encoding: 'utf8' })
+  t.equal(bad.status, 1, 'a schedule that is not a cron expression is refused')
+  t.match(bad.stderr, /not a cron expression/)
+  t.match(moatOk(dir, ['fleet', 'settings', '--org', 'globex', '--log-priority', '6']), /globex: logPriority 6/)
+  await until(() => JSON.parse(agent(d, ['status', '--json']).out).settings?.logPriority === 6, 30_000, 'the agent taking the new settings')
+  writeJournal(journal, [{ at: Date.now(), priority: 6, ident: 'backup', message: 'a later info line' }])
+  await until(() => lines().includes('a later info line'), 30_000, 'info lines sent now')
+  t.notOk(lines().includes('nightly backup finished (info)'), 'the cursor had passed the earlier line: it is not sent late')
+  t.same(JSON.parse(moatOk(dir, ['fleet', 'settings', '--org', 'acme', '--json'])), {}, "another organisation's agents keep their defaults")
+})

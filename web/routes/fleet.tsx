@@ -60,6 +60,8 @@ export function fleetApiRoutes(db: Db): Hono {
 const pct = (used: number, size: number) => (size > 0 ? `${Math.round((100 * used) / size)} %` : '—')
 
 const percent = (v: number | null) => (v === null ? '—' : `${Math.round(v)} %`)
+/** Hosts on a page of the Fleet list. */
+const PAGE = 100
 
 interface Health {
   queue?: { pending: number; queued: number; deferred: number }
@@ -102,19 +104,36 @@ export function fleetRoutes(db: Db): Hono<Env> {
   const listPage = (c: Context<Env>, newToken?: { token: string; org: string }) => {
     const session = c.get('session')!
     const scope = c.get('scope')!
-    const q = (c.req.query('q') ?? '').trim().toLowerCase()
-    const hosts = fleet.hosts(scope.orgIds).filter((h) => !q || `${h.name} ${h.org} ${h.kind} ${h.status} ${h.version ?? ''} ${h.os ?? ''}`.toLowerCase().includes(q))
+    const q = (c.req.query('q') ?? '').trim().slice(0, 300)
+    const offset = Math.max(0, Math.floor(Number(c.req.query('from')) || 0))
+    let page: ReturnType<Fleet['search']>
+    let bad: string | null = null
+    try {
+      page = fleet.search(scope.orgIds, q, { limit: PAGE, offset })
+    } catch (err) {
+      if (!(err instanceof FleetError)) throw err
+      bad = err.message
+      page = fleet.search(scope.orgIds, '', { limit: PAGE, offset: 0 })
+    }
+    const hosts = page.hosts
     const origin = new URL(c.req.url).origin
+    const link = (from: number) => `/fleet?${new URLSearchParams({ ...(q ? { q } : {}), from: String(from) })}`
     return c.html(
       <Layout title="Fleet" session={session}>
         <h1>Fleet</h1>
+        <p id="fleet-counts">
+          {(Object.keys(page.counts) as Host['status'][]).map((s) => (
+            <a class={`count status-${s}`} href={`/fleet?q=status:${s}`}>{`${page.counts[s]} ${s}`}</a>
+          ))}
+        </p>
         <form method="get" action="/fleet" class="filters">
-          <input name="q" value={q} placeholder="name, organisation, offline, linux, 0.1…" />
-          <button type="submit">Filter</button>
+          <input name="q" value={q} size={40} placeholder="web01, status:offline, disk>90, version<0.2, software:nginx" />
+          <button type="submit">Search</button>
         </form>
+        {bad && <p role="alert" class="error">{bad}</p>}
         <table id="hosts">
           <thead>
-            <tr><th>Host</th><th>Organisation</th><th>Kind</th><th>Status</th><th>Version</th><th>Last report</th></tr>
+            <tr><th>Host</th><th>Organisation</th><th>Kind</th><th>Status</th><th>Version</th><th class="num">CPU</th><th class="num">Disk</th><th>Last report</th></tr>
           </thead>
           <tbody>
             {hosts.map((h: Host) => (
@@ -124,11 +143,20 @@ export function fleetRoutes(db: Db): Hono<Env> {
                 <td>{h.kind}</td>
                 <td>{h.status}</td>
                 <td>{h.version ?? '—'}</td>
+                <td class="num">{percent(h.cpu)}</td>
+                <td class="num">{percent(h.disk_use)}</td>
                 <td>{h.last_seen_at ? when(h.last_seen_at) : 'never'}</td>
               </tr>
             ))}
           </tbody>
         </table>
+        {page.total > PAGE && (
+          <p class="pager">
+            {`${offset + 1}–${offset + hosts.length} of ${page.total}`}{' '}
+            {offset > 0 && <a href={link(Math.max(0, offset - PAGE))}>previous</a>}{' '}
+            {offset + PAGE < page.total && <a href={link(offset + PAGE)} rel="next">next</a>}
+          </p>
+        )}
         {!hosts.length && <p class="muted">No hosts{q ? ' match' : ' yet: make an enrollment token below and run the install line on the host'}.</p>}
         <h2>Enroll a host</h2>
         {newToken && (

@@ -1,0 +1,61 @@
+/*
+ * Searching the fleet (fleet/search.ts) on a real SQLite file: every filter against hosts
+ * made to hold or not hold it, tenant scope kept, pages that add up to the whole.
+ */
+import crypto from 'node:crypto'
+import t from 'tap'
+import { openDatabase } from '../../../appliance/db/database'
+import { Fleet, OFFLINE_MS } from '../../../appliance/fleet/console'
+import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
+import { versionKey } from '../../../appliance/fleet/search'
+import { Tenants } from '../../../appliance/services/tenants'
+
+t.test('filters: status, kind, org, metrics, versions, software, words; scoped; paged', async (t) => {
+  const db = openDatabase(`${t.testdir()}/moat.db`)
+  t.teardown(() => db.close())
+  const tenants = new Tenants(db)
+  const acme = tenants.addOrg('acme')
+  const globex = tenants.addOrg('globex')
+  const fleet = new Fleet(db)
+  const now = 1_800_000_000_000
+  const add = (org: number, name: string, kind: 'linux' | 'windows' | 'appliance', seenAgo: number, data: { version: string; disk: number; cpu: number; software: [string, string][] }) => {
+    const keys = crypto.generateKeyPairSync('ed25519')
+    const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+    const { hostId } = fleet.enroll({ token: fleet.createToken(org, { by: 't' }, now - 86_400_000).token, publicKey, name, kind }, now - 86_400_000)
+    const body = JSON.stringify({ reports: [
+      { seq: 1, kind: 'inventory', at: now - seenAgo, data: { version: data.version, software: data.software.map(([n, v]) => ({ name: n, version: v })) } },
+      { seq: 2, kind: 'metrics', at: now - seenAgo, data: { cpu: data.cpu, diskUse: data.disk, memUsed: 1, memTotal: 2 } },
+    ] })
+    fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, now - seenAgo)
+    return hostId
+  }
+  add(acme.id, 'web01', 'linux', 0, { version: '0.10.2', disk: 95, cpu: 10, software: [['nginx', '1.22.1-9'], ['openssl', '3.0.11-1']] })
+  add(acme.id, 'db01', 'linux', OFFLINE_MS + 1, { version: '0.9.0', disk: 40, cpu: 85, software: [['postgresql-15', '15.5-0'], ['openssl', '3.0.9-1']] })
+  add(acme.id, 'dc01', 'windows', 5 * 60_000, { version: '0.2.0', disk: 91, cpu: 3, software: [['Microsoft Edge', '120.0']] })
+  add(globex.id, 'mx1', 'appliance', 0, { version: '0.1.0', disk: 20, cpu: 50, software: [['nginx', '1.18.0']] })
+  const names = (q: string, orgs: number[] | null = null) => fleet.search(orgs, q, {}, now).hosts.map((h) => h.name).sort()
+
+  t.same(names('status:offline'), ['db01'])
+  t.same(names('status:late'), ['dc01'])
+  t.same(names('status:online'), ['mx1', 'web01'])
+  t.same(names('kind:windows'), ['dc01'])
+  t.same(names('org:globex'), ['mx1'])
+  t.same(names('disk>90'), ['dc01', 'web01'], 'the fullest disk over 90 %')
+  t.same(names('cpu>=85'), ['db01'])
+  t.same(names('version<0.2'), ['mx1'], 'versions compare as versions: 0.10.2 is not below 0.2')
+  t.same(names('version>=0.9'), ['db01', 'web01'])
+  t.same(names('software:nginx'), ['mx1', 'web01'])
+  t.same(names('software:openssl<3.0.11'), ['db01'], 'a package older than a fixed version')
+  t.same(names('software:nginx disk>90'), ['web01'], 'every filter must hold')
+  t.same(names('WEB'), ['web01'], 'words, any case')
+  t.same(names('software:nginx', [acme.id]), ['web01'], "another tenant's host is not found")
+  t.throws(() => fleet.search(null, 'status:sleeping', {}, now), /status: is one of/)
+  t.throws(() => fleet.search(null, 'disk>lots', {}, now), /needs a number/)
+
+  const all = fleet.search([acme.id], '', {}, now)
+  t.same([all.total, all.counts], [3, { online: 1, late: 1, offline: 1, revoked: 0 }])
+  const pages = [0, 1, 2].flatMap((offset) => fleet.search(null, '', { limit: 1, offset }, now).hosts.map((h) => h.name))
+  t.same(pages, ['db01', 'dc01', 'web01'], 'pages in order, none skipped or repeated')
+
+  t.ok(versionKey('0.10.2')! > versionKey('0.9')!)
+})
