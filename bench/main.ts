@@ -9,6 +9,8 @@ import { corpusDir } from '../appliance/engine/training'
  * import:  `moat user import` of 100,000 users vs one-insert-per-user autocommit.
  * archive: LiveArchive ingest through the real accept path, then FTS search p50/p95 over
  *          everything ingested.
+ * fleet:   simulated agents against a real console at 1,000 and 10,000 hosts, and a real
+ *          agent's own cost (bench/fleet.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -30,6 +32,7 @@ import { Transport } from '../appliance/services/transport'
 import { parseMessage } from '../appliance/engine/message'
 import { accuracyRows, crossValidate, heldOutClassifierSymbols, heldOutPoints, heldOutProbabilities, loadSamples, missedAtFlagRate, pct } from './accuracy'
 import { asShipped, learningCurve } from './as-shipped'
+import { benchFleet } from './fleet'
 import { benchPeers } from './peers'
 import { freePort } from './ports'
 import { percentile, runLoad } from './smtp-load'
@@ -526,7 +529,14 @@ async function main(): Promise<void> {
     else if (w === 'peers') await benchPeers(n('BENCH_FOLDS', 5), n('BENCH_PEER_MESSAGES', 600), table)
     else if (w === 'archive') await benchArchive(n('BENCH_ARCHIVE_MESSAGES', 100_000))
     else if (w === 'quarantine') await benchQuarantine(n('BENCH_QUARANTINE_ENTRIES', 1_000_000))
-    else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, quarantine, accuracy, learning-curve, peers`)
+    else if (w === 'fleet') {
+      await benchFleet(table, {
+        sizes: (process.env.BENCH_FLEET_HOSTS ?? '1000,10000').split(',').map(Number),
+        seconds: n('BENCH_FLEET_SECONDS', 30),
+        concurrency: n('BENCH_FLEET_CONCURRENCY', 32),
+        agentSeconds: n('BENCH_FLEET_AGENT_SECONDS', 180),
+      })
+    } else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, quarantine, accuracy, learning-curve, peers, fleet`)
   }
 }
 
