@@ -11,6 +11,7 @@ import {
 } from './protocol'
 import { type AgentConfig, AgentConfigs } from './agent-config'
 import { FleetError } from './errors'
+import { type InventoryChange, inventoryChanges } from './inventory-diff'
 import { FleetLogs, type LogEntry, validLogEntries } from './logs'
 import { FleetMetrics, type MetricSample } from './metrics'
 import { parseQuery, registerVersionKey, scopeFilter } from './search'
@@ -218,14 +219,17 @@ export class Fleet {
   }
 
   /** One host, or null when it does not exist or is not in the caller's scope. */
-  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; health: unknown }) | null {
+  /** One host with its newest inventory, what changed since the one before, and its newest health. */
+  host(id: number, orgIds: number[] | null, now = Date.now()): (Host & { inventory: unknown; health: unknown; changes: { since: number; list: InventoryChange[] } | null }) | null {
     const [h] = this.hosts(orgIds, now, id)
     if (!h) return null
     const latest = (kind: string) => {
       const body = this.db.prepare(`SELECT body FROM fleet_reports WHERE host_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1`).pluck().get(id, kind) as string | undefined
       return body ? JSON.parse(body) : null
     }
-    return { ...h, inventory: latest('inventory'), health: latest('health') }
+    const inventories = this.db.prepare(`SELECT at, body FROM fleet_reports WHERE host_id = ? AND kind = 'inventory' ORDER BY seq DESC LIMIT 2`).all(id) as { at: number; body: string }[]
+    const changes = inventories.length === 2 ? { since: inventories[1].at, list: inventoryChanges(JSON.parse(inventories[1].body), JSON.parse(inventories[0].body)) } : null
+    return { ...h, inventory: inventories[0] ? JSON.parse(inventories[0].body) : null, health: latest('health'), changes }
   }
 
   /** Queues a command for a host in the caller's scope; false when there is no such host. */

@@ -27,6 +27,8 @@ import { SCHEMA_VERSION, schemaVersion } from '../db/database'
 import { withLock } from '../file-lock'
 
 export const BACKUP_FORMAT = 'moat-backup'
+/** Stored setting: when the last backup was written (ms). */
+export const LAST_BACKUP_SETTING = 'last_backup_at'
 /** What a backup holds besides manifest.json, relative to the data folder. */
 const PARTS = ['moat.db', 'spool', 'tls', 'haraka/config', 'haraka/queue'] as const
 const PENDING = 'restore-pending'
@@ -59,6 +61,8 @@ export async function createBackup(db: Db, dataDir: string, out: string, info: {
       entries.push(part)
     }
     await tar.c({ gzip: { level: 1 }, cwd: work, file: out, follow: true, portable: true }, entries)
+    // When the last backup was made: the fleet console alerts on one grown old (agent/health.ts).
+    db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(LAST_BACKUP_SETTING, JSON.stringify(manifest.created_at))
     return manifest
   } finally {
     fs.rmSync(work, { recursive: true, force: true })

@@ -71,6 +71,8 @@ interface Health {
   openAlerts?: number
   mailInLastMinute?: number
   spamLastMinute?: number
+  lastBackupAt?: number | null
+  services?: Record<string, string> | null
 }
 
 function MailHealth({ health }: { health: Health }) {
@@ -85,6 +87,8 @@ function MailHealth({ health }: { health: Health }) {
           <tr><td>Certificate expires</td><td>{health.certificateExpires ? when(health.certificateExpires) : '—'}</td></tr>
           <tr><td>On blocklists</td><td>{health.blocklisted?.length ? health.blocklisted.map((b) => `${b.ip} on ${b.zone}`).join(', ') : 'none'}</td></tr>
           <tr><td>Open alerts</td><td>{String(health.openAlerts ?? 0)}</td></tr>
+          <tr><td>Last backup</td><td>{health.lastBackupAt ? when(health.lastBackupAt) : 'none'}</td></tr>
+          <tr><td>Services</td><td>{health.services ? Object.entries(health.services).map(([n, st]) => `${n} ${st}`).join(', ') : 'unknown (no systemd)'}</td></tr>
         </tbody>
       </table>
     </>
@@ -228,6 +232,21 @@ export function fleetRoutes(db: Db): Hono<Env> {
           </table>
         ) : (
           <p class="muted">No inventory yet.</p>
+        )}
+        {h.changes && (
+          <>
+            <h3>Changed since the inventory of {when(h.changes.since)}</h3>
+            {h.changes.list.length ? (
+              <table id="inventory-changes">
+                <thead><tr><th>What</th><th>Before</th><th>Now</th></tr></thead>
+                <tbody>
+                  {h.changes.list.slice(0, 200).map((ch) => <tr><td>{ch.what}</td><td>{ch.before ?? '—'}</td><td>{ch.after ?? '—'}</td></tr>)}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted" id="inventory-changes">Nothing.</p>
+            )}
+          </>
         )}
         <h2 id="logs">Logs</h2>
         <form method="get" action={`/fleet/hosts/${h.id}#logs`} class="filters">

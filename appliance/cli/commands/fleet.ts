@@ -7,7 +7,7 @@ import { agentCommands } from '../../agent/commands'
 import { PRIORITY_NAMES } from '../../fleet/logs'
 import { Fleet, FleetError } from '../../fleet/console'
 import type { CommandKind } from '../../fleet/protocol'
-import { WEBHOOK_SETTING } from '../../fleet/watch'
+import { DEFAULT_RULES, type Rules, rulesFor, setRules, WEBHOOK_SETTING } from '../../fleet/watch'
 import { StoredSettings } from '../../services/stored-settings'
 import { type Command, isoTime, need, printTable, UsageError } from '../command'
 import { appliance } from '../context'
@@ -60,6 +60,36 @@ export const fleetCommands: Command[] = [
       const config = changing ? configs.set(org.id, change) : (configs.get(org.id) ?? {})
       if (opts.json) return out(JSON.stringify(config))
       out(Object.keys(config).length ? `${org.name}: ${Object.entries(config).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')}` : `${org.name}: the agents' defaults`)
+    },
+  },
+  {
+    path: ['fleet', 'rules'],
+    usage: '--org ORG [--offline-minutes N] [--disk-percent N] [--queue-over N] [--certificate-days N] [--backup-days N] [--reset] [--json]',
+    summary: "Show or change an organisation's fleet alert thresholds (an incident opens when one is crossed, and resolves when it is not).",
+    options: {
+      org: { type: 'string', description: 'the organisation' },
+      'offline-minutes': { type: 'string', description: `a host not heard from for this long (default ${DEFAULT_RULES.offlineMinutes})` },
+      'disk-percent': { type: 'string', description: `the fullest file system over this (default ${DEFAULT_RULES.diskPercent})` },
+      'queue-over': { type: 'string', description: `an appliance's mail waiting for delivery over this (default ${DEFAULT_RULES.queueOver})` },
+      'certificate-days': { type: 'string', description: `an appliance's certificate expiring within this (default ${DEFAULT_RULES.certificateDays})` },
+      'backup-days': { type: 'string', description: `an appliance's last backup older than this (default ${DEFAULT_RULES.backupDays})` },
+      reset: { type: 'boolean', description: 'back to the defaults' },
+      json: { type: 'boolean', description: 'print JSON' },
+    },
+    run({ opts, out }) {
+      if (!opts.org) throw new UsageError('--org is required')
+      const a = appliance()
+      const org = a.tenants.requireOrg(String(opts.org))
+      const settings = new StoredSettings(a.db)
+      const names = { 'offline-minutes': 'offlineMinutes', 'disk-percent': 'diskPercent', 'queue-over': 'queueOver', 'certificate-days': 'certificateDays', 'backup-days': 'backupDays' } as const
+      const change: { [K in keyof Rules]?: number | null } = {}
+      for (const [opt, key] of Object.entries(names)) {
+        if (opts.reset) change[key] = null
+        else if (opts[opt] !== undefined) change[key] = Number(opts[opt])
+      }
+      const rules = Object.keys(change).length ? setRules(settings, org.id, change) : rulesFor(settings, org.id)
+      if (opts.json) return out(JSON.stringify(rules))
+      out(`${org.name}: ${Object.entries(rules).map(([k, v]) => `${k} ${v}`).join(', ')}`)
     },
   },
   {

@@ -8,7 +8,7 @@ import t from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
 import { Fleet } from '../../../appliance/fleet/console'
 import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
-import { WEBHOOK_SETTING, type WebhookEvent, watchFleet } from '../../../appliance/fleet/watch'
+import { setRules, WEBHOOK_SETTING, type WebhookEvent, watchFleet } from '../../../appliance/fleet/watch'
 import { StoredSettings } from '../../../appliance/services/stored-settings'
 import { Tenants } from '../../../appliance/services/tenants'
 
@@ -57,4 +57,49 @@ t.test('offline and disk incidents: one alert and one webhook event each way', a
   const alerts = db.prepare(`SELECT kind, org_id, acknowledged_at IS NOT NULL AS done FROM alerts ORDER BY id`).all()
   t.same(alerts, [{ kind: 'fleet-disk', org_id: org.id, done: 1 }, { kind: 'fleet-offline', org_id: org.id, done: 1 }], "one alert per incident, for the host's organisation, cleared when it resolves")
   t.match(await watchFleet(db, { now: T0 + 26 * 60_000 }), { opened: 0, resolved: 0, sent: 0 }, 'nothing more to say')
+})
+
+t.test("appliance rules on its health report, with each organisation's own thresholds", async (t) => {
+  const db = openDatabase(`${t.testdir()}/moat.db`)
+  t.teardown(() => db.close())
+  const tenants = new Tenants(db)
+  const acme = tenants.addOrg('acme')
+  const globex = tenants.addOrg('globex')
+  const fleet = new Fleet(db)
+  const T0 = 1_800_000_000_000
+  const D = 86_400_000
+  const hosts = [acme, globex].map((org, i) => {
+    const keys = crypto.generateKeyPairSync('ed25519')
+    const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+    const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0 - 30 * D).token, publicKey, name: `mx${i}`, kind: 'appliance' }, T0 - 30 * D)
+    return { hostId, keys, seq: 0 }
+  })
+  const health = (h: (typeof hosts)[number], at: number, data: Record<string, unknown>) => {
+    const body = JSON.stringify({ reports: [{ seq: ++h.seq, kind: 'health', at, data: { version: '0.1.0', queue: { pending: 0, queued: 0, deferred: 0 }, blocklisted: [], certificateExpires: at + 90 * D, lastBackupAt: at - D, services: { 'moat-smtp': 'active', 'moat-web': 'active' }, ...data } }] })
+    fleet.ingest(h.hostId, sign(h.keys.privateKey, 'POST', REPORTS_PATH, h.hostId, body), 'POST', REPORTS_PATH, body, at)
+  }
+  const open = () => (db.prepare(`SELECT h.name || ' ' || i.rule AS r FROM fleet_incidents i JOIN fleet_hosts h ON h.id = i.host_id WHERE i.resolved_at IS NULL ORDER BY 1`).pluck().all() as string[])
+
+  for (const h of hosts) health(h, T0, {})
+  await watchFleet(db, { now: T0 + 1000 })
+  t.same(open(), [], 'a healthy appliance is no incident')
+
+  const trouble = { queue: { pending: 10, queued: 300, deferred: 400 }, blocklisted: [{ ip: '192.0.2.25', zone: 'zen.example' }], certificateExpires: T0 + 10 * D, lastBackupAt: T0 - 9 * D, services: { 'moat-smtp': 'failed', 'moat-web': 'active' } }
+  for (const h of hosts) health(h, T0 + 60_000, trouble)
+  // globex's MSP tolerates a longer queue and older backups.
+  setRules(new StoredSettings(db), globex.id, { queueOver: 1000, backupDays: 10 })
+  t.throws(() => setRules(new StoredSettings(db), globex.id, { diskPercent: 150 }), /diskPercent must be a number from 0 to 100/)
+  await watchFleet(db, { now: T0 + 61_000 })
+  t.same(open(), ['mx0 backup', 'mx0 blocklisted', 'mx0 certificate', 'mx0 queue', 'mx0 service', 'mx1 blocklisted', 'mx1 certificate', 'mx1 service'])
+  const details = db.prepare(`SELECT rule, detail FROM fleet_incidents WHERE host_id = ? ORDER BY rule`).all(hosts[0].hostId)
+  t.same(details, [
+    { rule: 'backup', detail: 'the last backup is 9 days old' },
+    { rule: 'blocklisted', detail: 'listed: 192.0.2.25 on zen.example' },
+    { rule: 'certificate', detail: 'the TLS certificate expires in 10 days' },
+    { rule: 'queue', detail: '710 messages wait for delivery' },
+    { rule: 'service', detail: 'not running: moat-smtp (failed)' },
+  ])
+
+  for (const h of hosts) health(h, T0 + 120_000, {})
+  t.match(await watchFleet(db, { now: T0 + 121_000 }), { opened: 0, resolved: 8 }, 'all resolve once the appliance is well')
 })
