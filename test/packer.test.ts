@@ -35,7 +35,7 @@ t.test('the image scripts pass shellcheck', async (t) => {
 
 t.test('the units and the firewall are what the image needs', async (t) => {
   const units = fs.readdirSync(path.join(PACKER, 'files/systemd'))
-  for (const u of ['moat-smtp.service', 'moat-web.service', 'moat-jobs.service', 'moat-console.service', 'moat-system.path', 'moat-update.path', 'moat-growfs.service']) t.ok(units.includes(u), u)
+  for (const u of ['moat-smtp.service', 'moat-web.service', 'moat-jobs.service', 'moat-agent.service', 'moat-console.service', 'moat-system.path', 'moat-update.path', 'moat-growfs.service']) t.ok(units.includes(u), u)
   // Every service starts the release `moat update` switches, never a fixed one.
   for (const u of units.filter((f) => f.endsWith('.service'))) {
     const text = fs.readFileSync(path.join(PACKER, 'files/systemd', u), 'utf8')

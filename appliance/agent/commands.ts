@@ -13,8 +13,8 @@ import { AgentState } from './state'
 const VERSION: string = require('../../../package.json').version
 
 /** The agent's state folder: MOAT_AGENT_DIR, or DATA_DIR/agent on an appliance. */
-function agentDir(): string {
-  return process.env.MOAT_AGENT_DIR || path.join(loadSettings().dataDir, 'agent')
+export function agentDir(dataDir = loadSettings().dataDir): string {
+  return process.env.MOAT_AGENT_DIR || path.join(dataDir, 'agent')
 }
 
 /** Opens the agent's state for one command and closes it whatever happens. */
@@ -77,7 +77,21 @@ export function agentCommands(kind: HostKind): Command[] {
       summary: 'Run the agent: inventory, metrics and log lines on their schedules (MOAT_AGENT_METRICS_CRON, MOAT_AGENT_INVENTORY_CRON, MOAT_AGENT_LOGS_CRON; MOAT_AGENT_LOG_PRIORITY, 0-7, default 4: warning and worse), sent to the console; the console may set them per organisation.',
       async run({ err }) {
         const state = new AgentState(agentDir())
-        if (!state.identity()) throw new UsageError('not enrolled: run "agent enroll URL --token T" first')
+        let stopping = false
+        const stopped = new Promise<void>((resolve) => {
+          const stop = () => ((stopping = true), resolve())
+          process.once('SIGTERM', stop)
+          process.once('SIGINT', stop)
+        })
+        // Installed before it is enrolled (the package, the image): the service waits for
+        // "enroll" rather than failing and being restarted, and starts reporting once it is.
+        if (!state.identity()) {
+          err(`not enrolled yet: waiting for "${kind === 'appliance' ? 'moat agent' : 'moat-agent'} enroll URL --token T"`)
+          const pollMs = Number(process.env.MOAT_AGENT_ENROLL_POLL_MS) || 30_000
+          while (!stopping && !state.identity()) await Promise.race([stopped, new Promise((r) => setTimeout(r, pollMs).unref())])
+          if (stopping) return state.close()
+          err('enrolled: reporting')
+        }
         const agent = runAgent(state, {
           version: VERSION,
           metricsCron: process.env.MOAT_AGENT_METRICS_CRON || DEFAULT_RUN.metricsCron,
@@ -91,10 +105,7 @@ export function agentCommands(kind: HostKind): Command[] {
           applianceDataDir: kind === 'appliance' ? loadSettings().dataDir : undefined,
           log: err,
         })
-        await new Promise<void>((resolve) => {
-          process.once('SIGTERM', resolve)
-          process.once('SIGINT', resolve)
-        })
+        await stopped
         agent.stop()
         state.close()
       },

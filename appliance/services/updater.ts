@@ -218,7 +218,7 @@ export async function applyUpdate(file: string, o: UpdateOptions): Promise<Updat
 /** Runs `MOAT_SERVICE_CONTROL stop|start`, or systemctl on the appliance's units. */
 export function serviceControl(command: string | null): (action: 'stop' | 'start') => void {
   return (action) => {
-    const [cmd, args] = command ? [command, [action]] : ['systemctl', [action, 'moat-smtp.service', 'moat-web.service', 'moat-jobs.service']]
+    const [cmd, args] = command ? [command, [action]] : ['systemctl', [action, 'moat-smtp.service', 'moat-web.service', 'moat-jobs.service', 'moat-agent.service']]
     const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 })
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`})`)
   }

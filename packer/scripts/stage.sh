@@ -37,13 +37,8 @@ echo "stage: image Node $("$node" --version)"
 
 echo "stage: production dependencies"
 (cd "$app" && PATH="$app/node/bin:$PATH" npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
-gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
-[ -f "$gyp" ] || gyp="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js"
-# Under `npm run`, npm exports its own nodedir (npm_config_nodedir=/usr on Debian's and
-# NodeSource's npm), which node-gyp prefers to --nodedir: the module was built for the build
-# machine's Node. Point both at the image's Node.
-(cd "$app/node_modules/better-sqlite3" && PATH="$app/node/bin:$PATH" npm_config_nodedir="$app/node" "$node" "$gyp" rebuild --release --nodedir="$app/node" --loglevel=error >/dev/null)
-rm -rf "$app/node_modules/better-sqlite3/build/Release/obj" "$app/node_modules/better-sqlite3/build/Release/obj.target" "$app/node/include"
+bash "$repo/packer/scripts/rebuild-native.sh" "$app" "$app/node"
+rm -rf "$app/node/include"
 "$node" -e "const D = require('$app/node_modules/better-sqlite3'); new D(':memory:').prepare('select 1').get(); require('$app/dist/appliance/cli/main.js')" \
   || { echo "stage: the staged build does not load under the image's Node" >&2; exit 1; }
 

@@ -14,6 +14,9 @@ import net from 'node:net'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { type Context, Hono } from 'hono'
+import { AgentError, enroll } from '../../appliance/agent/agent'
+import { agentDir } from '../../appliance/agent/commands'
+import { AgentState } from '../../appliance/agent/state'
 import { BackupError, createBackup, pendingRestore, stageRestore } from '../../appliance/services/backup'
 import type { Db } from '../../appliance/db/database'
 import { type Accounts, REQUIRE_ADMIN_TOTP } from '../../appliance/services/accounts'
@@ -65,6 +68,19 @@ export interface SystemDeps {
   releaseKeys: string | null
 }
 
+/** This appliance's own agent: enrolled where, and what it has not sent yet (null: not enrolled). */
+function fleetEnrollment(dataDir: string): { consoleUrl: string; hostId: number; pin: string; pending: number } | null {
+  const dir = agentDir(dataDir)
+  if (!fs.existsSync(path.join(dir, 'agent.db'))) return null
+  const state = new AgentState(dir)
+  try {
+    const id = state.identity()
+    return id ? { consoleUrl: id.consoleUrl, hostId: id.hostId, pin: id.pin, pending: state.pending() } : null
+  } finally {
+    state.close()
+  }
+}
+
 export function systemRoutes(deps: SystemDeps): Hono<Env> {
   const app = new Hono<Env>()
   const settings = new StoredSettings(deps.db)
@@ -100,6 +116,7 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
     const updateWaiting = deps.dataDir ? fs.existsSync(incomingFile(deps.dataDir)) : false
     const hostResult = deps.dataDir ? lastHostSettingsResult(deps.dataDir) : null
     const hostWaiting = deps.dataDir ? fs.existsSync(requestFile(deps.dataDir)) : false
+    const fleet = deps.dataDir ? fleetEnrollment(deps.dataDir) : null
     return c.html(
       <Layout title="Status" session={session}>
         <h1>Moat {deps.version}</h1>
@@ -163,6 +180,23 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
             </form>
           </>
         )}
+        {deps.dataDir && (
+          <>
+            <h2 id="fleet-console">Fleet console</h2>
+            {fleet ? (
+              <p id="fleet-enrollment">Enrolled as host {fleet.hostId} of {fleet.consoleUrl} (console key {fleet.pin}); {fleet.pending} reports waiting to be sent.</p>
+            ) : (
+              <p id="fleet-enrollment" class="muted">Not enrolled: an MSP's fleet console sees this appliance once it is enrolled with a token from that console.</p>
+            )}
+            <form method="post" action="/system/agent" class="policy">
+              <Csrf session={session} />
+              <label>Console URL <input name="console" type="url" placeholder="https://console.msp.example" value={form.console ?? ''} required /></label>
+              <label>Enrollment token <input name="token" required autocomplete="off" /></label>
+              <label>Console key pin (from the install line; blank: the key it shows now) <input name="pin" value={form.pin ?? ''} /></label>
+              <button type="submit">{fleet ? 'Enroll again' : 'Enroll'}</button>
+            </form>
+          </>
+        )}
         <p class="muted">Shown at {when(Date.now())}.</p>
       </Layout>,
       status,
@@ -170,6 +204,23 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
   }
 
   app.get('/status', (c) => page(c))
+
+  app.post('/system/agent', async (c) => {
+    if (!deps.dataDir) return c.notFound()
+    const body = await c.req.parseBody()
+    const form = { console: String(body.console ?? '').trim(), pin: String(body.pin ?? '').trim() }
+    const state = new AgentState(agentDir(deps.dataDir))
+    try {
+      const r = await enroll(state, form.console, { token: String(body.token ?? '').trim(), kind: 'appliance', version: deps.version, name: deps.hostname, pin: form.pin || undefined })
+      deps.accounts.audit(c.get('session')!.principal, 'fleet-agent-enroll', `host ${r.hostId} at ${form.console}`)
+      return page(c, 200, { ok: `Enrolled as host ${r.hostId}; the agent starts reporting within a minute.` })
+    } catch (err) {
+      if (!(err instanceof AgentError) && !(err instanceof TypeError)) throw err
+      return page(c, 400, { error: err instanceof TypeError ? 'The console URL is not a URL.' : err.message }, form)
+    } finally {
+      state.close()
+    }
+  })
 
   app.post('/system/settings', async (c) => {
     const on = !!(await c.req.parseBody()).require_admin_totp
