@@ -27,6 +27,8 @@ t.test('the image scripts pass shellcheck', async (t) => {
     path.join(PACKER, 'ci.sh'),
     path.join(PACKER, 'files/moat-console-issue'),
     path.join(PACKER, 'files/moat-growfs'),
+    // The agent's Debian package: its builder, its command wrapper, its maintainer scripts.
+    ...['build.sh', 'moat-agent', 'postinst', 'prerm', 'postrm'].map((f) => path.join(PACKER, '../agent-packages/deb', f)),
   ]
   t.ok(scripts.length >= 5)
   const r = spawnSync('shellcheck', scripts, { encoding: 'utf8' })
