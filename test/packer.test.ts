@@ -44,7 +44,7 @@ t.test('the units and the firewall are what the image needs', async (t) => {
     for (const exec of text.match(/^Exec\w+=.*moat.*$/gm) ?? []) t.notMatch(exec, /\/opt\/moat\/(?!current\/)/, `${u}: ${exec}`)
   }
   // The root units act on what the moat user may leave; each path unit names its service.
-  for (const [p, svc] of [['moat-system.path', 'moat-system.service'], ['moat-update.path', 'moat-update.service']]) {
+  for (const [p, svc] of [['moat-system.path', 'moat-system.service'], ['moat-update.path', 'moat-update.service'], ['moat-restart.path', 'moat-restart.service']]) {
     const text = fs.readFileSync(path.join(PACKER, 'files/systemd', p), 'utf8')
     t.match(text, /^PathExists=\/var\/lib\/moat\//m, p)
     t.match(text, new RegExp(`^Unit=${svc.replace('.', '\\.')}$`, 'm'), p)

@@ -6,6 +6,7 @@
 import cron from 'node-cron'
 import { backoffMs, flush, type FlushResult } from './agent'
 import { inventory, metrics } from './collect'
+import { type CommandContext, runCommand } from './commands-run'
 import { mailHealth } from './health'
 import { JOURNAL_CURSOR_KEY, LOG_BATCH, readJournal, readWindowsChannel, WINDOWS_CHANNELS } from './logs'
 import type { AgentConfig } from '../fleet/agent-config'
@@ -79,14 +80,10 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
       .then((data) => state.enqueue(what, data))
       .catch((err) => o.log(`moat agent: could not take ${what}: ${err}`))
   }
-  const runCommand = async (c: Command): Promise<string> => {
-    switch (c.kind) {
-      case 'refresh-inventory':
-        state.enqueue('inventory', await collectors.inventory())
-        return 'inventory taken'
-      default:
-        throw new Error(`this agent does not know the command "${c.kind}"`)
-    }
+  const commandContext: CommandContext = {
+    applianceDataDir: o.applianceDataDir,
+    journalDir: o.journalDir,
+    takeInventory: async () => void state.enqueue('inventory', await collectors.inventory()),
   }
   const everyMinute = () => {
     take('metrics')
@@ -139,7 +136,7 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
     for (const c of r.commands ?? []) {
       if (state.get(`command:${c.id}`)) continue
       state.set(`command:${c.id}`, String(Date.now()))
-      runCommand(c)
+      runCommand(c, commandContext)
         .then((output) => state.enqueue('command', { id: c.id, ok: true, output }))
         .catch((err) => state.enqueue('command', { id: c.id, ok: false, output: String(err) }))
     }

@@ -678,4 +678,8 @@ export const migrations: readonly string[] = [
     WHERE r.kind = 'inventory' AND s.value ->> 'name' IS NOT NULL
       AND r.seq = (SELECT max(r2.seq) FROM fleet_reports r2 WHERE r2.host_id = r.host_id AND r2.kind = 'inventory');
   `,
+  // 24: a command's argument (fleet/console.ts: the release URL of apply-update).
+  `
+  ALTER TABLE fleet_commands ADD COLUMN arg TEXT;
+  `,
 ]

@@ -7,7 +7,7 @@ import crypto from 'node:crypto'
 import type { Db } from '../db/database'
 import { whereIn } from '../db/sql'
 import {
-  type Command, COMMAND_KINDS, type CommandKind, type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
+  APPLIANCE_COMMANDS, type Command, COMMAND_KINDS, type CommandKind, MAX_COMMAND_OUTPUT, type EnrollRequest, HOST_KINDS, type HostKind, MAX_REPORTS_PER_BATCH, REPORT_KINDS, type Report, verify,
 } from './protocol'
 import { type AgentConfig, AgentConfigs } from './agent-config'
 import { FleetError } from './errors'
@@ -232,28 +232,49 @@ export class Fleet {
     return { ...h, inventory: inventories[0] ? JSON.parse(inventories[0].body) : null, health: latest('health'), changes }
   }
 
-  /** Queues a command for a host in the caller's scope; false when there is no such host. */
-  queueCommand(hostId: number, kind: CommandKind, orgIds: number[] | null, by: string, now = Date.now()): number | null {
+  /**
+   * Queues a command for a host in the caller's scope; null when there is no such host. An
+   * appliance's commands (restart, update) are refused for servers, and apply-update needs
+   * the https:// URL of a signed release (the appliance checks the signature, as 'moat
+   * update' does, and rolls back a release that does not come up).
+   */
+  queueCommand(hostId: number, kind: CommandKind, orgIds: number[] | null, by: string, now = Date.now(), arg: string | null = null): number | null {
     if (!COMMAND_KINDS.includes(kind)) throw new FleetError(`the command must be one of ${COMMAND_KINDS.join(', ')}`)
     const [h] = this.hosts(orgIds, now, hostId)
     if (!h || h.status === 'revoked') return null
-    const id = Number(this.db.prepare(`INSERT INTO fleet_commands (host_id, kind, created_at, created_by) VALUES (?, ?, ?, ?)`).run(hostId, kind, now, by).lastInsertRowid)
-    this.audit(h.org_id, 'fleet-command', `${kind} for host ${hostId} ${h.name} by ${by}`, now)
+    if (APPLIANCE_COMMANDS.includes(kind) && h.kind !== 'appliance') throw new FleetError(`${kind} is for Moat appliances; ${h.name} is a ${h.kind} server`)
+    if (kind === 'apply-update') {
+      if (!arg || !/^https:\/\/\S+$/.test(arg)) throw new FleetError('apply-update needs the https:// URL of a signed release (.moat)')
+    } else arg = null
+    const id = Number(this.db.prepare(`INSERT INTO fleet_commands (host_id, kind, arg, created_at, created_by) VALUES (?, ?, ?, ?, ?)`).run(hostId, kind, arg, now, by).lastInsertRowid)
+    this.audit(h.org_id, 'fleet-command', `${kind}${arg ? ` ${arg}` : ''} for host ${hostId} ${h.name} by ${by}`, now)
     return id
   }
 
-  commands(hostId: number): { id: number; kind: string; created_at: number; created_by: string; done_at: number | null; ok: number | null; output: string | null }[] {
-    return this.db.prepare(`SELECT id, kind, created_at, created_by, done_at, ok, output FROM fleet_commands WHERE host_id = ? ORDER BY id DESC LIMIT 50`).all(hostId) as ReturnType<Fleet['commands']>
+  /** A host's newest commands; the output shortened to its first line (the whole: commandOutput). */
+  commands(hostId: number): { id: number; kind: string; arg: string | null; created_at: number; created_by: string; done_at: number | null; ok: number | null; output: string | null; output_bytes: number }[] {
+    return this.db
+      .prepare(
+        `SELECT id, kind, arg, created_at, created_by, done_at, ok, substr(output, 1, instr(output || char(10), char(10)) - 1) AS output, length(CAST(output AS BLOB)) AS output_bytes
+         FROM fleet_commands WHERE host_id = ? ORDER BY id DESC LIMIT 50`,
+      )
+      .all(hostId) as ReturnType<Fleet['commands']>
+  }
+
+  /** One command's whole output (a log bundle), for a host in the caller's scope. */
+  commandOutput(hostId: number, commandId: number, orgIds: number[] | null): { kind: string; output: string } | null {
+    if (!this.hosts(orgIds, Date.now(), hostId).length) return null
+    return (this.db.prepare(`SELECT kind, output FROM fleet_commands WHERE id = ? AND host_id = ? AND output IS NOT NULL`).get(commandId, hostId) as { kind: string; output: string } | undefined) ?? null
   }
 
   private pendingCommands(hostId: number): Command[] {
-    return this.db.prepare(`SELECT id, kind FROM fleet_commands WHERE host_id = ? AND done_at IS NULL ORDER BY id`).all(hostId) as Command[]
+    return this.db.prepare(`SELECT id, kind, arg FROM fleet_commands WHERE host_id = ? AND done_at IS NULL ORDER BY id`).all(hostId) as Command[]
   }
 
   private commandDone(hostId: number, r: { id?: unknown; ok?: unknown; output?: unknown }, now: number): void {
     const done = this.db
       .prepare(`UPDATE fleet_commands SET done_at = ?, ok = ?, output = ? WHERE id = ? AND host_id = ? AND done_at IS NULL`)
-      .run(now, r.ok ? 1 : 0, String(r.output ?? '').slice(0, 10_000), Number(r.id), hostId)
+      .run(now, r.ok ? 1 : 0, String(r.output ?? '').slice(0, MAX_COMMAND_OUTPUT), Number(r.id), hostId)
     if (done.changes) {
       const org = this.db.prepare(`SELECT org_id FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number
       this.audit(org, 'fleet-command-done', `command ${r.id} on host ${hostId}: ${r.ok ? 'ok' : 'failed'}`, now)

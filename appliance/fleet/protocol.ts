@@ -39,13 +39,20 @@ export interface Report {
  * reports carries those not yet done, and the agent reports each result as a 'command'
  * report ({ id, ok, output }), running each id once.
  */
-export const COMMAND_KINDS = ['refresh-inventory'] as const
+export const COMMAND_KINDS = ['refresh-inventory', 'collect-logs', 'restart-services', 'apply-update'] as const
 export type CommandKind = (typeof COMMAND_KINDS)[number]
+/** Commands only a Moat appliance can run (its services, its releases). */
+export const APPLIANCE_COMMANDS: readonly CommandKind[] = ['restart-services', 'apply-update']
 
 export interface Command {
   id: number
   kind: CommandKind
+  /** apply-update: the https:// URL of a signed release (.moat) */
+  arg?: string | null
 }
+
+/** A command's output the console keeps (a log bundle is the largest). */
+export const MAX_COMMAND_OUTPUT = 256 * 1024
 
 export interface EnrollRequest {
   token: string

@@ -46,7 +46,7 @@ chmod 0755 /usr/local/bin/moat
 # Logs go to the journal; freshclam fetches signatures whenever the appliance is online.
 systemctl daemon-reload
 systemctl enable moat-smtp.service moat-web.service moat-jobs.service moat-agent.service moat-console.service moat-antivirus.path \
-  moat-system.path moat-update.path moat-growfs.service nftables.service clamav-freshclam.service
+  moat-system.path moat-update.path moat-restart.path moat-growfs.service nftables.service clamav-freshclam.service
 # SSH host keys are made at first boot, not shared by every appliance from this image.
 cat > /etc/systemd/system/ssh-keygen-firstboot.service <<'UNIT'
 [Unit]

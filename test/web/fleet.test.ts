@@ -36,6 +36,23 @@ t.test('Fleet: each tenant sees its own hosts; another tenant\'s host by id is a
   t.match(made, /moat agent enroll http:\/\/localhost --token moat_enroll_[\w-]+/, 'its own token, with the install lines')
   t.match(made, /msiexec \/i moat-agent\.msi \/qn CONSOLE_URL=/)
 
+  // A command's whole output (a log bundle): its own host's, not another tenant's.
+  const bundle = (host: number, text: string) => {
+    const id = fleet.queueCommand(host, 'collect-logs', null, 'test')!
+    db.prepare(`UPDATE fleet_commands SET done_at = ?, ok = 1, output = ? WHERE id = ?`).run(Date.now(), text, id)
+    return id
+  }
+  const ours = bundle(acmeHost, `log bundle: 2 lines\nDec 07 nginx: upstream timed out\nDec 07 kernel: EXT4 warning`)
+  const theirs = bundle(globexHost, 'log bundle: globex secrets\n...')
+  const page = await (await app.request(`/fleet/hosts/${acmeHost}`, { headers: { Cookie: boss.cookie } })).text()
+  t.match(page, new RegExp(`href="/fleet/hosts/${acmeHost}/commands/${ours}/output"`), 'the page links the whole output')
+  const got = await app.request(`/fleet/hosts/${acmeHost}/commands/${ours}/output`, { headers: { Cookie: boss.cookie } })
+  t.equal(got.status, 200)
+  t.match(got.headers.get('content-disposition'), /attachment/)
+  t.match(await got.text(), /EXT4 warning/)
+  t.equal((await app.request(`/fleet/hosts/${globexHost}/commands/${theirs}/output`, { headers: { Cookie: boss.cookie } })).status, 404, "another tenant's command output")
+  t.equal((await app.request(`/fleet/hosts/${acmeHost}/commands/${theirs}/output`, { headers: { Cookie: boss.cookie } })).status, 404, "another host's command under its own host's id")
+
   const user = await signIn(app, 'alice@example.com')
   t.equal((await app.request('/fleet', { headers: { Cookie: user.cookie } })).status, 404, 'an end user has no Fleet')
   const root = await signIn(app, 'root@moat.test')

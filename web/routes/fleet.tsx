@@ -273,9 +273,12 @@ export function fleetRoutes(db: Db): Hono<Env> {
           <tbody>
             {fleet.commands(h.id).map((cmd) => (
               <tr data-id={cmd.id}>
-                <td>{cmd.kind}</td>
+                <td>{cmd.kind}{cmd.arg ? ` ${cmd.arg}` : ''}</td>
                 <td>{`${when(cmd.created_at)} by ${cmd.created_by}`}</td>
-                <td>{cmd.done_at ? `${cmd.ok ? 'done' : 'failed'} ${when(cmd.done_at)}: ${cmd.output ?? ''}` : 'waiting for the host'}</td>
+                <td>
+                  {cmd.done_at ? `${cmd.ok ? 'done' : 'failed'} ${when(cmd.done_at)}: ${cmd.output ?? ''}` : 'waiting for the host'}
+                  {cmd.output_bytes > (cmd.output?.length ?? 0) && <> <a href={`/fleet/hosts/${h.id}/commands/${cmd.id}/output`} download>{`the whole output (${Math.ceil(cmd.output_bytes / 1024)} KiB)`}</a></>}
+                </td>
               </tr>
             ))}
           </tbody>
@@ -283,6 +286,16 @@ export function fleetRoutes(db: Db): Hono<Env> {
         {h.status !== 'revoked' && (
           <>
             <form method="post" action={`/fleet/hosts/${h.id}/commands`} class="inline"><Csrf session={session} /><input type="hidden" name="kind" value="refresh-inventory" /><button type="submit">Refresh inventory</button></form>
+            <form method="post" action={`/fleet/hosts/${h.id}/commands`} class="inline"><Csrf session={session} /><input type="hidden" name="kind" value="collect-logs" /><button type="submit">Collect a log bundle</button></form>
+            {h.kind === 'appliance' && (
+              <>
+                <form method="post" action={`/fleet/hosts/${h.id}/commands`} class="inline"><Csrf session={session} /><input type="hidden" name="kind" value="restart-services" /><button type="submit">Restart Moat's services</button></form>
+                <form method="post" action={`/fleet/hosts/${h.id}/commands`} class="inline">
+                  <Csrf session={session} /><input type="hidden" name="kind" value="apply-update" />
+                  <input name="arg" type="url" required placeholder="https://…/moat-0.2.0.moat" /> <button type="submit">Apply signed release</button>
+                </form>
+              </>
+            )}
             <form method="post" action={`/fleet/hosts/${h.id}/revoke`} class="inline"><Csrf session={session} /><button type="submit">Revoke this host</button></form>
           </>
         )}
@@ -292,13 +305,19 @@ export function fleetRoutes(db: Db): Hono<Env> {
   app.post('/fleet/hosts/:id/commands', admins, async (c) => {
     const body = await c.req.parseBody()
     try {
-      const id = fleet.queueCommand(Number(c.req.param('id')), String(body.kind ?? '') as CommandKind, c.get('scope')!.orgIds, c.get('session')!.principal.email)
+      const id = fleet.queueCommand(Number(c.req.param('id')), String(body.kind ?? '') as CommandKind, c.get('scope')!.orgIds, c.get('session')!.principal.email, Date.now(), String(body.arg ?? '').trim() || null)
       if (id === null) return c.notFound()
     } catch (err) {
       if (err instanceof FleetError) return c.text(err.message, 400)
       throw err
     }
     return c.redirect(`/fleet/hosts/${c.req.param('id')}`, 303)
+  })
+  app.get('/fleet/hosts/:id/commands/:cid/output', admins, (c) => {
+    const out = fleet.commandOutput(Number(c.req.param('id')), Number(c.req.param('cid')), c.get('scope')!.orgIds)
+    if (!out) return c.notFound()
+    c.header('Content-Disposition', `attachment; filename="host-${Number(c.req.param('id'))}-${out.kind}-${Number(c.req.param('cid'))}.txt"`)
+    return c.text(out.output)
   })
   app.post('/fleet/hosts/:id/revoke', admins, (c) => {
     if (!fleet.revokeHost(Number(c.req.param('id')), c.get('scope')!.orgIds)) return c.notFound()

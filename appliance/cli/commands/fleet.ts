@@ -152,11 +152,11 @@ export const fleetCommands: Command[] = [
   },
   {
     path: ['fleet', 'command'],
-    usage: 'ID refresh-inventory',
-    summary: 'Queue a command for a host; it runs when the host next reports (an offline host: when it is back).',
+    usage: 'ID refresh-inventory|collect-logs|restart-services|apply-update [RELEASE_URL]',
+    summary: "Queue a command for a host; it runs when the host next reports (an offline host: when it is back). restart-services and apply-update (the https:// URL of a signed release) are for appliances.",
     run({ args, out }) {
       need(args, 2, 'the host id and the command')
-      const id = new Fleet(appliance().db).queueCommand(Number(args[0]), args[1] as CommandKind, null, 'cli')
+      const id = new Fleet(appliance().db).queueCommand(Number(args[0]), args[1] as CommandKind, null, 'cli', Date.now(), args[2] ?? null)
       if (id === null) throw new FleetError(`no host ${args[0]} to send a command to`, 404)
       out(`command ${id} (${args[1]}) queued for host ${args[0]}`)
     },

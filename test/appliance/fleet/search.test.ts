@@ -59,3 +59,22 @@ t.test('filters: status, kind, org, metrics, versions, software, words; scoped; 
 
   t.ok(versionKey('0.10.2')! > versionKey('0.9')!)
 })
+
+t.test('commands: the appliance ones are refused for servers, apply-update needs a release URL', async (t) => {
+  const db = openDatabase(`${t.testdir()}/moat.db`)
+  t.teardown(() => db.close())
+  const org = new Tenants(db).addOrg('acme')
+  const fleet = new Fleet(db)
+  const enroll = (name: string, kind: 'linux' | 'appliance') => {
+    const publicKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+    return fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }).token, publicKey, name, kind }).hostId
+  }
+  const server = enroll('web01', 'linux')
+  const mx = enroll('mx1', 'appliance')
+  t.throws(() => fleet.queueCommand(server, 'restart-services', null, 't'), /for Moat appliances; web01 is a linux server/)
+  t.throws(() => fleet.queueCommand(mx, 'apply-update', null, 't'), /needs the https:\/\/ URL/)
+  t.throws(() => fleet.queueCommand(mx, 'apply-update', null, 't', Date.now(), 'http://x/y.moat'), /needs the https:\/\/ URL/)
+  t.ok(fleet.queueCommand(mx, 'apply-update', null, 't', Date.now(), 'https://releases.msp.example/moat-0.2.0.moat'))
+  t.ok(fleet.queueCommand(server, 'collect-logs', null, 't'))
+  t.match(fleet.commands(mx), [{ kind: 'apply-update', arg: 'https://releases.msp.example/moat-0.2.0.moat', done_at: null }])
+})
