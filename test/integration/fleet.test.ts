@@ -104,7 +104,7 @@ t.test('agents enroll, report, survive a console outage and their own kill -9: n
   for (const d of [a, b]) t.equal(agent(d, ['flush']).code, 0, 'the rest of the buffer sent')
   for (const [d, name] of [[a, 'web01'], [b, 'db01']] as const) {
     const state = new AgentState(d)
-    const lastSeq = state.db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).pluck().get() as number
+    const lastSeq = state.lastSeq()
     state.close()
     const host = hosts().find((h) => h.name === name)!
     const Database = require('better-sqlite3')
