@@ -11,8 +11,9 @@ function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve) => execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024, timeout: 30_000 }, (err, out) => resolve(err ? '' : out)))
 }
 
-/** Installed packages on Debian (dpkg); empty elsewhere (Windows: the uninstall keys, later). */
+/** Installed packages: dpkg on Debian, the registry's uninstall keys on Windows. */
 async function installedSoftware(): Promise<{ name: string; version: string }[]> {
+  if (process.platform === 'win32') return parseWindowsSoftware(await powershell(WINDOWS_SOFTWARE_SCRIPT))
   if (process.platform !== 'linux') return []
   const out = await run('dpkg-query', ['-W', '-f=${Package}\t${Version}\n'])
   return out.split('\n').filter(Boolean).map((l) => {
@@ -21,9 +22,45 @@ async function installedSoftware(): Promise<{ name: string; version: string }[]>
   })
 }
 
+function powershell(script: string): Promise<string> {
+  return run('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', script])
+}
+
+/** Both registry views (64- and 32-bit programs), as Windows' "Apps & features" lists them. */
+export const WINDOWS_SOFTWARE_SCRIPT =
+  "Get-ItemProperty 'HKLM:\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*','HKLM:\\Software\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*' -ErrorAction SilentlyContinue | " +
+  'Where-Object { $_.DisplayName -and -not $_.SystemComponent } | Select-Object DisplayName, DisplayVersion, Publisher | ConvertTo-Json -Compress'
+
+/** ConvertTo-Json of the uninstall keys: one object or an array; entries without a name are not software. */
+export function parseWindowsSoftware(json: string): { name: string; version: string; publisher?: string }[] {
+  const text = json.trim()
+  if (!text) return []
+  const parsed = JSON.parse(text) as { DisplayName?: string; DisplayVersion?: string | null; Publisher?: string | null } | unknown[]
+  const seen = new Map<string, { name: string; version: string; publisher?: string }>()
+  for (const e of (Array.isArray(parsed) ? parsed : [parsed]) as { DisplayName?: string; DisplayVersion?: string | null; Publisher?: string | null }[]) {
+    if (!e?.DisplayName) continue
+    const item = { name: e.DisplayName.trim(), version: String(e.DisplayVersion ?? '').trim(), ...(e.Publisher ? { publisher: e.Publisher.trim() } : {}) }
+    seen.set(`${item.name}\t${item.version}`, item)
+  }
+  return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** Upgrades the OS has waiting: apt's simulated upgrade on Debian (no lock, nothing changed). */
+async function pendingUpdates(): Promise<{ name: string; from: string; to: string }[] | null> {
+  if (process.platform !== 'linux') return null
+  const out = await run('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'upgrade'])
+  return out ? parseAptSimulation(out) : null
+}
+
+/** "Inst openssl [3.0.11-1~deb12u1] (3.0.15-1~deb12u1 Debian-Security:12/stable-security [amd64])" lines. */
+export function parseAptSimulation(out: string): { name: string; from: string; to: string }[] {
+  return [...out.matchAll(/^Inst (\S+) \[([^\]]+)\] \((\S+)/gm)].map((m) => ({ name: m[1], from: m[2], to: m[3] }))
+}
+
 export async function inventory(version: string): Promise<Record<string, unknown>> {
-  const [system, osInfo, cpu, mem, fs, net, software] = await Promise.all([
+  const [system, osInfo, cpu, mem, fs, net, software, bios, board, memLayout, disks, users, services, updates] = await Promise.all([
     si.system(), si.osInfo(), si.cpu(), si.mem(), si.fsSize(), si.networkInterfaces(), installedSoftware(),
+    si.bios(), si.baseboard(), si.memLayout(), si.diskLayout(), si.users(), si.services('*'), pendingUpdates().catch(() => null),
   ])
   return {
     version,
@@ -34,7 +71,14 @@ export async function inventory(version: string): Promise<Record<string, unknown
     mem: { total: mem.total, swaptotal: mem.swaptotal },
     fs: fs.map((f) => ({ mount: f.mount, type: f.type, size: f.size, used: f.used })),
     network: (Array.isArray(net) ? net : [net]).filter((n) => !n.internal).map((n) => ({ iface: n.iface, ip4: n.ip4, ip6: n.ip6, mac: n.mac, speed: n.speed })),
+    bios: { vendor: bios.vendor, version: bios.version, releaseDate: bios.releaseDate },
+    baseboard: { manufacturer: board.manufacturer, model: board.model, serial: board.serial },
+    memLayout: memLayout.map((m) => ({ size: m.size, type: m.type, clockSpeed: m.clockSpeed, bank: m.bank })),
+    disks: disks.map((d) => ({ device: d.device, type: d.type, name: d.name, size: d.size, serial: d.serialNum, smart: d.smartStatus })),
+    users: [...new Set(users.map((u) => u.user))],
+    services: services.map((v) => ({ name: v.name, running: v.running, startmode: v.startmode })),
     software,
+    updates,
   }
 }
 

@@ -205,7 +205,10 @@ export function fleetRoutes(db: Db): Hono<Env> {
     const q = (c.req.query('q') ?? '').trim().slice(0, 200)
     const priority = Math.min(7, Math.max(0, Number(c.req.query('priority') ?? 4) || 0))
     const logs = fleet.logs.search(h.id, { q, maxPriority: priority, limit: 100 })
-    const inv = (h.inventory ?? {}) as { os?: { distro?: string; release?: string; kernel?: string }; cpu?: { brand?: string; cores?: number }; mem?: { total?: number }; fs?: { mount: string; size: number; used: number }[] }
+    const inv = (h.inventory ?? {}) as {
+      os?: { distro?: string; release?: string; kernel?: string }; cpu?: { brand?: string; cores?: number }; mem?: { total?: number }; fs?: { mount: string; size: number; used: number }[]
+      software?: unknown[]; updates?: { name: string; from: string; to: string }[] | null; services?: { name: string; running: boolean }[]; users?: string[]
+    }
     return c.html(
       <Layout title={h.name} session={session}>
         <h1>{h.name}</h1>
@@ -228,6 +231,10 @@ export function fleetRoutes(db: Db): Hono<Env> {
               <tr><td>CPU</td><td>{inv.cpu ? `${inv.cpu.brand ?? ''}, ${inv.cpu.cores ?? '?'} cores` : '—'}</td></tr>
               <tr><td>Memory</td><td>{inv.mem?.total ? `${(inv.mem.total / 2 ** 30).toFixed(1)} GiB` : '—'}</td></tr>
               {(inv.fs ?? []).map((f) => <tr><td>{f.mount}</td><td>{`${(f.size / 2 ** 30).toFixed(1)} GiB, ${pct(f.used, f.size)} used`}</td></tr>)}
+              <tr><td>Installed software</td><td>{inv.software ? `${inv.software.length} packages` : '—'}</td></tr>
+              <tr><td>Pending updates</td><td id="pending-updates">{inv.updates ? (inv.updates.length ? `${inv.updates.length}: ${inv.updates.slice(0, 12).map((u) => `${u.name} ${u.to}`).join(', ')}${inv.updates.length > 12 ? ' …' : ''}` : 'none') : 'not known on this system'}</td></tr>
+              <tr><td>Services</td><td>{inv.services ? `${inv.services.filter((v) => v.running).length} of ${inv.services.length} running` : '—'}</td></tr>
+              <tr><td>Signed-in users</td><td>{inv.users?.length ? inv.users.join(', ') : 'none'}</td></tr>
             </tbody>
           </table>
         ) : (
