@@ -682,4 +682,9 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE fleet_commands ADD COLUMN arg TEXT;
   `,
+  // 25: fleet incidents mailed to the MSP (fleet/alert-mail.ts): when each event went out.
+  `
+  ALTER TABLE fleet_incidents ADD COLUMN open_mailed_at INTEGER;
+  ALTER TABLE fleet_incidents ADD COLUMN resolve_mailed_at INTEGER;
+  `,
 ]

@@ -13,6 +13,7 @@ import { GroupCommitter } from '../db/group-commit'
 import { MailStore } from '../services/mail-store'
 import { RawStore } from '../services/raw-store'
 import { learnPendingReports } from '../engine/reports'
+import { mailIncidents } from '../fleet/alert-mail'
 import { watchFleet } from '../fleet/watch'
 
 function runDigests(deps: JobDeps): Promise<unknown> {
@@ -41,7 +42,9 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
     schedule: '* * * * *',
     run: async (deps) => {
       const r = await watchFleet(deps.db, { log: deps.log })
-      return r.opened || r.resolved || r.sent ? r : null
+      // And the MSP's mail, through the appliance's own mail path (as digests go).
+      const mailed = await mailIncidents(deps.db, new MailStore(deps.db, new RawStore(deps.db, deps.spool), new GroupCommitter(deps.db)), loadSettings().hostname)
+      return r.opened || r.resolved || r.sent || mailed ? { ...r, mailed } : null
     },
   },
   {

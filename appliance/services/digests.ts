@@ -46,7 +46,8 @@ function esc(s: string): string {
 }
 
 /** A header value safe to put in a message: one line, encoded when not plain ASCII. */
-function headerText(s: string): string {
+/** A header value on one line, RFC 2047-encoded when it is not plain ASCII. */
+export function headerText(s: string): string {
   const line = s.replace(/[\r\n]+/g, ' ').slice(0, 200)
   return /^[\x20-\x7e]*$/.test(line) ? line : `=?UTF-8?B?${Buffer.from(line).toString('base64')}?=`
 }

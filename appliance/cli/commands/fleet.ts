@@ -4,6 +4,7 @@
  * (`moat-agent`) has the same agent verbs.
  */
 import { agentCommands } from '../../agent/commands'
+import { ALERT_MAIL_SETTING, type AlertMail, setAlertMail } from '../../fleet/alert-mail'
 import { PRIORITY_NAMES } from '../../fleet/logs'
 import { Fleet, FleetError } from '../../fleet/console'
 import type { CommandKind } from '../../fleet/protocol'
@@ -159,6 +160,19 @@ export const fleetCommands: Command[] = [
       const id = new Fleet(appliance().db).queueCommand(Number(args[0]), args[1] as CommandKind, null, 'cli', Date.now(), args[2] ?? null)
       if (id === null) throw new FleetError(`no host ${args[0]} to send a command to`, 404)
       out(`command ${id} (${args[1]}) queued for host ${args[0]}`)
+    },
+  },
+  {
+    path: ['fleet', 'mail'],
+    usage: '[ADDRESS[,ADDRESS…] | --off]',
+    summary: 'Who gets fleet incidents by mail (one message when an incident opens, one when it resolves): show, set or turn off.',
+    options: { off: { type: 'boolean', description: 'mail nobody' } },
+    run({ args, opts, out }) {
+      const db = appliance().db
+      if (opts.off) setAlertMail(db, null)
+      else if (args[0]) setAlertMail(db, args.join(',').split(',').map((a) => a.trim()).filter(Boolean))
+      const cfg = new StoredSettings(db).get<AlertMail | null>(ALERT_MAIL_SETTING, null)
+      out(`fleet incident mail: ${cfg ? cfg.to.join(', ') : 'off'}`)
     },
   },
   {

@@ -11,6 +11,11 @@ import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
 import { setRules, WEBHOOK_SETTING, type WebhookEvent, watchFleet } from '../../../appliance/fleet/watch'
 import { StoredSettings } from '../../../appliance/services/stored-settings'
 import { Tenants } from '../../../appliance/services/tenants'
+import { GroupCommitter } from '../../../appliance/db/group-commit'
+import { mailIncidents, setAlertMail } from '../../../appliance/fleet/alert-mail'
+import { MailStore } from '../../../appliance/services/mail-store'
+import { RawStore } from '../../../appliance/services/raw-store'
+import { Spool } from '../../../appliance/services/spool'
 
 t.test('offline and disk incidents: one alert and one webhook event each way', async (t) => {
   const db = openDatabase(`${t.testdir()}/moat.db`)
@@ -102,4 +107,46 @@ t.test("appliance rules on its health report, with each organisation's own thres
 
   for (const h of hosts) health(h, T0 + 120_000, {})
   t.match(await watchFleet(db, { now: T0 + 121_000 }), { opened: 0, resolved: 8 }, 'all resolve once the appliance is well')
+})
+
+t.test('incidents mailed to the MSP: once when they open, once when they resolve, none from before', async (t) => {
+  const dir = t.testdir()
+  const db = openDatabase(`${dir}/moat.db`)
+  t.teardown(() => db.close())
+  const org = new Tenants(db).addOrg('acme')
+  const fleet = new Fleet(db)
+  const store = new MailStore(db, new RawStore(db, new Spool(`${dir}/spool`)), new GroupCommitter(db))
+  const T0 = 1_800_000_000_000
+  const keys = crypto.generateKeyPairSync('ed25519')
+  const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+  const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0).token, publicKey, name: 'web01', kind: 'linux' }, T0)
+  let seq = 0
+  const report = (at: number, diskUse: number) => {
+    const body = JSON.stringify({ reports: [{ seq: ++seq, kind: 'metrics', at, data: { diskUse } }] })
+    fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, at)
+  }
+  const mails = () => db.prepare(`SELECT m.subject, m.direction, d.rcpt, d.state FROM messages m JOIN deliveries d ON d.message_id = m.id ORDER BY m.id, d.rcpt`).all() as { subject: string; direction: string; rcpt: string; state: string }[]
+
+  report(T0, 95)
+  await watchFleet(db, { now: T0 + 1000 })
+  t.equal(await mailIncidents(db, store, 'console.msp.example', T0 + 2000), 0, 'no addresses: no mail')
+  t.throws(() => setAlertMail(db, ['noc@msp.example', 'not an address']), /not an e-mail address/)
+  setAlertMail(db, ['NOC@msp.example', 'oncall@msp.example'], T0 + 3000)
+  t.equal(await mailIncidents(db, store, 'console.msp.example', T0 + 4000), 0, 'the incident from before the addresses were set is not mailed')
+
+  report(T0 + 10_000, 40)
+  await watchFleet(db, { now: T0 + 11_000 })
+  report(T0 + 20_000, 97)
+  await watchFleet(db, { now: T0 + 21_000 })
+  t.equal(await mailIncidents(db, store, 'console.msp.example', T0 + 22_000), 1, 'a new incident: one message')
+  t.equal(await mailIncidents(db, store, 'console.msp.example', T0 + 23_000), 0, 'not twice')
+  report(T0 + 30_000, 50)
+  await watchFleet(db, { now: T0 + 31_000 })
+  t.equal(await mailIncidents(db, store, 'console.msp.example', T0 + 32_000), 1, 'its resolve: one more')
+  t.same(mails(), [
+    { subject: '[Moat fleet] web01 (acme): a file system is 97 % full', direction: 'out', rcpt: 'noc@msp.example', state: 'pending' },
+    { subject: '[Moat fleet] web01 (acme): a file system is 97 % full', direction: 'out', rcpt: 'oncall@msp.example', state: 'pending' },
+    { subject: '[Moat fleet] resolved: web01 (acme) disk', direction: 'out', rcpt: 'noc@msp.example', state: 'pending' },
+    { subject: '[Moat fleet] resolved: web01 (acme) disk', direction: 'out', rcpt: 'oncall@msp.example', state: 'pending' },
+  ], "handed to the appliance's outbox for delivery, to every address")
 })
