@@ -3,11 +3,10 @@
  * SQLite file: hourly roll-ups that equal the minutes they sum, plots with gaps where a host
  * was silent, purges that keep what plots need, log lines searchable per host.
  */
-import crypto from 'node:crypto'
 import t, { type Test } from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
 import { Fleet } from '../../../appliance/fleet/console'
-import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
+import { enrollTestHost } from '../../helpers/fleet'
 import { Tenants } from '../../../appliance/services/tenants'
 
 const H = 3_600_000
@@ -18,14 +17,7 @@ function setUp(t: Test) {
   t.teardown(() => db.close())
   const org = new Tenants(db).addOrg('acme')
   const fleet = new Fleet(db)
-  const keys = crypto.generateKeyPairSync('ed25519')
-  const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
-  const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0).token, publicKey, name: 'web01', kind: 'linux' }, T0)
-  let seq = 0
-  const send = (reports: { kind: string; at: number; data: unknown }[], now = T0) => {
-    const body = JSON.stringify({ reports: reports.map((r) => ({ seq: ++seq, ...r })) })
-    return fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, now)
-  }
+  const { hostId, send } = enrollTestHost(fleet, org.id, 'web01', 'linux', T0)
   return { db, fleet, hostId, send }
 }
 

@@ -2,11 +2,10 @@
  * Searching the fleet (fleet/search.ts) on a real SQLite file: every filter against hosts
  * made to hold or not hold it, tenant scope kept, pages that add up to the whole.
  */
-import crypto from 'node:crypto'
 import t from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
 import { Fleet, OFFLINE_MS } from '../../../appliance/fleet/console'
-import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
+import { enrollTestHost } from '../../helpers/fleet'
 import { versionKey } from '../../../appliance/fleet/search'
 import { Tenants } from '../../../appliance/services/tenants'
 
@@ -19,15 +18,12 @@ t.test('filters: status, kind, org, metrics, versions, software, words; scoped; 
   const fleet = new Fleet(db)
   const now = 1_800_000_000_000
   const add = (org: number, name: string, kind: 'linux' | 'windows' | 'appliance', seenAgo: number, data: { version: string; disk: number; cpu: number; software: [string, string][] }) => {
-    const keys = crypto.generateKeyPairSync('ed25519')
-    const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
-    const { hostId } = fleet.enroll({ token: fleet.createToken(org, { by: 't' }, now - 86_400_000).token, publicKey, name, kind }, now - 86_400_000)
-    const body = JSON.stringify({ reports: [
-      { seq: 1, kind: 'inventory', at: now - seenAgo, data: { version: data.version, software: data.software.map(([n, v]) => ({ name: n, version: v })) } },
-      { seq: 2, kind: 'metrics', at: now - seenAgo, data: { cpu: data.cpu, diskUse: data.disk, memUsed: 1, memTotal: 2 } },
-    ] })
-    fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, now - seenAgo)
-    return hostId
+    const h = enrollTestHost(fleet, org, name, kind, now - 86_400_000)
+    h.send([
+      { kind: 'inventory', at: now - seenAgo, data: { version: data.version, software: data.software.map(([n, v]) => ({ name: n, version: v })) } },
+      { kind: 'metrics', at: now - seenAgo, data: { cpu: data.cpu, diskUse: data.disk, memUsed: 1, memTotal: 2 } },
+    ], now - seenAgo)
+    return h.hostId
   }
   add(acme.id, 'web01', 'linux', 0, { version: '0.10.2', disk: 95, cpu: 10, software: [['nginx', '1.22.1-9'], ['openssl', '3.0.11-1']] })
   add(acme.id, 'db01', 'linux', OFFLINE_MS + 1, { version: '0.9.0', disk: 40, cpu: 85, software: [['postgresql-15', '15.5-0'], ['openssl', '3.0.9-1']] })
@@ -65,10 +61,7 @@ t.test('commands: the appliance ones are refused for servers, apply-update needs
   t.teardown(() => db.close())
   const org = new Tenants(db).addOrg('acme')
   const fleet = new Fleet(db)
-  const enroll = (name: string, kind: 'linux' | 'appliance') => {
-    const publicKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
-    return fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }).token, publicKey, name, kind }).hostId
-  }
+  const enroll = (name: string, kind: 'linux' | 'appliance') => enrollTestHost(fleet, org.id, name, kind).hostId
   const server = enroll('web01', 'linux')
   const mx = enroll('mx1', 'appliance')
   t.throws(() => fleet.queueCommand(server, 'restart-services', null, 't'), /for Moat appliances; web01 is a linux server/)

@@ -2,12 +2,11 @@
  * Fleet incidents on a real SQLite file, posted to a real HTTP server on loopback (the MSP's
  * ticketing system): opened once, resolved once, sent again when the webhook was down.
  */
-import crypto from 'node:crypto'
 import http from 'node:http'
 import t from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
 import { Fleet } from '../../../appliance/fleet/console'
-import { REPORTS_PATH, sign } from '../../../appliance/fleet/protocol'
+import { enrollTestHost } from '../../helpers/fleet'
 import { setRules, WEBHOOK_SETTING, type WebhookEvent, watchFleet } from '../../../appliance/fleet/watch'
 import { StoredSettings } from '../../../appliance/services/stored-settings'
 import { Tenants } from '../../../appliance/services/tenants'
@@ -23,15 +22,9 @@ t.test('offline and disk incidents: one alert and one webhook event each way', a
   const org = new Tenants(db).addOrg('acme')
   const fleet = new Fleet(db)
   const T0 = 1_800_000_000_000
-  const keys = crypto.generateKeyPairSync('ed25519')
-  const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
-  const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0).token, publicKey, name: 'web01', kind: 'linux' }, T0)
-  let seq = 0
   // Through the console's own ingest, signed as an agent signs.
-  const report = (at: number, diskUse: number) => {
-    const body = JSON.stringify({ reports: [{ seq: ++seq, kind: 'metrics', at, data: { diskUse } }] })
-    fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, at)
-  }
+  const host = enrollTestHost(fleet, org.id, 'web01', 'linux', T0)
+  const report = (at: number, diskUse: number) => host.send([{ kind: 'metrics', at, data: { diskUse } }], at)
 
   const events: WebhookEvent[] = []
   let up = false
@@ -73,16 +66,9 @@ t.test("appliance rules on its health report, with each organisation's own thres
   const fleet = new Fleet(db)
   const T0 = 1_800_000_000_000
   const D = 86_400_000
-  const hosts = [acme, globex].map((org, i) => {
-    const keys = crypto.generateKeyPairSync('ed25519')
-    const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
-    const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0 - 30 * D).token, publicKey, name: `mx${i}`, kind: 'appliance' }, T0 - 30 * D)
-    return { hostId, keys, seq: 0 }
-  })
-  const health = (h: (typeof hosts)[number], at: number, data: Record<string, unknown>) => {
-    const body = JSON.stringify({ reports: [{ seq: ++h.seq, kind: 'health', at, data: { version: '0.1.0', queue: { pending: 0, queued: 0, deferred: 0 }, blocklisted: [], certificateExpires: at + 90 * D, lastBackupAt: at - D, services: { 'moat-smtp': 'active', 'moat-web': 'active' }, ...data } }] })
-    fleet.ingest(h.hostId, sign(h.keys.privateKey, 'POST', REPORTS_PATH, h.hostId, body), 'POST', REPORTS_PATH, body, at)
-  }
+  const hosts = [acme, globex].map((org, i) => enrollTestHost(fleet, org.id, `mx${i}`, 'appliance', T0 - 30 * D))
+  const health = (h: (typeof hosts)[number], at: number, data: Record<string, unknown>) =>
+    h.send([{ kind: 'health', at, data: { version: '0.1.0', queue: { pending: 0, queued: 0, deferred: 0 }, blocklisted: [], certificateExpires: at + 90 * D, lastBackupAt: at - D, services: { 'moat-smtp': 'active', 'moat-web': 'active' }, ...data } }], at)
   const open = () => (db.prepare(`SELECT h.name || ' ' || i.rule AS r FROM fleet_incidents i JOIN fleet_hosts h ON h.id = i.host_id WHERE i.resolved_at IS NULL ORDER BY 1`).pluck().all() as string[])
 
   for (const h of hosts) health(h, T0, {})
@@ -117,14 +103,8 @@ t.test('incidents mailed to the MSP: once when they open, once when they resolve
   const fleet = new Fleet(db)
   const store = new MailStore(db, new RawStore(db, new Spool(`${dir}/spool`)), new GroupCommitter(db))
   const T0 = 1_800_000_000_000
-  const keys = crypto.generateKeyPairSync('ed25519')
-  const publicKey = keys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
-  const { hostId } = fleet.enroll({ token: fleet.createToken(org.id, { by: 't' }, T0).token, publicKey, name: 'web01', kind: 'linux' }, T0)
-  let seq = 0
-  const report = (at: number, diskUse: number) => {
-    const body = JSON.stringify({ reports: [{ seq: ++seq, kind: 'metrics', at, data: { diskUse } }] })
-    fleet.ingest(hostId, sign(keys.privateKey, 'POST', REPORTS_PATH, hostId, body), 'POST', REPORTS_PATH, body, at)
-  }
+  const host = enrollTestHost(fleet, org.id, 'web01', 'linux', T0)
+  const report = (at: number, diskUse: number) => host.send([{ kind: 'metrics', at, data: { diskUse } }], at)
   const mails = () => db.prepare(`SELECT m.subject, m.direction, d.rcpt, d.state FROM messages m JOIN deliveries d ON d.message_id = m.id ORDER BY m.id, d.rcpt`).all() as { subject: string; direction: string; rcpt: string; state: string }[]
 
   report(T0, 95)
