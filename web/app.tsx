@@ -119,7 +119,10 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
   app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
   app.route('/', accountRoutes(accounts, digests))
-  app.route('/', setupRoutes(accounts, deps.db, { onDone: deps.onSetupDone, hostSettings: deps.hostSettings && deps.dataDir ? { dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat' } : null }))
+  app.route('/', setupRoutes(accounts, deps.db, {
+    onDone: deps.onSetupDone, hostSettings: deps.hostSettings && deps.dataDir ? { dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat' } : null,
+    agent: deps.dataDir ? { dataDir: deps.dataDir, version: deps.version, hostname: deps.hostname ?? 'moat' } : null,
+  }))
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
   app.route('/', orgRoutes({ db: deps.db, accounts }))

@@ -33,6 +33,10 @@ export interface RunOptions {
   log: (line: string) => void
 }
 
+/** Catching up: at most this many batches (200 reports each) a turn, turns about this far apart. */
+export const CATCH_UP_BATCHES = 5
+export const CATCH_UP_PAUSE_MS = 2000
+
 /** The agent state's key for the console's settings for this host's organisation. */
 export const CONSOLE_CONFIG_KEY = 'console-config'
 
@@ -128,7 +132,10 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   let timer: NodeJS.Timeout | null = null
   let stopped = false
   const loop = async () => {
-    const r: FlushResult = await flush(state).catch((err) => ({ sent: 0, pending: state.pending(), error: String(err) }))
+    // A bounded number of batches at a time: an agent back from a long outage catches up at
+    // CATCH_UP_BATCHES × 200 reports every CATCH_UP_PAUSE_MS, not its whole backlog at once,
+    // so a console that restarts is not flooded by every agent's week in one go.
+    const r: FlushResult = await flush(state, { maxBatches: CATCH_UP_BATCHES }).catch((err) => ({ sent: 0, pending: state.pending(), error: String(err) }))
     if (stopped) return
     configure(r.config)
     // Commands the console has waiting for this host: each id runs once (the console
@@ -148,7 +155,7 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
     } else {
       if (failures) o.log(`moat agent: the console is back; ${r.sent} reports sent`)
       failures = 0
-      timer = setTimeout(loop, o.flushMs)
+      timer = setTimeout(loop, r.pending > 0 ? Math.min(o.flushMs, CATCH_UP_PAUSE_MS / 2 + Math.random() * CATCH_UP_PAUSE_MS) : o.flushMs)
     }
   }
   timer = setTimeout(loop, 1000)

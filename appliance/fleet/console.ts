@@ -51,6 +51,17 @@ export const LATE_MS = 3 * 60_000
 export const OFFLINE_MS = 15 * 60_000
 export const INVENTORIES_KEPT = 30
 
+/** How the Fleet list can be ordered: the most urgent first where there is an urgency. */
+export const SORTS = {
+  org: 'o.name',
+  host: 'h.name',
+  'last-report': 'coalesce(h.last_seen_at, h.enrolled_at) ASC',
+  disk: 'h.disk_use IS NULL, h.disk_use DESC',
+  cpu: 'h.cpu IS NULL, h.cpu DESC',
+  version: 'moat_version_key(h.version) ASC',
+} as const
+export type SortKey = keyof typeof SORTS
+
 const tokenHash = (t: string) => crypto.createHash('sha256').update(t).digest('hex')
 
 export class Fleet {
@@ -185,7 +196,7 @@ export class Fleet {
    * status:offline, version<0.2, software:nginx), with the total and the count by status of
    * everything in scope.
    */
-  search(orgIds: number[] | null, q: string, opts: { limit?: number; offset?: number } = {}, now = Date.now()): { hosts: Host[]; total: number; counts: Record<Host['status'], number> } {
+  search(orgIds: number[] | null, q: string, opts: { limit?: number; offset?: number; sort?: SortKey } = {}, now = Date.now()): { hosts: Host[]; total: number; counts: Record<Host['status'], number> } {
     registerVersionKey(this.db)
     const scope = scopeFilter(orgIds)
     const where = parseQuery(q, now, LATE_MS, OFFLINE_MS)
@@ -194,7 +205,7 @@ export class Fleet {
     const rows = this.db
       .prepare(
         `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at, h.cpu, h.mem_pct, h.disk_use
-         ${from} ORDER BY o.name, h.name, h.id LIMIT ? OFFSET ?`,
+         ${from} ORDER BY ${SORTS[opts.sort ?? 'org']}, o.name, h.name, h.id LIMIT ? OFFSET ?`,
       )
       .all(...scope.args, ...where.args, limit, Math.max(0, opts.offset ?? 0)) as Omit<Host, 'status'>[]
     const total = this.db.prepare(`SELECT count(*) ${from}`).pluck().get(...scope.args, ...where.args) as number
@@ -302,6 +313,13 @@ export class Fleet {
       )
       .run(INVENTORIES_KEPT - 1).changes
     return { metricSamples: m.minutes, metricHours: m.hours, logLines, reports: health + inventories }
+  }
+
+  /** A host's open incidents and its latest resolved ones. */
+  incidents(hostId: number): { rule: string; detail: string; opened_at: number; resolved_at: number | null }[] {
+    return this.db
+      .prepare(`SELECT rule, detail, opened_at, resolved_at FROM fleet_incidents WHERE host_id = ? ORDER BY resolved_at IS NOT NULL, id DESC LIMIT 20`)
+      .all(hostId) as ReturnType<Fleet['incidents']>
   }
 
   reportCount(hostId: number): number {

@@ -5,7 +5,7 @@
  */
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
-import { Fleet, FleetError, type Host } from '../../appliance/fleet/console'
+import { Fleet, FleetError, type Host, type SortKey, SORTS } from '../../appliance/fleet/console'
 import { type CommandKind, ENROLL_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
 import { PRIORITY_NAMES } from '../../appliance/fleet/logs'
 import { RANGES, type Range } from '../../appliance/fleet/metrics'
@@ -110,10 +110,11 @@ export function fleetRoutes(db: Db): Hono<Env> {
     const scope = c.get('scope')!
     const q = (c.req.query('q') ?? '').trim().slice(0, 300)
     const offset = Math.max(0, Math.floor(Number(c.req.query('from')) || 0))
+    const sort = (Object.keys(SORTS) as SortKey[]).find((k) => k === c.req.query('sort')) ?? 'org'
     let page: ReturnType<Fleet['search']>
     let bad: string | null = null
     try {
-      page = fleet.search(scope.orgIds, q, { limit: PAGE, offset })
+      page = fleet.search(scope.orgIds, q, { limit: PAGE, offset, sort })
     } catch (err) {
       if (!(err instanceof FleetError)) throw err
       bad = err.message
@@ -121,7 +122,10 @@ export function fleetRoutes(db: Db): Hono<Env> {
     }
     const hosts = page.hosts
     const origin = new URL(c.req.url).origin
-    const link = (from: number) => `/fleet?${new URLSearchParams({ ...(q ? { q } : {}), from: String(from) })}`
+    const link = (from: number, by: SortKey = sort) => `/fleet?${new URLSearchParams({ ...(q ? { q } : {}), ...(by !== 'org' ? { sort: by } : {}), from: String(from) })}`
+    const th = (label: string, by: SortKey | null, cls?: string) => (
+      <th class={cls}>{by === null ? label : by === sort ? <strong>{label}</strong> : <a href={link(0, by)}>{label}</a>}</th>
+    )
     return c.html(
       <Layout title="Fleet" session={session}>
         <h1>Fleet</h1>
@@ -137,7 +141,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
         {bad && <p role="alert" class="error">{bad}</p>}
         <table id="hosts">
           <thead>
-            <tr><th>Host</th><th>Organisation</th><th>Kind</th><th>Status</th><th>Version</th><th class="num">CPU</th><th class="num">Disk</th><th>Last report</th></tr>
+            <tr>{th('Host', 'host')}{th('Organisation', 'org')}{th('Kind', null)}{th('Status', null)}{th('Version', 'version')}{th('CPU', 'cpu', 'num')}{th('Disk', 'disk', 'num')}{th('Last report', 'last-report')}</tr>
           </thead>
           <tbody>
             {hosts.map((h: Host) => (
@@ -223,6 +227,18 @@ export function fleetRoutes(db: Db): Hono<Env> {
         </table>
         <MetricPlots hostId={h.id} series={fleet.metrics.series(h.id, range, now)} now={now} />
         {h.health ? <MailHealth health={h.health as Health} /> : null}
+        <h2>Alerts</h2>
+        {fleet.incidents(h.id).length ? (
+          <table id="incidents">
+            <tbody>
+              {fleet.incidents(h.id).map((i) => (
+                <tr class={i.resolved_at ? 'muted' : 'error'}><td>{i.rule}</td><td>{i.detail}</td><td>{`since ${when(i.opened_at)}`}</td><td>{i.resolved_at ? `resolved ${when(i.resolved_at)}` : 'open'}</td></tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted" id="incidents">None.</p>
+        )}
         <h2>Inventory</h2>
         {h.inventory ? (
           <table id="inventory">

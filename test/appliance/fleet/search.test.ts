@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { openDatabase } from '../../../appliance/db/database'
-import { Fleet, OFFLINE_MS } from '../../../appliance/fleet/console'
+import { Fleet, OFFLINE_MS, type SortKey } from '../../../appliance/fleet/console'
 import { enrollTestHost } from '../../helpers/fleet'
 import { versionKey } from '../../../appliance/fleet/search'
 import { Tenants } from '../../../appliance/services/tenants'
@@ -53,6 +53,11 @@ t.test('filters: status, kind, org, metrics, versions, software, words; scoped; 
   const pages = [0, 1, 2].flatMap((offset) => fleet.search(null, '', { limit: 1, offset }, now).hosts.map((h) => h.name))
   t.same(pages, ['db01', 'dc01', 'web01'], 'pages in order, none skipped or repeated')
 
+  const order = (sort: SortKey) => fleet.search(null, '', { sort }, now).hosts.map((h) => h.name)
+  t.same(order('disk'), ['web01', 'dc01', 'db01', 'mx1'], 'the fullest disks first')
+  t.same(order('cpu'), ['db01', 'mx1', 'web01', 'dc01'], 'the busiest first')
+  t.same(order('last-report'), ['db01', 'dc01', 'web01', 'mx1'], 'the longest silent first (a tie by organisation)')
+  t.same(order('version'), ['mx1', 'dc01', 'db01', 'web01'], 'versions in version order: 0.1.0, 0.2.0, 0.9.0, 0.10.2')
   t.ok(versionKey('0.10.2')! > versionKey('0.9')!)
 })
 
