@@ -3,6 +3,7 @@
  * the buffer; a loop sends the buffer, backing off with jitter while the console is away.
  * Used by `moat agent run` on an appliance and by the stand-alone agent on customers' servers.
  */
+import crypto from 'node:crypto'
 import cron from 'node-cron'
 import { backoffMs, flush, type FlushResult } from './agent'
 import { inventory, metrics } from './collect'
@@ -31,6 +32,20 @@ export interface RunOptions {
   /** a journal folder other than the system's (journalctl --directory) */
   journalDir?: string
   log: (line: string) => void
+}
+
+/** How often the agent looks for a changed inventory (a package installed, a disk added). */
+export const INVENTORY_CHANGE_CRON = '41 * * * *'
+const INVENTORY_HASH_KEY = 'inventory-hash'
+
+/**
+ * What identifies an inventory, without what moves all the time (space used, who is signed
+ * in, which services happen to run, how many updates wait): a change here is news.
+ */
+export function inventoryHash(inv: Record<string, unknown>): string {
+  const { users: _u, services: _s, updates: _p, fs, ...stable } = inv as { fs?: { mount: string; type: string; size: number }[] } & Record<string, unknown>
+  const fsStable = (fs ?? []).map((f) => ({ mount: f.mount, type: f.type, size: f.size }))
+  return crypto.createHash('sha256').update(JSON.stringify({ ...stable, fs: fsStable })).digest('hex')
 }
 
 /** Catching up: at most this many batches (200 reports each) a turn, turns about this far apart. */
@@ -81,8 +96,13 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   }
   const take = (what: keyof typeof collectors) => {
     collectors[what]()
-      .then((data) => state.enqueue(what, data))
+      .then((data) => state.enqueue(what, data, Date.now(), what === 'inventory' ? { key: INVENTORY_HASH_KEY, value: inventoryHash(data) } : null))
       .catch((err) => o.log(`moat agent: could not take ${what}: ${err}`))
+  }
+  const inventoryIfChanged = async () => {
+    const data = await collectors.inventory()
+    const hash = inventoryHash(data)
+    if (hash !== state.get(INVENTORY_HASH_KEY)) state.enqueue('inventory', data, Date.now(), { key: INVENTORY_HASH_KEY, value: hash })
   }
   const commandContext: CommandContext = {
     applianceDataDir: o.applianceDataDir,
@@ -110,7 +130,11 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   const schedule = () => {
     for (const t of tasks) t.stop()
     const e = effective()
-    tasks = [cron.schedule(e.metricsCron, everyMinute), cron.schedule(e.inventoryCron, () => take('inventory')), cron.schedule(e.logsCron, logs)]
+    tasks = [
+      cron.schedule(e.metricsCron, everyMinute), cron.schedule(e.inventoryCron, () => take('inventory')), cron.schedule(e.logsCron, logs),
+      // Between the daily ones, an inventory is sent when something in it changed.
+      cron.schedule(INVENTORY_CHANGE_CRON, () => void inventoryIfChanged().catch((err) => o.log(`moat agent: could not take inventory: ${err}`))),
+    ]
   }
   const configure = (c: AgentConfig | null | undefined) => {
     if (c === undefined) return

@@ -43,6 +43,8 @@ export interface Host {
   cpu: number | null
   mem_pct: number | null
   disk_use: number | null
+  /** incidents open now (the Fleet list; 0 elsewhere) */
+  open_incidents?: number
   status: 'online' | 'late' | 'offline' | 'revoked'
 }
 
@@ -204,7 +206,8 @@ export class Fleet {
     const limit = Math.min(500, Math.max(1, opts.limit ?? 100))
     const rows = this.db
       .prepare(
-        `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at, h.cpu, h.mem_pct, h.disk_use
+        `SELECT h.id, h.org_id, o.name AS org, h.name, h.kind, h.version, h.os, h.enrolled_at, h.last_seen_at, h.last_seq, h.revoked_at, h.cpu, h.mem_pct, h.disk_use,
+           (SELECT count(*) FROM fleet_incidents i WHERE i.host_id = h.id AND i.resolved_at IS NULL) AS open_incidents
          ${from} ORDER BY ${SORTS[opts.sort ?? 'org']}, o.name, h.name, h.id LIMIT ? OFFSET ?`,
       )
       .all(...scope.args, ...where.args, limit, Math.max(0, opts.offset ?? 0)) as Omit<Host, 'status'>[]

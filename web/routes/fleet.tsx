@@ -141,7 +141,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
         {bad && <p role="alert" class="error">{bad}</p>}
         <table id="hosts">
           <thead>
-            <tr>{th('Host', 'host')}{th('Organisation', 'org')}{th('Kind', null)}{th('Status', null)}{th('Version', 'version')}{th('CPU', 'cpu', 'num')}{th('Disk', 'disk', 'num')}{th('Last report', 'last-report')}</tr>
+            <tr>{th('Host', 'host')}{th('Organisation', 'org')}{th('Kind', null)}{th('Status', null)}{th('Version', 'version')}{th('CPU', 'cpu', 'num')}{th('Disk', 'disk', 'num')}{th('Alerts', null, 'num')}{th('Last report', 'last-report')}</tr>
           </thead>
           <tbody>
             {hosts.map((h: Host) => (
@@ -153,6 +153,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
                 <td>{h.version ?? '—'}</td>
                 <td class="num">{percent(h.cpu)}</td>
                 <td class="num">{percent(h.disk_use)}</td>
+                <td class={`num${h.open_incidents ? ' error' : ''}`}>{String(h.open_incidents ?? 0)}</td>
                 <td>{h.last_seen_at ? when(h.last_seen_at) : 'never'}</td>
               </tr>
             ))}

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { inventory, parseAptSimulation, parseWindowsSoftware } from '../../../appliance/agent/collect'
+import { inventoryHash } from '../../../appliance/agent/run'
 
 t.test('pending updates from apt-get -s upgrade', async (t) => {
   t.same(parseAptSimulation([
@@ -38,4 +39,12 @@ t.test('a whole inventory of this machine', async (t) => {
   t.match(inv, { version: '9.9.9', os: { platform: 'linux' }, cpu: { cores: Number }, mem: { total: Number }, bios: Object, baseboard: Object, memLayout: Array, disks: Array, users: Array, services: Array })
   t.ok((inv.software as unknown[]).length > 100, 'the installed packages')
   t.ok(Array.isArray(inv.updates), 'the upgrades apt has waiting')
+})
+
+t.test('an inventory is news when something stable in it changed', async (t) => {
+  const inv = { os: { release: '12' }, fs: [{ mount: '/', type: 'ext4', size: 100, used: 40 }], users: ['root'], services: [{ name: 'cron', running: true }], updates: [], software: [{ name: 'nginx', version: '1.22' }] }
+  const same = { ...inv, fs: [{ mount: '/', type: 'ext4', size: 100, used: 77 }], users: [], services: [{ name: 'cron', running: false }], updates: [{ name: 'x', from: '1', to: '2' }] }
+  t.equal(inventoryHash(same), inventoryHash(inv), 'space used, who is signed in, running services, waiting updates: not news')
+  t.not(inventoryHash({ ...inv, software: [...inv.software, { name: 'telnetd', version: '0.17' }] }), inventoryHash(inv), 'a package installed')
+  t.not(inventoryHash({ ...inv, fs: [...inv.fs, { mount: '/srv', type: 'xfs', size: 500, used: 0 }] }), inventoryHash(inv), 'a file system added')
 })
