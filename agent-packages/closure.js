@@ -18,6 +18,8 @@ const installOnly = new Set(['prebuild-install'])
 
 require(path.join(repo, 'dist/appliance/agent/cli.js'))
 require(path.join(repo, 'dist/appliance/agent/run.js'))
+// Started as a worker thread, not required: named here so that it is packed.
+require(path.join(repo, 'dist/appliance/agent/collect-worker.js'))
 // Its database driver is loaded when the state is first opened.
 const os = require('node:os')
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-agent-closure-'))

@@ -4,7 +4,10 @@
  * load. Only what the console shows and alerts on is kept, so a report stays small.
  */
 import { execFile } from 'node:child_process'
+import fsp from 'node:fs/promises'
 import os from 'node:os'
+import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import si from 'systeminformation'
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -57,6 +60,16 @@ export function parseAptSimulation(out: string): { name: string; from: string; t
   return [...out.matchAll(/^Inst (\S+) \[([^\]]+)\] \((\S+)/gm)].map((m) => ({ name: m[1], from: m[2], to: m[3] }))
 }
 
+/** The inventory, taken in a worker thread (collect-worker.ts) so the agent never stalls. */
+export function inventoryInWorker(version: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(path.join(__dirname, 'collect-worker.js'), { workerData: { version } })
+    worker.once('message', (m: { ok: boolean; data?: Record<string, unknown>; error?: string }) => (m.ok ? resolve(m.data!) : reject(new Error(m.error))))
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`the inventory worker stopped (${code})`)))
+  })
+}
+
 export async function inventory(version: string): Promise<Record<string, unknown>> {
   const [system, osInfo, cpu, mem, fs, net, software, bios, board, memLayout, disks, users, services, updates] = await Promise.all([
     si.system(), si.osInfo(), si.cpu(), si.mem(), si.fsSize(), si.networkInterfaces(), installedSoftware(),
@@ -82,19 +95,49 @@ export async function inventory(version: string): Promise<Record<string, unknown
   }
 }
 
+/** The counters of the last call, for rates per second. */
+let lastNet: { at: number; rx: number; tx: number } | null = null
+
 /**
- * A minute's figures. Network and disk rates are per second since the previous call
- * (systeminformation keeps the last counters; the first call of a process has none yet).
+ * Bytes a second in and out over all interfaces but loopback. On Linux from /proc/net/dev,
+ * read asynchronously: systeminformation's networkStats stalls the event loop for seconds.
+ */
+async function netRates(): Promise<{ netRx: number | null; netTx: number | null }> {
+  let rx = 0
+  let tx = 0
+  if (process.platform === 'linux') {
+    const text = await fsp.readFile('/proc/net/dev', 'utf8')
+    for (const line of text.split('\n').slice(2)) {
+      const m = /^\s*([^:]+):\s*(.*)$/.exec(line)
+      if (!m || m[1] === 'lo') continue
+      const f = m[2].trim().split(/\s+/).map(Number)
+      rx += f[0]
+      tx += f[8]
+    }
+  } else {
+    const net = await si.networkStats('*').catch(() => [])
+    for (const n of Array.isArray(net) ? net : []) {
+      if (/^(lo|loopback)/i.test(n.iface)) continue
+      rx += n.rx_bytes ?? 0
+      tx += n.tx_bytes ?? 0
+    }
+  }
+  const now = Date.now()
+  const prev = lastNet
+  lastNet = { at: now, rx, tx }
+  if (!prev || now <= prev.at) return { netRx: null, netTx: null }
+  const rate = (a: number, b: number) => Math.max(0, ((a - b) * 1000) / (now - prev.at))
+  return { netRx: rate(rx, prev.rx), netTx: rate(tx, prev.tx) }
+}
+
+/**
+ * A minute's figures. Network and disk rates are per second since the previous call (the
+ * first call of a process has none yet).
  */
 export async function metrics(): Promise<Record<string, number | null>> {
-  const [load, mem, fs, procs, net, io] = await Promise.all([
-    si.currentLoad(), si.mem(), si.fsSize(), si.processes(), si.networkStats('*').catch(() => []), si.fsStats().catch(() => null),
-  ])
-  const external = (Array.isArray(net) ? net : []).filter((n) => n.iface !== 'lo' && !/^loopback/i.test(n.iface))
-  const rate = (v: (number | null)[]) => (v.some((x) => typeof x === 'number' && x >= 0) ? v.reduce<number>((a, x) => a + (typeof x === 'number' && x > 0 ? x : 0), 0) : null)
+  const [load, mem, fs, procs, net, io] = await Promise.all([si.currentLoad(), si.mem(), si.fsSize(), si.processes(), netRates(), si.fsStats().catch(() => null)])
   return {
-    netRx: rate(external.map((n) => n.rx_sec)),
-    netTx: rate(external.map((n) => n.tx_sec)),
+    ...net,
     diskRead: io && typeof io.rx_sec === 'number' && io.rx_sec >= 0 ? io.rx_sec : null,
     diskWrite: io && typeof io.wx_sec === 'number' && io.wx_sec >= 0 ? io.wx_sec : null,
     cpu: load.currentLoad,

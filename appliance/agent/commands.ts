@@ -111,7 +111,7 @@ export function agentCommands(kind: HostKind): Command[] {
           log: err,
         })
         await stopped
-        agent.stop()
+        await agent.stop()
         state.close()
       },
     },

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto'
 import cron from 'node-cron'
 import { backoffMs, flush, type FlushResult } from './agent'
-import { inventory, metrics } from './collect'
+import { inventoryInWorker, metrics } from './collect'
 import { type CommandContext, runCommand } from './commands-run'
 import { mailHealth } from './health'
 import { JOURNAL_CURSOR_KEY, LOG_BATCH, readJournal, readWindowsChannel, WINDOWS_CHANNELS } from './logs'
@@ -87,22 +87,24 @@ export async function takeLogs(state: AgentState, o: Pick<RunOptions, 'logPriori
   return taken
 }
 
-export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
+export function runAgent(state: AgentState, o: RunOptions): { stop(): Promise<void> } {
   for (const expr of [o.metricsCron, o.inventoryCron, o.logsCron]) if (!cron.validate(expr)) throw new Error(`not a cron expression: "${expr}"`)
   const collectors = {
-    inventory: () => inventory(o.version),
+    inventory: () => inventoryInWorker(o.version),
     metrics: () => metrics(),
     health: async () => mailHealth(o.applianceDataDir!, o.version),
   }
+  // Once stopped, nothing more goes into the state: it is about to be closed.
+  let stopped = false
   const take = (what: keyof typeof collectors) => {
     collectors[what]()
-      .then((data) => state.enqueue(what, data, Date.now(), what === 'inventory' ? { key: INVENTORY_HASH_KEY, value: inventoryHash(data) } : null))
+      .then((data) => void (stopped || state.enqueue(what, data, Date.now(), what === 'inventory' ? { key: INVENTORY_HASH_KEY, value: inventoryHash(data) } : null)))
       .catch((err) => o.log(`moat agent: could not take ${what}: ${err}`))
   }
   const inventoryIfChanged = async () => {
     const data = await collectors.inventory()
     const hash = inventoryHash(data)
-    if (hash !== state.get(INVENTORY_HASH_KEY)) state.enqueue('inventory', data, Date.now(), { key: INVENTORY_HASH_KEY, value: hash })
+    if (!stopped && hash !== state.get(INVENTORY_HASH_KEY)) state.enqueue('inventory', data, Date.now(), { key: INVENTORY_HASH_KEY, value: hash })
   }
   const commandContext: CommandContext = {
     applianceDataDir: o.applianceDataDir,
@@ -118,13 +120,12 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   const saved = state.get(CONSOLE_CONFIG_KEY)
   let consoleConfig: AgentConfig = saved ? (JSON.parse(saved) as AgentConfig) : {}
   const effective = () => ({ ...o, ...consoleConfig })
-  let readingLogs = false
+  let readingLogs: Promise<unknown> | null = null
   const logs = () => {
-    if (readingLogs) return
-    readingLogs = true
-    takeLogs(state, effective())
+    if (readingLogs || stopped) return
+    readingLogs = takeLogs(state, effective())
       .catch((err) => o.log(`moat agent: could not read the logs: ${err}`))
-      .finally(() => (readingLogs = false))
+      .finally(() => (readingLogs = null))
   }
   let tasks: ReturnType<typeof cron.schedule>[] = []
   const schedule = () => {
@@ -154,8 +155,11 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   logs()
   let failures = 0
   let timer: NodeJS.Timeout | null = null
-  let stopped = false
-  const loop = async () => {
+  let flushing: Promise<unknown> | null = null
+  const loop = () => {
+    flushing = turn().finally(() => (flushing = null))
+  }
+  const turn = async () => {
     // A bounded number of batches at a time: an agent back from a long outage catches up at
     // CATCH_UP_BATCHES × 200 reports every CATCH_UP_PAUSE_MS, not its whole backlog at once,
     // so a console that restarts is not flooded by every agent's week in one go.
@@ -168,8 +172,8 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
       if (state.get(`command:${c.id}`)) continue
       state.set(`command:${c.id}`, String(Date.now()))
       runCommand(c, commandContext)
-        .then((output) => state.enqueue('command', { id: c.id, ok: true, output }))
-        .catch((err) => state.enqueue('command', { id: c.id, ok: false, output: String(err) }))
+        .then((output) => void (stopped || state.enqueue('command', { id: c.id, ok: true, output })))
+        .catch((err) => void (stopped || state.enqueue('command', { id: c.id, ok: false, output: String(err) })))
     }
     if (r.error) {
       failures++
@@ -184,10 +188,12 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): void } {
   }
   timer = setTimeout(loop, 1000)
   return {
-    stop() {
+    /** Stops the schedules and waits for a send or a log read under way (then the state may close). */
+    async stop() {
       stopped = true
       if (timer) clearTimeout(timer)
       for (const t of tasks) t.stop()
+      await Promise.allSettled([flushing, readingLogs])
     },
   }
 }

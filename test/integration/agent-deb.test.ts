@@ -83,7 +83,11 @@ t.test('the .deb on a clean Debian root: installs, enrolls as root, runs as its 
   t.teardown(() => service.kill('SIGKILL'))
   const hosts = () => JSON.parse(moatOk(dir, ['fleet', 'hosts', '--json'])) as { id: number; name: string; last_seq: number }[]
   const host = await until(() => hosts().find((h) => h.name === 'deb01' && h.last_seq >= 2), 60_000, 'deb01 reporting')
-  const detail = JSON.parse(moatOk(dir, ['fleet', 'host', String(host.id), '--json']))
+  // The inventory is taken in a worker thread and comes after the first metrics.
+  const detail = await until(() => {
+    const d = JSON.parse(moatOk(dir, ['fleet', 'host', String(host.id), '--json']))
+    return d.inventory ? d : null
+  }, 90_000, 'the first inventory')
   t.match(detail, { kind: 'linux', status: 'online' })
   t.match(detail.inventory.os, { distro: /Debian/, release: /^12/ }, "the clean root's own system")
   t.ok(detail.inventory.software.some((p: { name: string }) => p.name === 'moat-agent'), 'the package itself among its software')

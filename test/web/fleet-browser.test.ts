@@ -47,6 +47,8 @@ t.test('Fleet: an organisation admin sees its hosts, a host page, and queues a c
   const hosts = () => JSON.parse(moatOk(dir, ['fleet', 'hosts', '--json'])) as { id: number; name: string; last_seq: number }[]
   await until(() => hosts().length === 2 && hosts().every((h) => h.last_seq >= 2), 30_000, 'both agents reporting')
   const [acme, globex] = ['acme-web01', 'globex-db01'].map((n) => hosts().find((h) => h.name === n)!)
+  // The inventory is taken in a worker thread and comes after the first metrics.
+  await until(() => JSON.parse(moatOk(dir, ['fleet', 'host', String(acme.id), '--json'])).inventory, 60_000, 'the first inventory')
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
   t.teardown(() => browser.close())
@@ -79,7 +81,7 @@ t.test('Fleet: an organisation admin sees its hosts, a host page, and queues a c
   await page.waitForURL(new RegExp(`/fleet/hosts/${acme.id}$`))
   t.match(await page.textContent('#commands'), /refresh-inventory/)
   let commands = ''
-  for (const deadline = Date.now() + 20_000; !/done .*inventory taken/.test(commands) && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 60_000; !/done .*inventory taken/.test(commands) && Date.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 500))
     await page.reload()
     commands = (await page.textContent('#commands')) ?? ''
