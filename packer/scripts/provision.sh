@@ -79,7 +79,7 @@ case "$(readlink /opt/moat/current)" in
   *) echo "provision: moat update did not switch the release" >&2; exit 1 ;;
 esac
 curl -ksf https://127.0.0.1/healthz | grep -q -- '-imagetest"' || { echo "provision: the updated release does not serve" >&2; exit 1; }
-systemctl stop moat-smtp.service moat-web.service moat-jobs.service
+systemctl stop moat-smtp.service moat-web.service moat-jobs.service moat-agent.service
 ln -sfn "$shipped" /opt/moat/current.new && mv -T /opt/moat/current.new /opt/moat/current
 rm -rf /opt/moat/releases/*-imagetest-* /tmp/moat-imagetest.moat
 
