@@ -21,7 +21,7 @@ export interface CommandContext {
   takeInventory(): Promise<void>
 }
 
-/** The appliance's request files, as services/updater.ts and the image's path units name them. */
+/** The appliance's request files, as the image's path units watch them (services/updater.ts uses this one). */
 export const restartRequestFile = (dataDir: string) => path.join(dataDir, 'system', 'restart-request')
 export const incomingReleaseFile = (dataDir: string) => path.join(dataDir, 'updates', 'incoming.moat')
 const MAX_RELEASE_BYTES = 1024 ** 3

@@ -14,6 +14,7 @@
  * Mail waiting in Haraka's queue is files that both releases read, so a rollback loses no
  * accepted message. The outcome is kept in DATA_DIR/updates/status.json.
  */
+import { incomingReleaseFile } from '../agent/commands-run'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import https from 'node:https'
@@ -47,9 +48,9 @@ export interface UpdateStatus {
   message: string
 }
 
-export const updatesDir = (dataDir: string) => path.join(dataDir, 'updates')
-/** Where the web UI leaves an uploaded release for the root path unit. */
-export const incomingFile = (dataDir: string) => path.join(updatesDir(dataDir), 'incoming.moat')
+export const updatesDir = (dataDir: string) => path.dirname(incomingReleaseFile(dataDir))
+/** Where the web UI (and the fleet agent's apply-update) leaves a release for the root path unit. */
+export const incomingFile = incomingReleaseFile
 
 export function lastUpdateStatus(dataDir: string): UpdateStatus | null {
   try {
