@@ -6,7 +6,7 @@
  * for the caller: it comes back with `parseError` set, so the mail is still scored and kept.
  */
 import { inlineImages, qrCodeTexts } from './qr-codes'
-import PostalMime from 'postal-mime'
+import PostalMime, { decodeWords } from 'postal-mime'
 import { htmlLinks, htmlToText } from './html-text'
 import { applyPostalMimeSpeedup } from './postal-mime-speedup'
 
@@ -21,6 +21,14 @@ export interface ParsedMessage {
   /** Header name (lower case) to its decoded values, in message order. */
   headers: Map<string, string[]>
   from: { name: string; address: string } | null
+  /**
+   * The From field names one sender but no mail program would write it so: a display name
+   * with an unquoted comma or other specials before the address ("Microsoft account team
+   * ,_<x@evil.example>"). Parsers split it into a name without an address and a second
+   * entry, so filters that read From see nobody, while the reader's mail program shows the
+   * brand. `from` then holds what the reader sees: the whole display name and the address.
+   */
+  fromMalformed: boolean
   replyTo: string[]
   to: string[]
   subject: string
@@ -64,6 +72,7 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   const msg: ParsedMessage = {
     headers: new Map(),
     from: null,
+    fromMalformed: false,
     replyTo: [],
     to: [],
     subject: '',
@@ -96,6 +105,9 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   }
   if (email.from && !email.from.group && email.from.address) {
     msg.from = { name: email.from.name || '', address: email.from.address.toLowerCase() }
+  } else {
+    msg.from = mailboxAsShown(msg.headers.get('from')?.[0])
+    msg.fromMalformed = msg.from !== null
   }
   msg.replyTo = flattenAddresses(email.replyTo)
   msg.to = flattenAddresses(email.to).concat(flattenAddresses(email.cc))
@@ -123,6 +135,21 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   }
   msg.urls = [...urls]
   return msg
+}
+
+/**
+ * One mailbox from a From value the parser could not read as one: the single <address> in
+ * it, and everything before it as the display name. Null unless there is exactly one address.
+ */
+export function mailboxAsShown(value: string | undefined): { name: string; address: string } | null {
+  if (!value || value.length > 2000) return null
+  const angled = [...value.matchAll(/<([^<>\s@]+@[^<>\s@]+)>/g)]
+  if (angled.length !== 1) return null
+  const name = decodeWords(value.slice(0, angled[0].index))
+    .replace(/["\\]/g, '')
+    .replace(/[\s,;:_]+$/, '')
+    .trim()
+  return { name, address: angled[0][1].toLowerCase() }
 }
 
 export function firstHeader(msg: ParsedMessage, name: string): string | undefined {

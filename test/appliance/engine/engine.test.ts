@@ -40,9 +40,25 @@ t.test('sanity symbols, table-driven', async (t) => {
     ['all-caps subject', `${base}Subject: URGENT BUSINESS PROPOSAL\n\nbody\n`, ['SUBJECT_ALLCAPS']],
     ['html only, link text lies', `${base}Subject: x\nContent-Type: text/html\n\n<p><a href="http://198.51.100.7/login">https://www.mybank.test/login</a></p>\n`, ['HTML_ONLY', 'URL_ANCHOR_MISMATCH', 'URL_IP_HOST']],
     ['empty body', `${base}Subject: x\n\n\n`, ['EMPTY_BODY']],
+    ['an unquoted comma hides the address from parsers', base.replace(/From: .*/, 'From: Microsoft account team ,_<x9b70@mgq3z0h5os.test>') + 'Subject: x\n\nbody\n', ['FROM_MALFORMED']],
+    ['a quoted comma is a well-formed name', base.replace(/From: .*/, 'From: "Doe, John" <john@example.com>') + 'Subject: x\n\nbody\n', []],
+    ['a group with no mailbox is no sender', base.replace(/From: .*/, 'From: undisclosed-senders:;') + 'Subject: x\n\nbody\n', ['MISSING_FROM']],
     ['8-bit header and a long line', `${base}Subject: Gr\u00fc\u00dfe\n\n${'y'.repeat(1200)}\n`, ['HEADER_8BIT', 'LONG_LINE']],
   ]
   for (const [name, raw, want] of cases) t.same(await symbolsOf(raw), want, name)
+})
+
+t.test('a From no mail program writes still names the sender the reader sees', async (t) => {
+  const from = async (value: string) => {
+    const m = await parseMessage(crlf(`From: ${value}\nSubject: x\n\nbody\n`))
+    return { from: m.from, malformed: m.fromMalformed }
+  }
+  t.same(await from('Microsoft account team ,_<x9b70@mgq3z0h5os.test>'), { from: { name: 'Microsoft account team', address: 'x9b70@mgq3z0h5os.test' }, malformed: true })
+  t.same(await from('=?utf-8?B?UGF5UGFs?= ,_<a@b.test>'), { from: { name: 'PayPal', address: 'a@b.test' }, malformed: true }, 'encoded words decoded')
+  t.same(await from('Doe, John <John@Example.com>'), { from: { name: 'Doe, John', address: 'john@example.com' }, malformed: true })
+  t.same(await from('"Doe, John" <john@example.com>'), { from: { name: 'Doe, John', address: 'john@example.com' }, malformed: false })
+  t.same(await from('a <x@one.test>, b <y@two.test>'), { from: { name: 'a', address: 'x@one.test' }, malformed: false }, 'a list: the first mailbox, as before')
+  t.same(await from('nobody ,_ nowhere'), { from: null, malformed: false }, 'no address at all stays missing')
 })
 
 t.test('malformed MIME still parses into something scoreable', async (t) => {
