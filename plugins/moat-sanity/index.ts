@@ -4,13 +4,13 @@
  * Hooks: data (counts the header lines as received), data_post.
  * Config: moat-sanity.ini — [reject] nul, bare_cr, long_lines: enforce (true) or only record
  *   a symbol (false). The organisation's max_message_bytes is enforced here.
- * Symbols: HEADER_8BIT, LONG_LINE, MIME_PARSE_ERROR, MISSING_FROM, MISSING_DATE,
+ * Symbols: HEADER_8BIT, LONG_LINE, MIME_PARSE_ERROR, MISSING_FROM, FROM_MALFORMED, MISSING_DATE,
  *   MISSING_MESSAGE_ID, DATE_INVALID, DATE_IN_FUTURE, FROM_REPLYTO_DIFFER, SUBJECT_ALLCAPS,
  *   HTML_ONLY, EMPTY_BODY, URL_IP_HOST, URL_ANCHOR_MISMATCH (see appliance/engine/filters/sanity.ts);
  *   the phishing signals PHISH_*, HTML_FORM, HTML_HIDDEN_TEXT, SPAM_GAMBLING,
  *   FROM_NAME_OBFUSCATED, SUBJECT_OBFUSCATED (filters/phishing.ts); URL_SHORTENER,
  *   URL_THROWAWAY_HOSTING, URL_IPFS, URL_BAD_HOST, FROM_DOMAIN_INVALID, FROM_THROWAWAY_TENANT,
- *   FROM_NAME_HAS_ADDRESS, PHISH_HTML_ATTACHMENT(_FORM), QR_CODE_URL (a link in a QR code
+ *   FROM_NAME_HAS_ADDRESS, PHISH_HTML_ATTACHMENT(_FORM), PHISH_ATTACHMENT_DISGUISED, QR_CODE_URL (a link in a QR code
  *   in an image: engine/qr-codes.ts) (filters/phishing-links.ts);
  *   FROM_ABUSED_TLD, URL_ABUSED_TLD (filters/abused-tlds.ts).
  * Failure: an internal error is a 451 (guarded); malformed MIME is a symbol, not a failure.

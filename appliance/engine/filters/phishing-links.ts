@@ -21,6 +21,9 @@
  * - PHISH_HTML_ATTACHMENT: an attached HTML or SVG page (opened locally, it escapes link
  *   scanners); PHISH_HTML_ATTACHMENT_FORM: one with a form, a password field or a script
  *   that sends the reader elsewhere.
+ * - PHISH_ATTACHMENT_DISGUISED: an attachment whose name says one kind of file and whose
+ *   declared type another (a picture named "invoice.pdf", a PDF named "invite.ics"): mail
+ *   programs show the name, scanners trust the type. Generic types (octet-stream) say nothing.
  *
  * Trusts nothing: hosts and attachments are hostile input; every scan is bounded.
  */
@@ -120,5 +123,31 @@ export function phishingLinkChecks(msg: ParsedMessage): Symbol[] {
     else out.push({ name: 'PHISH_HTML_ATTACHMENT', detail: a.filename ?? a.mimeType })
     break
   }
+  const disguised = msg.attachments.slice(0, 20).find((a) => {
+    const named = KIND_BY_EXTENSION[a.filename?.toLowerCase().match(/\.([a-z0-9]{1,8})$/)?.[1] ?? '']
+    const declared = declaredKind(a.mimeType)
+    return named && declared && named !== declared
+  })
+  if (disguised) out.push({ name: 'PHISH_ATTACHMENT_DISGUISED', detail: `${disguised.filename} sent as ${disguised.mimeType}` })
   return out
+}
+
+/** What kind of file a name's extension says it is (only kinds whose types are unambiguous). */
+const KIND_BY_EXTENSION: Record<string, string | undefined> = {
+  jpg: 'image', jpeg: 'image', png: 'image', gif: 'image', bmp: 'image', webp: 'image', tif: 'image', tiff: 'image',
+  pdf: 'pdf', htm: 'html', html: 'html', shtml: 'html', svg: 'svg', ics: 'calendar',
+  zip: 'archive', rar: 'archive', '7z': 'archive', gz: 'archive',
+  doc: 'office', docx: 'office', xls: 'office', xlsx: 'office', ppt: 'office', pptx: 'office',
+}
+
+/** The same kinds from a declared MIME type; null for generic or unknown types. */
+function declaredKind(type: string): string | null {
+  if (type === 'image/svg+xml') return 'svg'
+  if (type.startsWith('image/')) return 'image'
+  if (type === 'application/pdf') return 'pdf'
+  if (type === 'text/html') return 'html'
+  if (type === 'text/calendar') return 'calendar'
+  if (/^application\/(zip|x-zip-compressed|x-rar-compressed|vnd\.rar|x-7z-compressed|gzip|x-gzip)$/.test(type)) return 'archive'
+  if (/^application\/(msword|vnd\.ms-(excel|powerpoint)|vnd\.openxmlformats-officedocument\.)/.test(type)) return 'office'
+  return null
 }

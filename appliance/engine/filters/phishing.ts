@@ -88,15 +88,45 @@ const HIDDEN_IN_WORD = /\p{L}[\u00AD\u034F\u0336\u200B\u2060-\u2064\uFEFF\u{E000
  * campaign unique to checksum filters.
  */
 const PADDED_NAME = /\S[\s\u00A0\u2000-\u200A\u3000]{3,}\S|\s#[A-Za-z0-9]{2,6}$/
-/** One word in two alphabets: a Cyrillic "е" or Greek "ο" among Latin letters ("Lеdgеr"). */
-const MIXED_SCRIPT_WORD = /(?=\p{L}*\p{Script=Latin})(?=\p{L}*[\p{Script=Cyrillic}\p{Script=Greek}])\p{L}{3,}/u
+/**
+ * One word in two alphabets: a Cyrillic "е" or Greek "ο" among Latin letters ("Lеdgеr"), or
+ * letters of the other scripts whose letters pass for Latin ones (Armenian "օ", Cherokee "Ꮯ",
+ * Tai Le "ᥣ", Lisu "ꓑ", Coptic, Canadian syllabics). Scripts that are written beside Latin in
+ * one word for real (Japanese "iPhone用", Chinese) are not among them.
+ */
+const MIXED_SCRIPT_WORD =
+  /(?=\p{L}*\p{Script=Latin})(?=\p{L}*[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}\p{Script=Cherokee}\p{Script=Tai_Le}\p{Script=Lisu}\p{Script=Coptic}\p{Script=Canadian_Aboriginal}])\p{L}{3,}/u
+/**
+ * Marks stacked on letter after letter ("Aܿcܿcܿoܿuܿnܿt"): composed (NFC) text keeps no
+ * combining mark on a Latin letter unless it was put there to break the word; three count.
+ */
+const MARKS_BETWEEN_LETTERS = /(\p{Script=Latin}((?![\uFE00-\uFE0F])\p{M})+){3,}/u
+/**
+ * English words of the phishing vocabulary with accents sprinkled on ("Ýour wállet
+ * re-válidation", "Bitčoin"): they read as the word and match no filter. Only words that no
+ * language writes with those accents; two in one text count.
+ */
+const ENGLISH_BAIT = new Set(['your', 'you', 'have', 'been', 'sent', 'account', 'wallet', 'funds', 'bitcoin', 'usd', 'payment', 'password', 'verify', 'validation', 'update', 'claim', 'reward', 'winner', 'urgent', 'click', 'now', 'money', 'order', 'delivery', 'package', 'suspended', 'locked', 'login'])
+const ACCENTED_WORD = /\p{L}*[\u00C0-\u024F]\p{L}*/gu
+
+function accentedBait(t: string): string | null {
+  const hits: string[] = []
+  for (const m of t.matchAll(ACCENTED_WORD)) {
+    const plain = m[0].normalize('NFD').replace(/\p{M}/gu, '').toLowerCase()
+    if (plain !== m[0].toLowerCase() && ENGLISH_BAIT.has(plain)) hits.push(m[0])
+  }
+  return hits.length >= 2 ? `accents sprinkled on English words: ${hits.slice(0, 3).join(' ')}` : null
+}
 
 /** Why a subject or display name is written to dodge filters, if it is. */
 export function obfuscation(text: string): string | null {
   const t = text.slice(0, 1000)
   if (HIDDEN_IN_WORD.test(t)) return 'invisible characters inside a word'
+  const composed = t.normalize('NFC')
+  if (MARKS_BETWEEN_LETTERS.test(composed)) return 'marks stacked on the letters of a word'
   const mixed = MIXED_SCRIPT_WORD.exec(t)
-  return mixed ? `a word in two alphabets: ${mixed[0].slice(0, 30)}` : null
+  if (mixed) return `a word in two alphabets: ${mixed[0].slice(0, 30)}`
+  return accentedBait(composed)
 }
 
 // Cyrillic and Greek letters that look Latin, as phishing puts them into brand names.

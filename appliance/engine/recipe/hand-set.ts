@@ -13,6 +13,9 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   // An attached page with a form or a redirecting script: a phish that escapes link scanners.
   PHISH_HTML_ATTACHMENT_FORM: 4,
   PHISH_HTML_ATTACHMENT: 2,
+  // A file whose name and declared type disagree (a picture named .pdf): made to pass a
+  // scanner that trusts the type while the reader trusts the name.
+  PHISH_ATTACHMENT_DISGUISED: 3,
   // A web link as a QR code in an image ("quishing"): hidden from every text filter, and
   // rare in the mail people want (no message of the training mail has one).
   QR_CODE_URL: 2,
@@ -38,6 +41,9 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   FROM_NAME_OBFUSCATED: 3,
   SUBJECT_OBFUSCATED: 2,
   FROM_NAME_HAS_ADDRESS: 2,
+  // A From no mail program writes (an unquoted comma before the address): built so that
+  // filters read no sender while the reader sees a brand. No ham of the corpus has one.
+  FROM_MALFORMED: 3,
   // Senders no business uses.
   FROM_DOMAIN_INVALID: 2,
   FROM_THROWAWAY_TENANT: 2,

@@ -41,6 +41,10 @@ t.test('senders and attachments, table-driven', async (t) => {
     ['an HTML page with a form attached', attach('Remittance.htm', 'text/html', '<form action="https://x.example/p"><input type="password"></form>'), ['PHISH_HTML_ATTACHMENT_FORM']],
     ['an SVG that redirects', attach('scan.svg', 'image/svg+xml', '<svg><script>window.location="https://x.example"</script></svg>'), ['PHISH_HTML_ATTACHMENT_FORM']],
     ['a PDF is not an HTML page', attach('Invoice.pdf', 'application/pdf', '%PDF-1.4'), []],
+    ['a picture named as a PDF', attach('TGE-5986-5932-5487.pdf', 'image/jpeg', 'x'), ['PHISH_ATTACHMENT_DISGUISED']],
+    ['a PDF named as an invitation', attach('G0.ics', 'application/pdf', '%PDF-1.4'), ['PHISH_ATTACHMENT_DISGUISED']],
+    ['a generic type says nothing', attach('Invoice.pdf', 'application/octet-stream', '%PDF-1.4'), []],
+    ['a JPEG named .png is still a picture', attach('photo.png', 'image/jpeg', 'x'), []],
   ]
   for (const [what, raw, want] of cases) t.same(await names(raw), want, what)
 })

@@ -28,6 +28,13 @@ t.test('obfuscation: what hides inside a word, and what is only another language
   t.equal(obfuscation('\u0417\u0434\u0440\u0430\u0432\u0441\u0442\u0432\u0443\u0439\u0442\u0435, Ivan'), null, 'Russian and English words side by side')
   t.equal(obfuscation('Caf\u00e9 cr\u00e8me \u2013 50 %'), null, 'accents and typography')
   t.equal(obfuscation('\u2764\uFE0F sale'), null, 'an emoji with its variation selector')
+  t.match(obfuscation('A\u073Fc\u073Fc\u073Fo\u073Fu\u073Fn\u073Ft L\u073Focked'), /marks stacked/, 'a Syriac mark on every letter')
+  t.equal(obfuscation('Cafe\u0301 cre\u0300me'), null, 'decomposed accents compose into letters')
+  t.match(obfuscation("We've b\u1963o\u1974k\u1971d your account"), /two alphabets/, 'Tai Le letters posing as Latin ones')
+  t.equal(obfuscation('iPhone\u7528\u30B1\u30FC\u30B9'), null, 'Japanese writes Latin and kana in one word')
+  t.match(obfuscation('\u00DDour w\u00E1llet re-v\u00E1lidation'), /accents sprinkled/, 'accents on English bait words')
+  t.equal(obfuscation('Voc\u00EA recebeu um b\u00F4nus'), null, 'Portuguese accents on Portuguese words')
+  t.equal(obfuscation('R\u00E9sum\u00E9 for your order'), null, 'one accented word that is no bait')
 })
 
 t.test('phishing symbols, table-driven', async (t) => {
