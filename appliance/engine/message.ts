@@ -26,7 +26,8 @@ export interface ParsedMessage {
    * with an unquoted comma or other specials before the address ("Microsoft account team
    * ,_<x@evil.example>"). Parsers split it into a name without an address and a second
    * entry, so filters that read From see nobody, while the reader's mail program shows the
-   * brand. `from` then holds what the reader sees: the whole display name and the address.
+   * brand. `from` then holds what the reader sees: the whole display name and the address
+   * (null when the field shows a name with an empty address).
    */
   fromMalformed: boolean
   replyTo: string[]
@@ -107,7 +108,8 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     msg.from = { name: email.from.name || '', address: email.from.address.toLowerCase() }
   } else {
     msg.from = mailboxAsShown(msg.headers.get('from')?.[0])
-    msg.fromMalformed = msg.from !== null
+    // A name with an empty address ('"Facebook" <>') is no sender either, only a brand shown.
+    msg.fromMalformed = msg.from !== null || (!!email.from && !email.from.group && !!email.from.name)
   }
   msg.replyTo = flattenAddresses(email.replyTo)
   msg.to = flattenAddresses(email.to).concat(flattenAddresses(email.cc))

@@ -36,8 +36,8 @@ export function rawChecks(raw: Buffer): Symbol[] {
 export function sanityChecks(msg: ParsedMessage, now: number = Date.now()): Symbol[] {
   const out: Symbol[] = []
   if (msg.parseError) out.push({ name: 'MIME_PARSE_ERROR', detail: msg.parseError.slice(0, 200) })
-  if (!msg.from) out.push({ name: 'MISSING_FROM' })
-  else if (msg.fromMalformed) out.push({ name: 'FROM_MALFORMED', detail: (firstHeader(msg, 'from') ?? '').slice(0, 120) })
+  if (msg.fromMalformed) out.push({ name: 'FROM_MALFORMED', detail: (firstHeader(msg, 'from') ?? '').slice(0, 120) })
+  else if (!msg.from) out.push({ name: 'MISSING_FROM' })
   if (!firstHeader(msg, 'message-id')) out.push({ name: 'MISSING_MESSAGE_ID' })
   const date = firstHeader(msg, 'date')
   if (!date) {

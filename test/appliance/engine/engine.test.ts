@@ -58,7 +58,8 @@ t.test('a From no mail program writes still names the sender the reader sees', a
   t.same(await from('Doe, John <John@Example.com>'), { from: { name: 'Doe, John', address: 'john@example.com' }, malformed: true })
   t.same(await from('"Doe, John" <john@example.com>'), { from: { name: 'Doe, John', address: 'john@example.com' }, malformed: false })
   t.same(await from('a <x@one.test>, b <y@two.test>'), { from: { name: 'a', address: 'x@one.test' }, malformed: false }, 'a list: the first mailbox, as before')
-  t.same(await from('nobody ,_ nowhere'), { from: null, malformed: false }, 'no address at all stays missing')
+  t.same(await from('"Facebook" <>'), { from: null, malformed: true }, 'a name with an empty address')
+  t.same(await from('undisclosed-senders:;'), { from: null, malformed: false }, 'a group names nobody')
 })
 
 t.test('malformed MIME still parses into something scoreable', async (t) => {
