@@ -96,7 +96,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
-  app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive }) as unknown as Hono<Env>)
+  app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive, version: deps.version, updateFeed: deps.updateFeed ?? null }) as unknown as Hono<Env>)
   // The fleet agents sign their requests: no session, no CSRF token.
   app.route('/', fleetApiRoutes(deps.db) as unknown as Hono<Env>)
   // Digest release links and password resets: the token authorises, not a session (and a
@@ -117,7 +117,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.use('*', csrfCheck())
   app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
-  app.route('/', archiveRoutes({ db: deps.db, raws, archive }))
+  app.route('/', archiveRoutes({ db: deps.db, raws, archive, accounts }))
   app.route('/', accountRoutes(accounts, digests))
   app.route('/', setupRoutes(accounts, deps.db, {
     onDone: deps.onSetupDone, hostSettings: deps.hostSettings && deps.dataDir ? { dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat' } : null,

@@ -134,6 +134,33 @@ t.test('"not spam" releases at once and leaves the lesson to the learn-reports j
   t.equal((db.prepare(`SELECT count(*) AS n FROM classifier_models`).get() as { n: number }).n, 0, 'no model written on the click')
 })
 
+t.test('delivered spam is reported from the archive; every action says what it did', async (t) => {
+  const { app, ids, db } = await setup(t)
+  const alice = await signIn(app, 'alice@example.com')
+  const page = await (await app.request(`/archive/${ids.alicemail.message}`, { headers: { Cookie: alice.cookie } })).text()
+  t.match(page, new RegExp(`action="/archive/${ids.alicemail.message}/report-spam"`), 'received mail has "Report spam"')
+  const res = await post(app, `/archive/${ids.alicemail.message}/report-spam`, alice)
+  t.equal(res.status, 303)
+  t.equal(res.headers.get('location'), `/archive/${ids.alicemail.message}?done=report-spam`)
+  const report = db.prepare(`SELECT label, reported_by FROM classifier_reports`).all() as { label: string; reported_by: string }[]
+  t.same(report.map((r) => r.label), ['spam'], 'recorded as a spam report for learn-reports')
+  t.match(report[0].reported_by, /alice@example\.com: archive/)
+  const after = await (await app.request(res.headers.get('location')!, { headers: { Cookie: alice.cookie } })).text()
+  t.match(after, /<p class="done" role="status" id="done">Reported as spam/)
+  t.equal((await post(app, `/archive/${ids.bobmail.message}/report-spam`, alice)).status, 404, "a colleague's message")
+  t.equal((await post(app, `/archive/${ids.hankmail.message}/report-spam`, alice)).status, 404, "another tenant's message")
+  t.equal((await post(app, `/archive/${ids.alicemail.message}/report-spam`, { cookie: alice.cookie })).status, 403, 'no CSRF token, no report')
+  t.equal((db.prepare(`SELECT count(*) AS n FROM classifier_reports`).get() as { n: number }).n, 1, 'nothing else recorded')
+
+  const released = await post(app, `/quarantine/${ids.alicemail.quarantine}/release`, alice)
+  t.equal(released.headers.get('location'), '/quarantine?done=release&n=1')
+  t.match(await (await app.request('/quarantine?done=release&n=1', { headers: { Cookie: alice.cookie } })).text(), /id="done">Released 1 message\.</)
+  const bulk = await post(app, '/quarantine/bulk', alice, { action: 'delete', ids: String(ids.hankmail.quarantine) })
+  t.equal(bulk.headers.get('location'), '/quarantine?done=delete&n=0', 'the count says what really happened: none of it was hers')
+  const crafted = await (await app.request('/quarantine?done=%3Cscript%3E&n=1', { headers: { Cookie: alice.cookie } })).text()
+  t.notMatch(crafted, /id="done"/, 'an unknown action shows no line')
+})
+
 t.test('organisation admins see their organisation only; the appliance admin sees all', async (t) => {
   const { app, ids } = await setup(t)
   const boss = await signIn(app, 'boss@example.com')
@@ -361,6 +388,11 @@ t.test('About: the version, and a newer release from the update feed (a file, th
   t.match(html, /<td id="version">9\.9\.9<\/td>/)
   t.match(html, /Moat 9\.10\.0 is available \(this is 9\.9\.9\)/, '9.10 is newer than 9.9, not older')
   t.match(html, /href="https:\/\/updates\.example\/moat-9\.10\.0\.tar\.gz"/)
+  const made = await (await post(app, '/account/tokens', alice, { name: 'notifier', password: PASSWORD })).text()
+  const token = /<code id="new-token">(moat_[\w-]+)<\/code>/.exec(made)?.[1]
+  const version = await app.request('/api/v1/version', { headers: { Authorization: `Bearer ${token}` } })
+  t.match(await version.json(), { version: '9.9.9', latest: '9.10.0', newer: true, notes: 'Faster quarantine.', error: null }, 'the clients see what About shows')
+  t.equal((await app.request('/api/v1/version')).status, 401, 'not without a token')
 
   const http = require('node:http')
   const server = http.createServer((_req: unknown, res: { end(s: string): void }) => res.end(JSON.stringify({ latest: '9.9.9' })))

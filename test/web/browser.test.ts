@@ -96,7 +96,8 @@ t.test('sign in, release from the quarantine, search the archive, and no peeking
   await page.screenshot({ path: path.join(SHOTS, 'quarantine-preview.png'), fullPage: true })
   const before = sink.messages.length
   await page.click('button:has-text("Release")')
-  await page.waitForURL(/\/quarantine$/)
+  await page.waitForURL(/\/quarantine\?done=release&n=1$/)
+  t.equal(await page.locator('#done').textContent(), 'Released 1 message.', 'the page says what was done')
   t.equal(await page.locator(`#quarantine tr[data-id="${entry.id}"]`).count(), 0, 'gone from the list')
   const released = (await sink.waitFor(before + 1)).slice(before).find((m) => m.to.includes('alice@example.com'))
   t.ok(released, 'delivered to her server')

@@ -17,6 +17,7 @@ import { adminReleaseOnly, Quarantine, QuarantineError } from '../../appliance/s
 import type { RawStore } from '../../appliance/services/raw-store'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { TenantError } from '../../appliance/services/tenants'
+import { checkForUpdate, type UpdateStatus } from '../../appliance/services/updates'
 import { visibleEntriesFor } from './lists'
 
 type ApiEnv = { Variables: { principal: Principal; scope: Scope } }
@@ -34,7 +35,10 @@ function time(v: string | undefined): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive }): Hono<ApiEnv> {
+/** How long one look at the update feed answers every client's version check. */
+const VERSION_CHECK_TTL_MS = 10 * 60_000
+
+export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive; version?: string; updateFeed?: string | null }): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>()
   const quarantine = new Quarantine(deps.db)
   const lists = new SenderLists(deps.db)
@@ -73,6 +77,14 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     id: e.id, received_at: new Date(e.created_at).toISOString(), recipient: e.rcpt, sender: e.mail_from, from: e.from_header,
     subject: e.subject, verdict: e.verdict, score: e.score, direction: e.direction, released_at: e.released_at ? new Date(e.released_at).toISOString() : null,
     symbols: JSON.parse(e.symbols) as unknown[],
+  })
+
+  // Every client's About asks this about hourly: one look at the feed serves them all a while.
+  let checked: { at: number; status: Promise<UpdateStatus> } | null = null
+  app.get('/api/v1/version', async (c) => {
+    if (!checked || Date.now() - checked.at > VERSION_CHECK_TTL_MS) checked = { at: Date.now(), status: checkForUpdate(deps.version ?? '0.0.0', deps.updateFeed ?? null) }
+    const u = await checked.status
+    return c.json({ version: u.current, latest: u.latest, newer: u.newer, notes: u.notes, url: u.url, error: u.error, checked_at: new Date(checked.at).toISOString() })
   })
 
   app.get('/api/v1/me', (c) => {

@@ -1,16 +1,18 @@
 /*
  * LiveArchive search for everyone, within their scope: an end user finds the mail they sent
  * or received, an admin their organisations'. The query language is the CLI's
- * (from:, to:, subject:, date:, after:, before:, "phrases").
+ * (from:, to:, subject:, date:, after:, before:, "phrases"). Delivered mail can be reported
+ * as spam from here: the report is learned as the clients' reports are.
  */
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { parseMessage } from '../../appliance/engine/message'
-import { canSeeMessage } from '../../appliance/services/accounts'
+import { recordReports } from '../../appliance/engine/reports'
+import { type Accounts, canSeeMessage } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
 import type { RawStore } from '../../appliance/services/raw-store'
 import { type Env, requireLogin } from '../security'
-import { Layout, when } from '../views/layout'
+import { Csrf, Done, Layout, when } from '../views/layout'
 
 interface Row {
   id: number
@@ -23,13 +25,14 @@ interface Row {
   received_at: number
   direction: string
   verdict: string
+  symbols: string
 }
 
-export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive }): Hono<Env> {
+export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive; accounts: Accounts }): Hono<Env> {
   const app = new Hono<Env>()
   app.use('/archive', requireLogin())
   app.use('/archive/*', requireLogin())
-  const byId = deps.db.prepare(`SELECT id, org_id, raw_id, mail_from, rcpt_to, from_header, subject, received_at, direction, verdict FROM messages WHERE id = ?`)
+  const byId = deps.db.prepare(`SELECT id, org_id, raw_id, mail_from, rcpt_to, from_header, subject, received_at, direction, verdict, symbols FROM messages WHERE id = ?`)
 
   /** The message if this session may see it: its organisation, and for an end user their own mail. */
   const message = (c: Context<Env>, id: string): Row | null => {
@@ -90,10 +93,27 @@ export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive }
             <tr><th>Received</th><td>{when(row.received_at)} ({row.direction === 'out' ? 'sent' : 'received'}, {row.verdict})</td></tr>
           </tbody>
         </table>
+        <Done done={c.req.query('done')} />
         <p><a href={`/archive/${row.id}/eml`} download>Download the original (.eml)</a></p>
+        {row.direction === 'in' && (
+          <form method="post" action={`/archive/${row.id}/report-spam`}>
+            <Csrf session={c.get('session')!} />
+            <button type="submit">Report spam</button>
+          </form>
+        )}
         <pre class="body">{msg.text.slice(0, 100_000)}</pre>
       </Layout>,
     )
+  })
+
+  // Spam that was delivered: learned with what the filters saw when it arrived.
+  app.post('/archive/:id/report-spam', (c) => {
+    const row = message(c, c.req.param('id'))
+    if (!row || row.direction !== 'in') return c.notFound()
+    const principal = c.get('session')!.principal
+    const [report] = recordReports(deps.db, [{ raw: deps.raws.read(row.raw_id), spam: true, symbols: JSON.parse(row.symbols || '[]') }], `${principal.email}: archive ${row.id}`)
+    deps.accounts.audit(principal, 'report-spam', `archived message ${row.id}, report ${report}`)
+    return c.redirect(`/archive/${row.id}?done=report-spam`, 303)
   })
 
   app.get('/archive/:id/eml', (c) => {

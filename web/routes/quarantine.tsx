@@ -15,7 +15,7 @@ import type { Db } from '../../appliance/db/database'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { type Env, requireLogin } from '../security'
 import { addForPrincipal } from './lists'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, Layout, when } from '../views/layout'
 
 const PAGE = 50
 
@@ -86,11 +86,12 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     const more = rows.length > PAGE
     const page = rows.slice(0, PAGE)
     const last = page.at(-1)
-    const keep = new URLSearchParams(Object.entries(q).filter(([k, v]) => k !== 'before' && v) as [string, string][])
+    const keep = new URLSearchParams(Object.entries(q).filter(([k, v]) => !['before', 'done', 'n'].includes(k) && v) as [string, string][])
     if (last) keep.set('before', `${last.created_at}.${last.id}`)
     return c.html(
       <Layout title="Quarantine" session={session}>
         <h1>Quarantine</h1>
+        <Done done={c.req.query('done')} n={c.req.query('n')} />
         <form method="get" action="/quarantine" class="filters" role="search">
           <input name="sender" placeholder="Sender" value={q.sender ?? ''} />
           <input name="subject" placeholder="Subject" value={q.subject ?? ''} />
@@ -228,8 +229,8 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       if (action !== 'delete' && c.get('session')!.principal.role === 'user' && adminReleaseOnly(e)) {
         return c.text('Only an administrator can release this message: it holds a virus or a dangerous attachment.', 403)
       }
-      await act(c, [Number(c.req.param('id'))], action)
-      return c.redirect('/quarantine', 303)
+      const n = await act(c, [Number(c.req.param('id'))], action)
+      return c.redirect(`/quarantine?done=${action}&n=${n}`, 303)
     })
   }
 
@@ -245,7 +246,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       addForPrincipal(lists, p, e.org_id, kind, sender)
       deps.accounts.audit(p, `list-add`, `${kind} ${sender} from quarantine entry ${e.id}`)
       if (kind === 'allow' && !e.released_at) await act(c, [e.id], 'release')
-      return c.redirect('/quarantine', 303)
+      return c.redirect(`/quarantine?done=${path}`, 303)
     })
   }
 
@@ -253,8 +254,8 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     const body = await c.req.parseBody({ all: true })
     const ids = ([] as unknown[]).concat(body.ids ?? []).map(Number).filter(Number.isInteger)
     const action = body.action === 'delete' ? 'delete' : 'release'
-    await act(c, ids.slice(0, 500), action)
-    return c.redirect('/quarantine', 303)
+    const n = await act(c, ids.slice(0, 500), action)
+    return c.redirect(`/quarantine?done=${action}&n=${n}`, 303)
   })
   return app
 }

@@ -59,6 +59,27 @@ export function Csrf(props: { session: Session }) {
   return <input type="hidden" name="_csrf" value={props.session.csrf} />
 }
 
+/**
+ * The line that says what an action just did ("Released 3 messages."). Actions redirect with
+ * ?done=<what>&n=<count>; only the known kinds are shown, so a crafted link cannot put words
+ * on the page.
+ */
+const DONE: Record<string, (n: number) => string> = {
+  release: (n) => `Released ${n} message${n === 1 ? '' : 's'}.`,
+  delete: (n) => `Deleted ${n} message${n === 1 ? '' : 's'}.`,
+  'not-spam': (n) => `Released ${n} message${n === 1 ? '' : 's'} and reported ${n === 1 ? 'it' : 'them'} as not spam: Moat learns from ${n === 1 ? 'it' : 'them'}.`,
+  'allow-sender': () => 'Sender allowed; the message was released.',
+  'block-sender': () => 'Sender blocked: their mail will be quarantined.',
+  'report-spam': () => 'Reported as spam: Moat learns from it, and mail like it will be caught.',
+}
+
+export function Done(props: { done?: string; n?: string }) {
+  const say = props.done ? DONE[props.done] : undefined
+  if (!say) return null
+  const n = Math.max(0, Math.min(100_000, Number(props.n) || 0))
+  return <p class="done" role="status" id="done">{say(n)}</p>
+}
+
 export function when(ms: number | null): string {
   return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 16) : ''
 }
