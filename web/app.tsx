@@ -102,7 +102,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   // Digest release links and password resets: the token authorises, not a session (and a
   // session must not get in the way).
   const digests = new Digests(deps.db)
-  app.route('/', releaseRoutes(digests))
+  app.route('/', releaseRoutes(digests, accounts))
   const store = new MailStore(deps.db, raws, new GroupCommitter(deps.db))
   app.route('/', resetRoutes({ db: deps.db, store, publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080', hostname: deps.hostname ?? 'moat' }))
   app.use('*', loadSession(accounts))

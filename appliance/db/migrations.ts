@@ -687,4 +687,16 @@ export const migrations: readonly string[] = [
   ALTER TABLE fleet_incidents ADD COLUMN open_mailed_at INTEGER;
   ALTER TABLE fleet_incidents ADD COLUMN resolve_mailed_at INTEGER;
   `,
+  // 26: digests people act on (services/digests.ts): the sender an organisation's digests come
+  // from (NULL: quarantine@ its first domain), and one-click unsubscribe links (RFC 8058),
+  // stored as hashes like release links.
+  `
+  ALTER TABLE organisations ADD COLUMN digest_from TEXT;
+  CREATE TABLE digest_unsubscribe_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX digest_unsubscribe_expiry ON digest_unsubscribe_tokens(expires_at);
+  `,
 ]

@@ -1,27 +1,42 @@
 /*
  * Spam digests: a message to each user who asked for one (off by default for new accounts),
  * hourly, every four hours or daily, listing what was quarantined for them since the last
- * one — spam only, surespam too if they chose so. Each entry has a release link that is safe
- * against the link scanners that follow every link in mail: it opens a confirmation page, and
- * only the POST from that page releases. Links are single-use and expire.
+ * one — spam only, surespam too if they chose so — grouped by day, newest first, with the
+ * sender, subject and score (as Proxmox Mail Gateway's spam report does). Each entry has four
+ * links, Deliver, Allow sender, Block sender and Delete, safe against the link scanners that
+ * follow every link in mail: a link opens a confirmation page, and only the POST from that
+ * page acts. Links are single-use (one action per entry) and expire.
  *
- * The digest goes out like any other message to the user: through the mail store (archived)
- * and the delivery outbox, so it survives a restart and reaches the customer's server.
+ * The digest comes from the organisation's digest sender (default quarantine@ its first
+ * domain), with Date, Message-ID and a one-click List-Unsubscribe (RFC 8058) that turns the
+ * digest off. It goes out like any other message to the user: through the mail store
+ * (archived) and the delivery outbox, so it survives a restart and reaches the customer's server.
  */
 import crypto from 'node:crypto'
+import { addressParser, decodeWords } from 'postal-mime'
 import type { Db } from '../db/database'
 import type { MailStore } from './mail-store'
 import { Quarantine } from './quarantine'
+import { SenderLists } from './sender-lists'
 import { TenantError } from './tenants'
 
 export type DigestFrequency = 'hourly' | 'every4h' | 'daily'
 const INTERVAL: Record<DigestFrequency, number> = { hourly: 3_600_000, every4h: 4 * 3_600_000, daily: 86_400_000 }
 export const RELEASE_LINK_DAYS = 7
+/** An unsubscribe link outlives the digest it came in by far: people unsubscribe from old mail. */
+const UNSUBSCRIBE_LINK_DAYS = 90
 const MAX_ENTRIES = 200
+
+/** What a digest link can do to its entry; each is confirmed on a page first. */
+export const DIGEST_ACTIONS = ['deliver', 'allow', 'block', 'delete'] as const
+export type DigestAction = (typeof DIGEST_ACTIONS)[number]
+const ACTION_LABEL: Record<DigestAction, string> = { deliver: 'Deliver', allow: 'Allow sender', block: 'Block sender', delete: 'Delete' }
 
 interface DueUser {
   id: number
   org_id: number
+  digest_from: string | null
+  first_domain: string | null
   email: string
   digest_frequency: DigestFrequency
   digest_include_surespam: number
@@ -34,7 +49,37 @@ interface Entry {
   from_header: string | null
   subject: string | null
   verdict: string
+  score: number
   created_at: number
+}
+
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday']
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December']
+/** "Monday 7 December 2026" (UTC), the same on every Node.js and ICU build. */
+function dayName(ms: number): string {
+  const d = new Date(ms)
+  return `${WEEKDAYS[d.getUTCDay()]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`
+}
+
+/** A header as a reader sees it: encoded words decoded, on one line. */
+export function displayText(s: string | null | undefined): string {
+  if (!s) return ''
+  try {
+    return decodeWords(s).replace(/\s+/g, ' ').trim()
+  } catch {
+    return s
+  }
+}
+
+/** The address a From header names (its first mailbox), else the envelope sender. */
+export function senderAddress(fromHeader: string | null, mailFrom: string): string {
+  try {
+    const first = fromHeader ? addressParser(fromHeader).find((a) => a.address) : undefined
+    if (first?.address) return first.address.toLowerCase()
+  } catch {
+    // an unreadable header: the envelope sender it is
+  }
+  return (mailFrom || '').toLowerCase()
 }
 
 function tokenHash(token: string): string {
@@ -53,7 +98,7 @@ export function headerText(s: string): string {
 }
 
 export type ReleaseCheck =
-  | { ok: true; quarantineId: number; userId: number; subject: string | null; sender: string }
+  | { ok: true; quarantineId: number; userId: number; orgId: number; email: string; subject: string | null; sender: string }
   | { ok: false; reason: 'unknown' | 'used' | 'expired' }
 
 export class Digests {
@@ -64,22 +109,28 @@ export class Digests {
       setPrefs: db.prepare(`UPDATE users SET digest_enabled = ?, digest_frequency = ?, digest_include_surespam = ? WHERE id = ?`),
       user: db.prepare(`SELECT id, org_id, email, digest_enabled, digest_frequency, digest_include_surespam, digest_last_sent_at FROM users WHERE id = ?`),
       enabled: db.prepare(
-        `SELECT u.id, u.org_id, u.email, u.digest_frequency, u.digest_include_surespam, u.digest_last_sent_at FROM users u
+        `SELECT u.id, u.org_id, u.email, u.digest_frequency, u.digest_include_surespam, u.digest_last_sent_at, o.digest_from,
+           (SELECT d.name FROM domains d WHERE d.org_id = o.id ORDER BY d.id LIMIT 1) AS first_domain FROM users u
          JOIN organisations o ON o.id = u.org_id WHERE u.digest_enabled = 1 AND o.suspended_at IS NULL`,
       ),
       entries: db.prepare(
-        `SELECT q.id, m.mail_from, m.from_header, m.subject, q.verdict, q.created_at FROM quarantine q JOIN messages m ON m.id = q.message_id
+        `SELECT q.id, m.mail_from, m.from_header, m.subject, q.verdict, m.score, q.created_at FROM quarantine q JOIN messages m ON m.id = q.message_id
          WHERE q.user_id = @user AND q.direction = 'in' AND q.released_at IS NULL AND q.created_at > @since
            AND (q.verdict = 'spam' OR @surespam = 1) AND q.reason NOT IN ('virus', 'attachment') ORDER BY q.created_at DESC LIMIT ${MAX_ENTRIES}`,
       ),
       sent: db.prepare(`UPDATE users SET digest_last_sent_at = ? WHERE id = ?`),
       token: db.prepare(`INSERT INTO release_tokens (token_hash, quarantine_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
       check: db.prepare(
-        `SELECT t.quarantine_id, t.user_id, t.expires_at, t.used_at, m.subject, m.mail_from FROM release_tokens t
-         JOIN quarantine q ON q.id = t.quarantine_id JOIN messages m ON m.id = q.message_id WHERE t.token_hash = ?`,
+        `SELECT t.quarantine_id, t.user_id, t.expires_at, t.used_at, m.subject, m.mail_from, m.from_header, q.org_id, u.email FROM release_tokens t
+         JOIN quarantine q ON q.id = t.quarantine_id JOIN messages m ON m.id = q.message_id JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
       ),
       use: db.prepare(`UPDATE release_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`),
       prune: db.prepare(`DELETE FROM release_tokens WHERE expires_at < ?`),
+      unsubscribeToken: db.prepare(`INSERT INTO digest_unsubscribe_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)`),
+      unsubscribeUser: db.prepare(`SELECT t.user_id, u.email, u.digest_enabled FROM digest_unsubscribe_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at >= ?`),
+      turnOff: db.prepare(`UPDATE users SET digest_enabled = 0 WHERE id = ?`),
+      pruneUnsubscribe: db.prepare(`DELETE FROM digest_unsubscribe_tokens WHERE expires_at < ?`),
+      setFrom: db.prepare(`UPDATE organisations SET digest_from = ? WHERE id = ?`),
     }
   }
 
@@ -91,6 +142,17 @@ export class Digests {
   preferences(userId: number): { enabled: boolean; frequency: DigestFrequency; includeSurespam: boolean; lastSentAt: number | null } {
     const u = this.q.user.get(userId) as DueUser & { digest_enabled: number }
     return { enabled: u.digest_enabled === 1, frequency: u.digest_frequency, includeSurespam: u.digest_include_surespam === 1, lastSentAt: u.digest_last_sent_at }
+  }
+
+  /** The address an organisation's digests come from: its own setting, else quarantine@ its first domain. */
+  static senderFor(u: Pick<DueUser, 'digest_from' | 'first_domain'>, hostname: string): string {
+    return u.digest_from || `quarantine@${u.first_domain ?? hostname}`
+  }
+
+  /** Sets the address an organisation's digests come from (null: the default). */
+  setSender(orgId: number, address: string | null): void {
+    if (address !== null && !/^[^\s@<>"]+@[a-z0-9.-]+\.[a-z]{2,}$/i.test(address)) throw new TenantError(`"${address}" is not an e-mail address`)
+    this.q.setFrom.run(address?.toLowerCase() ?? null, orgId)
   }
 
   /** Sends every digest that is due; returns how many went out. */
@@ -106,18 +168,22 @@ export class Digests {
       const entries = this.q.entries.all({ user: u.id, since, surespam: u.digest_include_surespam }) as Entry[]
       if (entries.length) {
         const links = new Map<number, string>()
+        const unsubscribe = crypto.randomBytes(24).toString('base64url')
         this.db.transaction(() => {
           for (const e of entries) {
             const token = crypto.randomBytes(24).toString('base64url')
             this.q.token.run(tokenHash(token), e.id, u.id, now, now + RELEASE_LINK_DAYS * 86_400_000)
             links.set(e.id, `${opts.publicUrl}/r/${token}`)
           }
+          this.q.unsubscribeToken.run(tokenHash(unsubscribe), u.id, now + UNSUBSCRIBE_LINK_DAYS * 86_400_000)
         })()
-        const raw = this.compose(u, entries, links, opts, now)
+        const from = Digests.senderFor(u, opts.hostname)
+        const subject = `Quarantine: ${entries.length} new message${entries.length === 1 ? '' : 's'} held for you`
+        const raw = this.compose(u, entries, links, { ...opts, from, subject, unsubscribe: `${opts.publicUrl}/digest/unsubscribe/${unsubscribe}` }, now)
         await store.accept({
           queueId: `digest-${u.id}-${now}`, direction: 'in', raw, receivedAt: now, clientIp: null, helo: opts.hostname,
-          mailFrom: '', fromHeader: `Moat <postmaster@${opts.hostname}>`, subject: `Quarantine digest: ${entries.length} new`,
-          messageIdHeader: null, bodyText: entries.map((e) => e.subject ?? '').join('\n'),
+          mailFrom: '', fromHeader: `Moat quarantine <${from}>`, subject,
+          messageIdHeader: null, bodyText: entries.map((e) => displayText(e.subject)).join('\n'),
           parts: [{ orgId: u.org_id, verdict: 'clean', score: 0, symbols: [], rcpts: [{ address: u.email, userId: u.id, action: 'deliver' }] }],
         })
         sent++
@@ -126,30 +192,80 @@ export class Digests {
       this.q.sent.run(now, u.id)
     }
     this.q.prune.run(now)
+    this.q.pruneUnsubscribe.run(now)
     return { sent, entries: total }
   }
 
-  private compose(u: DueUser, entries: Entry[], links: Map<number, string>, opts: { publicUrl: string; hostname: string }, now: number): Buffer {
+  private compose(
+    u: DueUser,
+    entries: Entry[],
+    links: Map<number, string>,
+    opts: { publicUrl: string; hostname: string; from: string; subject: string; unsubscribe: string },
+    now: number,
+  ): Buffer {
     const boundary = `moat-${crypto.randomBytes(8).toString('hex')}`
-    const from = (e: Entry) => e.from_header || e.mail_from || '(no sender)'
+    const sender = (e: Entry) => displayText(e.from_header) || e.mail_from || '(no sender)'
+    const subject = (e: Entry) => displayText(e.subject) || '(no subject)'
+    const score = (e: Entry) => e.score.toFixed(1)
+    const action = (e: Entry, a: DigestAction) => `${links.get(e.id)}?a=${a}`
+    // Newest first (the query's order), one group a day.
+    const days = new Map<string, Entry[]>()
+    for (const e of entries) {
+      const day = dayName(e.created_at)
+      days.set(day, [...(days.get(day) ?? []), e])
+    }
+    const time = (e: Entry) => new Date(e.created_at).toISOString().slice(11, 16)
+    const intro = `${entries.length} new message${entries.length === 1 ? ' was' : 's were'} held in your quarantine. Choose what happens to each: you confirm on the page the link opens. Links work once and expire in ${RELEASE_LINK_DAYS} days.`
     const text = [
-      `${entries.length} new message(s) were held in your quarantine. To have one delivered, open its link and confirm.`,
-      `Links work once and expire in ${RELEASE_LINK_DAYS} days. The whole quarantine: ${opts.publicUrl}/quarantine`,
+      intro,
+      `Your whole quarantine: ${opts.publicUrl}/quarantine`,
       '',
-      ...entries.map((e) => `${new Date(e.created_at).toISOString().slice(0, 16).replace('T', ' ')}  ${from(e)}\n  ${e.subject ?? '(no subject)'}${e.verdict === 'surespam' ? ' [surespam]' : ''}\n  Release: ${links.get(e.id)}\n`),
+      ...[...days].flatMap(([day, list]) => [
+        `== ${day} (UTC) ==`,
+        '',
+        ...list.map((e) =>
+          [`${time(e)}  ${sender(e)}`, `  ${subject(e)}  [${e.verdict}, score ${score(e)}]`, ...DIGEST_ACTIONS.map((a) => `  ${ACTION_LABEL[a]}: ${action(e, a)}`), ''].join('\n'),
+        ),
+      ]),
+      `You get this digest because it is on in your account. Turn it off: ${opts.unsubscribe}`,
     ].join('\n')
-    const html = `<!doctype html><html><body><p>${entries.length} new message(s) were held in your quarantine. Open a link and confirm to have it delivered; links work once and expire in ${RELEASE_LINK_DAYS} days.</p><table>${entries
-      .map((e) => `<tr><td>${esc(from(e))}</td><td>${esc(e.subject ?? '(no subject)')}</td><td><a href="${esc(links.get(e.id)!)}">Release</a></td></tr>`)
-      .join('')}</table><p><a href="${esc(opts.publicUrl)}/quarantine">Your quarantine</a></p></body></html>`
+    const button = (href: string, label: string, colour: string) =>
+      `<a href="${esc(href)}" style="display:inline-block;padding:3px 8px;margin:1px 2px;border-radius:3px;background:${colour};color:#fff;text-decoration:none;font-size:13px">${esc(label)}</a>`
+    const COLOURS: Record<DigestAction, string> = { deliver: '#2e7d32', allow: '#1565c0', block: '#6d4c41', delete: '#b71c1c' }
+    const rows = [...days]
+      .map(
+        ([day, list]) =>
+          `<tr><th colspan="4" style="text-align:left;padding:14px 6px 4px;border-bottom:2px solid #ccc;font-size:15px">${esc(day)}</th></tr>` +
+          list
+            .map(
+              (e) =>
+                `<tr style="vertical-align:top;border-bottom:1px solid #eee"><td style="padding:6px;color:#555;white-space:nowrap">${time(e)}</td>` +
+                `<td style="padding:6px"><div style="font-weight:bold">${esc(subject(e))}</div><div style="color:#555">${esc(sender(e))}</div></td>` +
+                `<td style="padding:6px;text-align:right;white-space:nowrap" title="${esc(e.verdict)}">${score(e)}${e.verdict === 'surespam' ? ' <span style="color:#b71c1c">sure</span>' : ''}</td>` +
+                `<td style="padding:6px;white-space:nowrap">${DIGEST_ACTIONS.map((a) => button(action(e, a), ACTION_LABEL[a], COLOURS[a])).join('')}</td></tr>`,
+            )
+            .join(''),
+      )
+      .join('')
+    const html =
+      `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${esc(opts.subject)}</title></head>` +
+      `<body style="font-family:system-ui,-apple-system,Segoe UI,sans-serif;color:#222;max-width:900px;margin:0 auto;padding:12px">` +
+      `<h1 style="font-size:20px">Your quarantine</h1><p>${esc(intro)}</p>` +
+      `<p>${button(`${opts.publicUrl}/quarantine`, 'Open my quarantine', '#37474f')}</p>` +
+      `<table style="border-collapse:collapse;width:100%"><thead><tr style="color:#555;font-size:13px"><th style="text-align:left;padding:6px">Time (UTC)</th><th style="text-align:left;padding:6px">Message</th><th style="text-align:right;padding:6px">Score</th><th style="text-align:left;padding:6px">Action</th></tr></thead><tbody>${rows}</tbody></table>` +
+      `<p style="color:#777;font-size:12px;margin-top:24px">You get this digest because it is on in your account. <a href="${esc(opts.unsubscribe)}">Turn it off</a>.</p>` +
+      `</body></html>`
     const b64 = (s: string) => Buffer.from(s).toString('base64').replace(/.{76}/g, '$&\r\n')
     return Buffer.from(
       [
-        `From: Moat <postmaster@${opts.hostname}>`,
+        `From: Moat quarantine <${opts.from}>`,
         `To: ${u.email}`,
-        `Subject: ${headerText(`Quarantine digest: ${entries.length} new message(s)`)}`,
+        `Subject: ${headerText(opts.subject)}`,
         `Date: ${new Date(now).toUTCString().replace('GMT', '+0000')}`,
         `Message-ID: <digest-${u.id}-${now}@${opts.hostname}>`,
         'Auto-Submitted: auto-generated',
+        `List-Unsubscribe: <${opts.unsubscribe}>`,
+        'List-Unsubscribe-Post: List-Unsubscribe=One-Click',
         'MIME-Version: 1.0',
         `Content-Type: multipart/alternative; boundary="${boundary}"`,
         '',
@@ -169,27 +285,50 @@ export class Digests {
     )
   }
 
-  /** What a release link stands for, without using it (the confirmation page). */
+  /** What a digest link stands for, without using it (the confirmation page). */
   check(token: string, now = Date.now()): ReleaseCheck {
     const row = this.q.check.get(tokenHash(token)) as
-      | { quarantine_id: number; user_id: number; expires_at: number; used_at: number | null; subject: string | null; mail_from: string }
+      | { quarantine_id: number; user_id: number; org_id: number; email: string; expires_at: number; used_at: number | null; subject: string | null; mail_from: string; from_header: string | null }
       | undefined
     if (!row) return { ok: false, reason: 'unknown' }
     if (row.used_at) return { ok: false, reason: 'used' }
     if (row.expires_at < now) return { ok: false, reason: 'expired' }
-    return { ok: true, quarantineId: row.quarantine_id, userId: row.user_id, subject: row.subject, sender: row.mail_from }
+    return { ok: true, quarantineId: row.quarantine_id, userId: row.user_id, orgId: row.org_id, email: row.email, subject: displayText(row.subject) || null, sender: senderAddress(row.from_header, row.mail_from) }
   }
 
-  /** Uses a release link: once. */
-  redeem(token: string, now = Date.now()): ReleaseCheck {
+  /**
+   * Uses a digest link: once, for one action. Deliver releases; Allow sender lists the sender
+   * on the user's own allow list and releases; Block sender lists them on the user's block
+   * list and deletes the entry; Delete deletes it (and with it its links).
+   */
+  redeem(token: string, action: DigestAction = 'deliver', now = Date.now()): ReleaseCheck {
     return this.db.transaction(() => {
       const c = this.check(token, now)
       if (!c.ok) return c
       this.q.use.run(now, tokenHash(token))
       const q = new Quarantine(this.db)
       const e = q.get(c.quarantineId)
-      if (!e.released_at) q.release(c.quarantineId, undefined, now, 'user')
+      if ((action === 'allow' || action === 'block') && c.sender) new SenderLists(this.db).add(c.orgId, c.userId, action, c.sender)
+      if (action === 'deliver' || action === 'allow') {
+        if (!e.released_at) q.release(c.quarantineId, undefined, now, 'user')
+      } else {
+        // The entry goes, and its links with it: a second click finds no link.
+        q.remove(c.quarantineId)
+      }
       return c
     }).immediate()
+  }
+
+  /** Who an unsubscribe link is for (null: not valid or expired), without using it. */
+  unsubscribeCheck(token: string, now = Date.now()): { userId: number; email: string; enabled: boolean } | null {
+    const row = this.q.unsubscribeUser.get(tokenHash(token), now) as { user_id: number; email: string; digest_enabled: number } | undefined
+    return row ? { userId: row.user_id, email: row.email, enabled: row.digest_enabled === 1 } : null
+  }
+
+  /** Turns the digest off for the link's user (idempotent: a second POST changes nothing). */
+  unsubscribe(token: string, now = Date.now()): { userId: number; email: string; enabled: boolean } | null {
+    const who = this.unsubscribeCheck(token, now)
+    if (who) this.q.turnOff.run(who.userId)
+    return who
   }
 }

@@ -62,14 +62,14 @@ t.test('digests: off by default, then delivered with release links that need a c
   const released = () => (db.prepare(`SELECT released_at FROM quarantine WHERE rcpt = 'alice@example.com'`).get() as { released_at: number | null }).released_at
   const look = await fetch(url)
   t.equal(look.status, 200)
-  t.match(await look.text(), /Release this message\?/)
+  t.match(await look.text(), /Deliver this message to your mailbox\?/)
   await fetch(url, { method: 'HEAD' })
   t.equal(released(), null, 'a GET (what link scanners do) releases nothing')
 
   const c0 = sink.messages.length
   const post = await fetch(url, { method: 'POST' })
   t.equal(post.status, 200)
-  t.match(await post.text(), /Released/)
+  t.match(await post.text(), /Delivered/)
   t.ok(released(), 'the POST from the page released it')
   const out = await until(() => sink.messages.slice(c0).find((m) => /digest test for alice/.test(m.data.toString())), 20_000, 'the released message')
   t.match(out.data.toString(), /^X-Moat-Verdict: spam; released/m)

@@ -478,6 +478,12 @@ t.test('organisations: dashboard in scope, domains, CSV import with progress, no
   t.equal((await app.request(`/orgs/${acme}`, { headers: { Cookie: boss.cookie } })).status, 200, 'an organisation admin has their own page')
   t.equal((await app.request(`/orgs/${globex}`, { headers: { Cookie: boss.cookie } })).status, 404)
   t.equal((await post(app, `/orgs/${globex}/domains`, boss, { name: 'stolen.test', deliver_to: '127.0.0.1' })).status, 404)
+  const orgPage = await (await app.request(`/orgs/${acme}`, { headers: { Cookie: boss.cookie } })).text()
+  t.match(orgPage, /placeholder="quarantine@example\.com"/, 'digests come from quarantine@ the first domain unless set')
+  t.equal((await post(app, `/orgs/${acme}/digest-sender`, boss, { address: 'Spam-Report@Example.com' })).status, 303)
+  t.equal((db.prepare(`SELECT digest_from FROM organisations WHERE id = ?`).get(acme) as { digest_from: string }).digest_from, 'spam-report@example.com')
+  t.equal((await post(app, `/orgs/${acme}/digest-sender`, boss, { address: 'not an address' })).status, 400)
+  t.equal((await post(app, `/orgs/${globex}/digest-sender`, boss, { address: 'x@globex.test' })).status, 404, "not another tenant's")
 
   const csv = 'email,display_name\nnew1@example.com,New One\nnew2@example.com,New Two\nsneaky@globex.test,Not Yours\nnot-an-address\n'
   const form = new FormData()

@@ -7,6 +7,7 @@
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
+import { Digests } from '../../appliance/services/digests'
 import { type OrgPolicy, type Organisation, TenantError, Tenants } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
 
@@ -81,6 +82,21 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
     const on = (await c.req.parseBody()).value === 'on'
     const n = deps.db.prepare(`UPDATE users SET digest_enabled = ? WHERE org_id = ?`).run(on ? 1 : 0, org.id).changes
     audit(c, 'org-digests', `${org.name}: ${on ? 'on' : 'off'} for ${n} users`)
+    return c.redirect(`/orgs/${org.id}`, 303)
+  })
+
+  // The address digests come from; empty: quarantine@ the organisation's first domain.
+  app.post('/orgs/:id/digest-sender', async (c) => {
+    const org = deps.visible(c, Number(c.req.param('id')))
+    if (!org) return c.notFound()
+    const address = String((await c.req.parseBody()).address ?? '').trim()
+    try {
+      new Digests(deps.db).setSender(org.id, address || null)
+    } catch (err) {
+      if (err instanceof TenantError) return deps.page(c, org.id, 400, err.message)
+      throw err
+    }
+    audit(c, 'org-digest-sender', `${org.name}: ${address || 'default'}`)
     return c.redirect(`/orgs/${org.id}`, 303)
   })
 

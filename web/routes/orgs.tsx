@@ -10,6 +10,7 @@ import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
 import { type ImportResult, TenantError, Tenants } from '../../appliance/services/tenants'
 import { parseUserCsv } from '../../appliance/services/user-csv'
+import { Digests } from '../../appliance/services/digests'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Layout } from '../views/layout'
 import { PolicyForm } from '../views/org-policy'
@@ -111,6 +112,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     const admin = session.principal.role === 'appliance_admin' || session.principal.role === 'msp_admin'
     const domains = tenants.listDomains().filter((d) => d.org_id === org.id)
     const users = (deps.db.prepare(`SELECT count(*) AS n FROM users WHERE org_id = ?`).get(org.id) as { n: number }).n
+    const digestFrom = (deps.db.prepare(`SELECT digest_from FROM organisations WHERE id = ?`).get(org.id) as { digest_from: string | null }).digest_from
     return c.html(
       <Layout title={org.name} session={session}>
         <h1>{org.name}{org.suspended_at ? ' (suspended)' : ''}</h1>
@@ -171,6 +173,11 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
             <form method="post" action={`/orgs/${org.id}/digests`}><Csrf session={session} /><input type="hidden" name="value" value={v} /><button type="submit">Digests {v} for all users</button></form>
           ))}
         </div>
+        <form method="post" action={`/orgs/${org.id}/digest-sender`} class="filters">
+          <Csrf session={session} />
+          <label>Digests come from <input name="address" type="email" size={36} value={digestFrom ?? ''} placeholder={Digests.senderFor({ digest_from: null, first_domain: domains[0]?.name ?? null }, 'this appliance')} /></label>
+          <button type="submit">Save</button>
+        </form>
       </Layout>,
       status,
     )

@@ -35,7 +35,7 @@ t.test('who gets a digest, when, and what it lists; links expire', async (t) => 
   d.setPreferences(alice.id, { enabled: true, frequency: 'daily', includeSurespam: false })
   t.same(await d.run(store, { ...opts, now: t0 }), { sent: 1, entries: 1 }, 'spam only, surespam not by default')
   const mail = db.prepare(`SELECT subject FROM messages WHERE queue_id LIKE 'digest-%'`).get() as { subject: string }
-  t.match(mail.subject, /Quarantine digest: 1 new/)
+  t.match(mail.subject, /Quarantine: 1 new message held for you/)
   t.same(await d.run(store, { ...opts, now: t0 + 2 * HOUR }), { sent: 0, entries: 0 }, 'daily: not due two hours later')
 
   await quarantine('next day spam', 'spam', t0 + 20 * HOUR)
@@ -52,8 +52,8 @@ t.test('who gets a digest, when, and what it lists; links expire', async (t) => 
   const token = /\/r\/([\w-]{20,})/.exec(text)![1]
   t.match(d.check(token, t0 + HOUR), { ok: true })
   t.same(d.check(token, t0 + (RELEASE_LINK_DAYS + 1) * 86_400_000), { ok: false, reason: 'expired' })
-  t.match(d.redeem(token, t0 + HOUR), { ok: true })
-  t.same(d.redeem(token, t0 + HOUR), { ok: false, reason: 'used' })
+  t.match(d.redeem(token, "deliver", t0 + HOUR), { ok: true })
+  t.same(d.redeem(token, "deliver", t0 + HOUR), { ok: false, reason: 'used' })
   t.equal(d.check('made-up').ok, false)
   const raw = db.prepare(`SELECT expires_at, created_at FROM release_tokens LIMIT 1`).get() as { expires_at: number; created_at: number }
   t.equal(raw.expires_at - raw.created_at, RELEASE_LINK_DAYS * 86_400_000)
