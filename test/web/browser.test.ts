@@ -112,6 +112,28 @@ t.test('sign in, release from the quarantine, search the archive, and no peeking
   await page.click(`#archive tr[data-id="${memoId}"] a`)
   t.match(await page.textContent('pre.body'), /figures are attached/)
 
+  // Phones: the end user's quarantine, preview, release and archive at 390 px (Chromium's
+  // mobile emulation), with nothing wider than the screen.
+  const again = Buffer.from(junk.toString('latin1').replace(/^Subject: .*$/m, 'Subject: second offer for the phone'), 'latin1')
+  t.equal((await smtpSend(smtp.port, { from: 'promo@spam.test', to: ['alice@example.com'], data: again })).final.code, 250)
+  const held = await until(() => db.prepare(`SELECT q.id FROM quarantine q JOIN messages m ON m.id = q.message_id WHERE m.subject = 'second offer for the phone'`).get() as { id: number } | undefined, 20_000, 'the second spam quarantined')
+  const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+  await phoneContext.route('**/*', (route: { request(): { url(): string }; abort(): Promise<void>; continue(): Promise<void> }) =>
+    route.request().url().startsWith(web.url) || route.request().url().startsWith('data:') ? route.continue() : (escaped.push(route.request().url()), route.abort()),
+  )
+  await phoneContext.addCookies(await context.cookies())
+  const phone = await phoneContext.newPage()
+  for (const [url, shot] of [['/quarantine', 'phone-quarantine'], [`/quarantine/${held.id}`, 'phone-preview'], ['/archive?q=zeppelin', 'phone-archive'], [`/archive/${memoId}`, 'phone-message']]) {
+    await phone.goto(`${web.url}${url}`)
+    const width = (await phone.evaluate('document.documentElement.scrollWidth')) as number
+    t.ok(width <= 390, `${url} fits a 390 px phone (${width} px wide)`)
+    await phone.screenshot({ path: path.join(SHOTS, `${shot}.png`), fullPage: true })
+  }
+  await phone.goto(`${web.url}/quarantine/${held.id}`)
+  await phone.tap('button:has-text("Release")')
+  await phone.waitForURL(/done=release&n=1$/)
+  t.equal(await phone.locator('#done').textContent(), 'Released 1 message.', 'released from the phone')
+
   // Another tenant's user, in a fresh browser context.
   const other = await (await browser.newContext()).newPage()
   await other.goto(`${web.url}/login`)
