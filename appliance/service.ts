@@ -12,6 +12,7 @@ import https from 'node:https'
 import path from 'node:path'
 import { ensureCertificate } from './tls'
 import { serve } from '@hono/node-server'
+import { PushNotifier } from './notifier/push'
 import { databasePath, loadSettings, spoolDir, type Settings } from './config'
 import { type Db, openDatabase } from './db/database'
 import { applyPendingRestore } from './services/backup'
@@ -88,6 +89,8 @@ export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: t
   const jobs = opts.jobs ? startScheduler({ db, spool, log }) : null
   const base = `${settings.webTls ? 'https' : 'http'}://${host}:${settings.webPort}`
   log(`web on ${base}/`)
+  // Per-install keys are made at first start, never shipped: the notifier's VAPID pair.
+  new PushNotifier(db).keys()
   const setup = new Accounts(db).setupToken()
   if (setup) {
     const link = `${settings.publicUrl}/setup?token=${setup}`

@@ -14,6 +14,8 @@ import { RawStore } from '../appliance/services/raw-store'
 import type { Spool } from '../appliance/services/spool'
 import { accountRoutes } from './routes/account'
 import { apiRoutes } from './routes/api'
+import { PushNotifier } from '../appliance/notifier/push'
+import { notifierRoutes } from './routes/notifier'
 import { releaseRoutes } from './routes/release'
 import { resetRoutes } from './routes/reset'
 import { MailStore } from '../appliance/services/mail-store'
@@ -50,6 +52,8 @@ export interface WebDeps {
   hostname?: string
   /** URL or file of the update feed the About page checks. */
   updateFeed?: string | null
+  /** Which Web Push endpoints browsers may subscribe (notifier/push.ts; tests add loopback). */
+  pushEndpointAllowed?: (url: string) => boolean
   /** Services the status page checks for an answer (SMTP, submission, clamd). */
   probes?: Probe[]
   /** Called once the first admin exists (the console's setup link is then gone). */
@@ -96,7 +100,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
-  app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive, version: deps.version, updateFeed: deps.updateFeed ?? null }) as unknown as Hono<Env>)
+  app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive, version: deps.version, updateFeed: deps.updateFeed ?? null, push: new PushNotifier(deps.db, { endpointAllowed: deps.pushEndpointAllowed }) }) as unknown as Hono<Env>)
   // The fleet agents sign their requests: no session, no CSRF token.
   app.route('/', fleetApiRoutes(deps.db) as unknown as Hono<Env>)
   // Digest release links and password resets: the token authorises, not a session (and a
@@ -118,6 +122,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', loginRoutes(accounts, { secureCookies: !!deps.secureCookies }))
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
   app.route('/', archiveRoutes({ db: deps.db, raws, archive, accounts }))
+  app.route('/', notifierRoutes(accounts))
   app.route('/', accountRoutes(accounts, digests))
   app.route('/', setupRoutes(accounts, deps.db, {
     onDone: deps.onSetupDone, hostSettings: deps.hostSettings && deps.dataDir ? { dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat' } : null,

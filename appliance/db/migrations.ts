@@ -699,4 +699,19 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX digest_unsubscribe_expiry ON digest_unsubscribe_tokens(expires_at);
   `,
+  // 27: the desktop notifier's Web Push subscriptions (notifier/push.ts): where each browser
+  // wants its "N new spam" notifications, how often, and up to when it has been told.
+  `
+  CREATE TABLE push_subscriptions (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    endpoint TEXT NOT NULL UNIQUE,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    interval_minutes INTEGER NOT NULL CHECK (interval_minutes BETWEEN 5 AND 1440),
+    created_at INTEGER NOT NULL,
+    last_sent_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id);
+  `,
 ]

@@ -15,6 +15,7 @@ import { RawStore } from '../services/raw-store'
 import { learnPendingReports } from '../engine/reports'
 import { mailIncidents } from '../fleet/alert-mail'
 import { watchFleet } from '../fleet/watch'
+import { PushNotifier } from '../notifier/push'
 
 function runDigests(deps: JobDeps): Promise<unknown> {
   const s = loadSettings()
@@ -32,6 +33,8 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
   { name: 'retention', schedule: '17 3 * * *', run: (deps) => retention.run(deps) },
   // Hourly: each user's digest goes out when their hourly / 4-hourly / daily turn comes.
   { name: 'digests', schedule: '5 * * * *', run: (deps) => runDigests(deps) },
+  // Every 5 minutes: the desktop notifier's pushes, each browser at the interval its user chose.
+  { name: 'push', schedule: '*/5 * * * *', run: (deps) => new PushNotifier(deps.db).run({ subject: `mailto:postmaster@${loadSettings().hostname}` }) },
   // Every 30 minutes: a listing stops the sender who caused it within half an hour.
   { name: 'rbl-watch', schedule: '*/30 * * * *', run: (deps) => new RblWatch(deps.db, loadSettings().dnsServer).run() },
   // Every minute: what users reported steers the classifier a minute later (engine/reports.ts).

@@ -18,6 +18,7 @@ import type { RawStore } from '../../appliance/services/raw-store'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { TenantError } from '../../appliance/services/tenants'
 import { checkForUpdate, type UpdateStatus } from '../../appliance/services/updates'
+import { PushNotifier } from '../../appliance/notifier/push'
 import { visibleEntriesFor } from './lists'
 
 type ApiEnv = { Variables: { principal: Principal; scope: Scope } }
@@ -38,7 +39,7 @@ function time(v: string | undefined): number | null {
 /** How long one look at the update feed answers every client's version check. */
 const VERSION_CHECK_TTL_MS = 10 * 60_000
 
-export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive; version?: string; updateFeed?: string | null }): Hono<ApiEnv> {
+export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive; version?: string; updateFeed?: string | null; push?: PushNotifier }): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>()
   const quarantine = new Quarantine(deps.db)
   const lists = new SenderLists(deps.db)
@@ -85,6 +86,29 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     if (!checked || Date.now() - checked.at > VERSION_CHECK_TTL_MS) checked = { at: Date.now(), status: checkForUpdate(deps.version ?? '0.0.0', deps.updateFeed ?? null) }
     const u = await checked.status
     return c.json({ version: u.current, latest: u.latest, newer: u.newer, notes: u.notes, url: u.url, error: u.error, checked_at: new Date(checked.at).toISOString() })
+  })
+
+  // The desktop notifier's Web Push (notifier/push.ts): the key to subscribe with, and the
+  // subscription of this browser. An end user's own quarantine is what is counted.
+  const push = deps.push ?? new PushNotifier(deps.db)
+  app.get('/api/v1/push/key', (c) => c.json({ public_key: push.keys().publicKey }))
+  app.post('/api/v1/push/subscriptions', async (c) => {
+    const p = c.get('principal')
+    if (p.kind !== 'user') return problem(c, 403, 'push notifications count an end user’s own quarantine; administrators use polling')
+    const body = (await c.req.json().catch(() => null)) as { subscription?: unknown; interval_minutes?: unknown } | null
+    try {
+      push.subscribe(p.id, body?.subscription as never, Number(body?.interval_minutes ?? 60))
+    } catch (err) {
+      if (err instanceof TenantError) return problem(c, 400, err.message)
+      throw err
+    }
+    deps.accounts.audit(p, 'push-subscribe', `every ${Number(body?.interval_minutes ?? 60)} minutes`)
+    return c.json({ subscribed: true }, 201)
+  })
+  app.delete('/api/v1/push/subscriptions', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { endpoint?: unknown } | null
+    const p = c.get('principal')
+    return p.kind === 'user' && push.unsubscribe(p.id, String(body?.endpoint ?? '')) ? c.body(null, 204) : problem(c, 404, 'no such subscription')
   })
 
   app.get('/api/v1/me', (c) => {
