@@ -16,6 +16,7 @@ import { accountRoutes } from './routes/account'
 import { apiRoutes } from './routes/api'
 import { PushNotifier } from '../appliance/notifier/push'
 import { notifierRoutes } from './routes/notifier'
+import { outlookRoutes } from './routes/outlook'
 import { releaseRoutes } from './routes/release'
 import { resetRoutes } from './routes/reset'
 import { MailStore } from '../appliance/services/mail-store'
@@ -123,6 +124,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', quarantineRoutes({ db: deps.db, accounts, raws, archive }))
   app.route('/', archiveRoutes({ db: deps.db, raws, archive, accounts }))
   app.route('/', notifierRoutes(accounts))
+  app.route('/', outlookRoutes({ db: deps.db, accounts, publicUrl: deps.publicUrl ?? 'http://127.0.0.1:8080', version: deps.version }))
   app.route('/', accountRoutes(accounts, digests))
   app.route('/', setupRoutes(accounts, deps.db, {
     onDone: deps.onSetupDone, hostSettings: deps.hostSettings && deps.dataDir ? { dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat' } : null,

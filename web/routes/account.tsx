@@ -55,6 +55,8 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
           </form>
         )}
         <p><a href="/account/totp">Second factor (TOTP): {session.principal.totp ? 'on' : 'off'}</a></p>
+        <h2>Moat where you work</h2>
+        <p><a href="/app/">The desktop notifier</a>: new spam as notifications and a search of your mail; install it from Edge or Chrome. <a href="/outlook/">The Outlook add-in</a>: report spam and manage your quarantine from Outlook.</p>
         <h2>API tokens</h2>
         <p class="muted">For the Outlook add-in and the desktop notifier; see <a href="/api/v1/openapi.json">the API description</a>.</p>
         {newToken && (

@@ -157,19 +157,22 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     return c.json({ id: e.id, released: true, learned: 'ham', report })
   })
 
-  // Spam that slipped through: the client sends the message as it has it (message/rfc822).
-  app.post('/api/v1/report-spam', async (c) => {
-    const len = Number(c.req.header('Content-Length') ?? 0)
-    if (len > MAX_REPORT_BYTES) return problem(c, 413, `a report may be at most ${MAX_REPORT_BYTES} bytes`)
-    const raw = Buffer.from(await c.req.arrayBuffer())
-    if (!raw.length || raw.length > MAX_REPORT_BYTES) return problem(c, raw.length ? 413 : 400, 'send the message itself as the body (Content-Type: message/rfc822)')
-    const scope = c.get('scope')
-    const messageId = (await parseMessage(raw)).messageId
-    const atReceipt = messageId ? deps.archive.symbolsAtReceipt(messageId, scope) : null
-    const [report] = recordReports(deps.db, [{ raw, spam: true, symbols: atReceipt ?? [] }], `${c.get('principal').email} via API`)
-    deps.accounts.audit(c.get('principal'), 'report-spam', `${raw.length} bytes, report ${report}`)
-    return c.json({ learned: 'spam', report })
-  })
+  // Spam that slipped through, or mail wrongly in Junk: the client sends the message as it
+  // has it (message/rfc822); learned with the symbols it got on arrival, if it is found.
+  for (const [route, spam] of [['/api/v1/report-spam', true], ['/api/v1/report-not-spam', false]] as const) {
+    app.post(route, async (c) => {
+      const len = Number(c.req.header('Content-Length') ?? 0)
+      if (len > MAX_REPORT_BYTES) return problem(c, 413, `a report may be at most ${MAX_REPORT_BYTES} bytes`)
+      const raw = Buffer.from(await c.req.arrayBuffer())
+      if (!raw.length || raw.length > MAX_REPORT_BYTES) return problem(c, raw.length ? 413 : 400, 'send the message itself as the body (Content-Type: message/rfc822)')
+      const scope = c.get('scope')
+      const messageId = (await parseMessage(raw)).messageId
+      const atReceipt = messageId ? deps.archive.symbolsAtReceipt(messageId, scope) : null
+      const [report] = recordReports(deps.db, [{ raw, spam, symbols: atReceipt ?? [] }], `${c.get('principal').email} via API`)
+      deps.accounts.audit(c.get('principal'), spam ? 'report-spam' : 'report-not-spam', `${raw.length} bytes, report ${report}`)
+      return c.json({ learned: spam ? 'spam' : 'ham', report })
+    })
+  }
 
   app.get('/api/v1/counts', (c) => {
     const scope = c.get('scope')

@@ -7,10 +7,10 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { type Context, Hono } from 'hono'
+import { Hono } from 'hono'
 import type { Accounts } from '../../appliance/services/accounts'
-import { clientIp, type Env, requireLogin } from '../security'
-import { Csrf, Layout } from '../views/layout'
+import type { Env } from '../security'
+import { tokenConnectRoutes } from './token-connect'
 
 const DIR = path.resolve(__dirname, '../../../web/notifier')
 const ASSETS: Record<string, string> = {
@@ -70,40 +70,6 @@ export function notifierRoutes(accounts: Accounts): Hono<Env> {
     return c.body(fs.readFileSync(path.join(DIR, name)))
   })
 
-  const connectPage = (c: Context<Env>, status: 200 | 403 | 429 = 200, error?: string, token?: string) =>
-    c.html(
-      <Layout title="Connect the notifier" session={c.get('session')}>
-        <h1>Connect the desktop notifier</h1>
-        {token ? (
-          <>
-            <p role="status">Connected. Returning to the app…</p>
-            <div id="token" data-token={token} />
-            <script src="/app/connect.js" />
-          </>
-        ) : (
-          <>
-            {error && <p class="error" role="alert">{error}</p>}
-            <p>The app gets a token of its own to read your quarantine counts and search your mail; it shows on your account page, where you can revoke it.</p>
-            <form method="post" action="/app/connect" class="login">
-              <Csrf session={c.get('session')!} />
-              <input type="password" name="password" placeholder="Your password" autocomplete="current-password" required />
-              <button type="submit">Connect this browser</button>
-            </form>
-          </>
-        )}
-      </Layout>,
-      status,
-    )
-  app.get('/app/connect', requireLogin(), (c) => connectPage(c))
-  app.post('/app/connect', requireLogin(), async (c) => {
-    const p = c.get('session')!.principal
-    // The same guard as a token from the account page: the password again, throttled.
-    const confirmed = await accounts.confirmPassword(p, String((await c.req.parseBody()).password ?? ''), clientIp(c), 'token')
-    if (confirmed === 'throttled') return connectPage(c, 429, 'Too many wrong passwords; try again later.')
-    if (confirmed === 'wrong') return connectPage(c, 403, 'The password is wrong; the app was not connected.')
-    const { token } = accounts.createToken(p, 'Desktop notifier')
-    accounts.audit(p, 'notifier-connect', 'desktop notifier token')
-    return connectPage(c, 200, undefined, token)
-  })
+  app.route('/', tokenConnectRoutes(accounts, { path: '/app/connect', client: 'desktop notifier', scripts: ['/app/connect.js'] }))
   return app
 }
