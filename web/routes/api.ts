@@ -226,6 +226,7 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     const id = Number(c.req.param('id'))
     if (!visibleEntriesFor(lists, c.get('scope')).some((e) => e.id === id)) return problem(c, 404, 'no such list entry')
     lists.remove(id)
+    deps.accounts.audit(c.get('principal'), 'list-remove', `entry ${id} via API`)
     return c.body(null, 204)
   })
   return app
