@@ -104,7 +104,21 @@ export function addinId(db: Db): string {
 export function outlookManifest(base: string, id: string, version: string): string {
   const url = (p: string) => xml(`${base}${p}`)
   const v = /^\d+\.\d+\.\d+$/.test(version) ? `${version}.0` : '1.0.0.0'
-  const icons = ICON_SIZES.map((s) => `          <bt:Image id="Icon.${s}" DefaultValue="${url(`/outlook/icon-${s}.png`)}"/>`).join('\n')
+  // Each VersionOverrides names its own resources: the shared ones, and what only it uses.
+  const resources = (indent: string, extra: { urls?: Record<string, string>; short?: Record<string, string>; long?: Record<string, string> }) => {
+    const urls = { 'Taskpane.Url': '/outlook/taskpane.html', 'Commands.Url': '/outlook/commands.html', ...extra.urls }
+    const short = { 'Group.Label': 'Moat', 'Pane.Label': 'Moat', ...extra.short }
+    const long = { 'Pane.Tip': 'Report spam, your quarantine, allowed and blocked senders.', ...extra.long }
+    const strings = (m: Record<string, string>) => Object.entries(m).map(([id, v]) => `<bt:String id="${id}" DefaultValue="${xml(v)}"/>`)
+    return [
+      '<Resources>',
+      `  <bt:Images>${ICON_SIZES.map((s) => `<bt:Image id="Icon.${s}" DefaultValue="${url(`/outlook/icon-${s}.png`)}"/>`).join('')}</bt:Images>`,
+      `  <bt:Urls>${Object.entries(urls).map(([id, p]) => `<bt:Url id="${id}" DefaultValue="${url(p)}"/>`).join('')}</bt:Urls>`,
+      `  <bt:ShortStrings>${strings(short).join('')}</bt:ShortStrings>`,
+      `  <bt:LongStrings>${strings(long).join('')}</bt:LongStrings>`,
+      '</Resources>',
+    ].map((l) => indent + l).join('\n')
+  }
   const button = (idAttr: string) => `<Control xsi:type="Button" id="${idAttr}">
                   <Label resid="Pane.Label"/>
                   <Supertip><Title resid="Pane.Label"/><Description resid="Pane.Tip"/></Supertip>
@@ -168,22 +182,7 @@ export function outlookManifest(base: string, id: string, version: string): stri
         </DesktopFormFactor>
       </Host>
     </Hosts>
-    <Resources>
-      <bt:Images>
-${icons}
-      </bt:Images>
-      <bt:Urls>
-        <bt:Url id="Taskpane.Url" DefaultValue="${url('/outlook/taskpane.html')}"/>
-        <bt:Url id="Commands.Url" DefaultValue="${url('/outlook/commands.html')}"/>
-      </bt:Urls>
-      <bt:ShortStrings>
-        <bt:String id="Group.Label" DefaultValue="Moat"/>
-        <bt:String id="Pane.Label" DefaultValue="Moat"/>
-      </bt:ShortStrings>
-      <bt:LongStrings>
-        <bt:String id="Pane.Tip" DefaultValue="Report spam, your quarantine, allowed and blocked senders."/>
-      </bt:LongStrings>
-    </Resources>
+${resources('    ', {})}
     <VersionOverrides xmlns="http://schemas.microsoft.com/office/mailappversionoverrides/1.1" xsi:type="VersionOverridesV1_1">
       <Requirements>
         <bt:Sets DefaultMinVersion="1.3">
@@ -229,33 +228,22 @@ ${icons}
           </DesktopFormFactor>
         </Host>
       </Hosts>
-      <Resources>
-        <bt:Images>
-${icons}
-        </bt:Images>
-        <bt:Urls>
-          <bt:Url id="Taskpane.Url" DefaultValue="${url('/outlook/taskpane.html')}"/>
-          <bt:Url id="Commands.Url" DefaultValue="${url('/outlook/commands.html')}"/>
-          <bt:Url id="Script.Url" DefaultValue="${url('/outlook/addin.js')}"/>
-          <bt:Url id="Help.Url" DefaultValue="${url('/outlook/')}"/>
-        </bt:Urls>
-        <bt:ShortStrings>
-          <bt:String id="Group.Label" DefaultValue="Moat"/>
-          <bt:String id="Pane.Label" DefaultValue="Moat"/>
-          <bt:String id="Report.Label" DefaultValue="Report spam"/>
-          <bt:String id="Options.Title" DefaultValue="Why are you reporting this message?"/>
-          <bt:String id="Option.Spam" DefaultValue="Spam or junk"/>
-          <bt:String id="Option.Phishing" DefaultValue="Phishing: it asks for a password, payment or data"/>
-          <bt:String id="Option.Unwanted" DefaultValue="Unwanted newsletter"/>
-          <bt:String id="Report.FreeText" DefaultValue="Anything else (optional):"/>
-          <bt:String id="Report.MoreInfo" DefaultValue="About Moat's report button"/>
-        </bt:ShortStrings>
-        <bt:LongStrings>
-          <bt:String id="Pane.Tip" DefaultValue="Report spam, your quarantine, allowed and blocked senders."/>
-          <bt:String id="Report.Tip" DefaultValue="Report this message to Moat as spam and move it to Junk."/>
-          <bt:String id="Report.Dialog" DefaultValue="Moat learns from your report, so mail like this is caught for everyone in your organisation."/>
-        </bt:LongStrings>
-      </Resources>
+${resources('      ', {
+    urls: { 'Script.Url': '/outlook/addin.js', 'Help.Url': '/outlook/' },
+    short: {
+      'Report.Label': 'Report spam',
+      'Options.Title': 'Why are you reporting this message?',
+      'Option.Spam': 'Spam or junk',
+      'Option.Phishing': 'Phishing: it asks for a password, payment or data',
+      'Option.Unwanted': 'Unwanted newsletter',
+      'Report.FreeText': 'Anything else (optional):',
+      'Report.MoreInfo': "About Moat's report button",
+    },
+    long: {
+      'Report.Tip': 'Report this message to Moat as spam and move it to Junk.',
+      'Report.Dialog': 'Moat learns from your report, so mail like this is caught for everyone in your organisation.',
+    },
+  })}
     </VersionOverrides>
   </VersionOverrides>
 </OfficeApp>
