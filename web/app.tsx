@@ -13,6 +13,7 @@ import { Archive } from '../appliance/services/archive'
 import { RawStore } from '../appliance/services/raw-store'
 import type { Spool } from '../appliance/services/spool'
 import { accountRoutes } from './routes/account'
+import { loadAssets } from './assets'
 import { apiRoutes } from './routes/api'
 import { PushNotifier } from '../appliance/notifier/push'
 import { notifierRoutes } from './routes/notifier'
@@ -90,13 +91,13 @@ export function createApp(deps: WebDeps): Hono<Env> {
   const antivirus = deps.clamd ? `on (clamd at ${deps.clamd})` : 'OFF: no clamd configured'
 
   app.use('*', securityHeaders({ https: !!deps.secureCookies }))
-  const assets = new Map(Object.entries(STATIC).map(([name, s]) => [name, { body: fs.readFileSync(s.file), type: s.type }]))
+  const assets = loadAssets(STATIC)
   app.get('/static/:name', (c) => {
     const a = assets.get(c.req.param('name'))
     if (!a) return c.notFound()
     c.header('Content-Type', a.type)
     c.header('Cache-Control', 'public, max-age=86400')
-    return c.body(new Uint8Array(a.body))
+    return c.body(a.body)
   })
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
 

@@ -85,6 +85,8 @@ export class PushNotifier {
     const now = opts.now ?? Date.now()
     const keys = this.keys()
     const quarantine = new Quarantine(this.db)
+    const gone = this.db.prepare(`DELETE FROM push_subscriptions WHERE id = ?`)
+    const told = this.db.prepare(`UPDATE push_subscriptions SET last_sent_at = ? WHERE id = ?`)
     const due = this.db
       .prepare(
         `SELECT s.id, s.endpoint, s.p256dh, s.auth, s.last_sent_at, u.id AS user_id, u.org_id FROM push_subscriptions s JOIN users u ON u.id = s.user_id
@@ -107,7 +109,7 @@ export class PushNotifier {
         } catch (err) {
           const status = (err as { statusCode?: number }).statusCode
           if (status === 404 || status === 410) {
-            this.db.prepare(`DELETE FROM push_subscriptions WHERE id = ?`).run(s.id)
+            gone.run(s.id)
             out.gone++
             continue
           }
@@ -116,7 +118,7 @@ export class PushNotifier {
           continue
         }
       }
-      this.db.prepare(`UPDATE push_subscriptions SET last_sent_at = ? WHERE id = ?`).run(now, s.id)
+      told.run(now, s.id)
     }
     return out
   }

@@ -13,11 +13,11 @@
  * (archived) and the delivery outbox, so it survives a restart and reaches the customer's server.
  */
 import crypto from 'node:crypto'
-import { addressParser, decodeWords } from 'postal-mime'
+import { decodeWords } from 'postal-mime'
 import type { Db } from '../db/database'
 import type { MailStore } from './mail-store'
 import { Quarantine } from './quarantine'
-import { SenderLists } from './sender-lists'
+import { SenderLists, senderAddress } from './sender-lists'
 import { TenantError } from './tenants'
 
 export type DigestFrequency = 'hourly' | 'every4h' | 'daily'
@@ -71,16 +71,6 @@ export function displayText(s: string | null | undefined): string {
   }
 }
 
-/** The address a From header names (its first mailbox), else the envelope sender. */
-export function senderAddress(fromHeader: string | null, mailFrom: string): string {
-  try {
-    const first = fromHeader ? addressParser(fromHeader).find((a) => a.address) : undefined
-    if (first?.address) return first.address.toLowerCase()
-  } catch {
-    // an unreadable header: the envelope sender it is
-  }
-  return (mailFrom || '').toLowerCase()
-}
 
 function tokenHash(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex')
@@ -90,7 +80,6 @@ function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
 }
 
-/** A header value safe to put in a message: one line, encoded when not plain ASCII. */
 /** A header value on one line, RFC 2047-encoded when it is not plain ASCII. */
 export function headerText(s: string): string {
   const line = s.replace(/[\r\n]+/g, ' ').slice(0, 200)
@@ -127,7 +116,7 @@ export class Digests {
       use: db.prepare(`UPDATE release_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`),
       prune: db.prepare(`DELETE FROM release_tokens WHERE expires_at < ?`),
       unsubscribeToken: db.prepare(`INSERT INTO digest_unsubscribe_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)`),
-      unsubscribeUser: db.prepare(`SELECT t.user_id, u.email, u.digest_enabled FROM digest_unsubscribe_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at >= ?`),
+      unsubscribeUser: db.prepare(`SELECT t.user_id, u.email, u.org_id, u.digest_enabled FROM digest_unsubscribe_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at >= ?`),
       turnOff: db.prepare(`UPDATE users SET digest_enabled = 0 WHERE id = ?`),
       pruneUnsubscribe: db.prepare(`DELETE FROM digest_unsubscribe_tokens WHERE expires_at < ?`),
       setFrom: db.prepare(`UPDATE organisations SET digest_from = ? WHERE id = ?`),
@@ -320,13 +309,13 @@ export class Digests {
   }
 
   /** Who an unsubscribe link is for (null: not valid or expired), without using it. */
-  unsubscribeCheck(token: string, now = Date.now()): { userId: number; email: string; enabled: boolean } | null {
-    const row = this.q.unsubscribeUser.get(tokenHash(token), now) as { user_id: number; email: string; digest_enabled: number } | undefined
-    return row ? { userId: row.user_id, email: row.email, enabled: row.digest_enabled === 1 } : null
+  unsubscribeCheck(token: string, now = Date.now()): { userId: number; email: string; orgId: number; enabled: boolean } | null {
+    const row = this.q.unsubscribeUser.get(tokenHash(token), now) as { user_id: number; email: string; org_id: number; digest_enabled: number } | undefined
+    return row ? { userId: row.user_id, email: row.email, orgId: row.org_id, enabled: row.digest_enabled === 1 } : null
   }
 
   /** Turns the digest off for the link's user (idempotent: a second POST changes nothing). */
-  unsubscribe(token: string, now = Date.now()): { userId: number; email: string; enabled: boolean } | null {
+  unsubscribe(token: string, now = Date.now()): ReturnType<Digests['unsubscribeCheck']> {
     const who = this.unsubscribeCheck(token, now)
     if (who) this.q.turnOff.run(who.userId)
     return who

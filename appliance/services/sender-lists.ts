@@ -9,6 +9,7 @@
  */
 import type { Db } from '../db/database'
 import { TenantError } from './tenants'
+import { addressParser } from 'postal-mime'
 
 export type ListKind = 'allow' | 'block'
 
@@ -48,6 +49,20 @@ function candidates(address: string): string[] {
   const out = [a]
   for (let i = 0; i < labels.length - 1; i++) out.push(`@${labels.slice(i).join('.')}`)
   return out
+}
+
+/**
+ * The address to allow or block for a held message: the one its From header names (the first
+ * mailbox), else the envelope sender. From the stored header, without reading the message.
+ */
+export function senderAddress(fromHeader: string | null, mailFrom: string): string {
+  try {
+    const first = fromHeader ? addressParser(fromHeader).find((a) => a.address) : undefined
+    if (first?.address) return first.address.toLowerCase()
+  } catch {
+    // an unreadable header: the envelope sender it is
+  }
+  return (mailFrom || '').toLowerCase()
 }
 
 export class SenderLists {

@@ -58,3 +58,34 @@ export async function fleetConsole(t: { teardown(fn: () => unknown): void; testd
   t.teardown(() => c.stop())
   return c
 }
+
+/**
+ * One console for a whole test file: started in t.before, torn down with the file. Its
+ * methods can be taken apart at the top of the file (`const { agent, token } = fc`); they
+ * reach the console once it runs.
+ */
+export function fleetConsoleForFile(t: { before(fn: () => Promise<void>): void; teardown(fn: () => unknown): void; testdir(): string }, orgs: string[]): FleetConsole {
+  let fc: FleetConsole | null = null
+  t.before(async () => {
+    fc = await fleetConsole(t, orgs)
+  })
+  const now = () => {
+    if (!fc) throw new Error('the fleet console starts in t.before')
+    return fc
+  }
+  return {
+    get dir() {
+      return now().dir
+    },
+    get url() {
+      return now().url
+    },
+    web: () => now().web(),
+    start: () => now().start(),
+    stop: () => now().stop(),
+    agent: (agentDir, args) => now().agent(agentDir, args),
+    runAgent: (agentDir, env) => now().runAgent(agentDir, env),
+    token: (org, extra) => now().token(org, extra),
+    hosts: () => now().hosts(),
+  }
+}

@@ -10,36 +10,25 @@ import t from 'tap'
 import { AgentState } from '../../appliance/agent/state'
 import { writeJournal } from '../helpers/journal'
 import { moatOk, until } from '../helpers/appliance'
-import { type FleetConsole, fleetConsole } from '../helpers/fleet-console'
+import { fleetConsoleForFile } from '../helpers/fleet-console'
 
-let fc: FleetConsole
-let dir: string
-let url: string
-const agent = (agentDir: string, args: string[]) => fc.agent(agentDir, args)
-const runAgent = (agentDir: string, env: Record<string, string> = {}) => fc.runAgent(agentDir, env)
-const token = (org: string, extra: string[] = []) => fc.token(org, extra)
-const hosts = () => fc.hosts()
-
-t.before(async () => {
-  fc = await fleetConsole(t, ['acme', 'globex'])
-  dir = fc.dir
-  url = fc.url
-})
+const fc = fleetConsoleForFile(t, ['acme', 'globex'])
+const { agent, runAgent, token, hosts } = fc
 
 t.test('agents enroll, report, survive a console outage and their own kill -9: nothing lost, nothing doubled', async (t) => {
   const tok = token('acme', ['--uses', '2'])
-  const a = path.join(dir, 'agent-a')
-  const b = path.join(dir, 'agent-b')
-  const enrolled = agent(a, ['enroll', url, '--token', tok, '--name', 'web01'])
+  const a = path.join(fc.dir, 'agent-a')
+  const b = path.join(fc.dir, 'agent-b')
+  const enrolled = agent(a, ['enroll', fc.url, '--token', tok, '--name', 'web01'])
   t.equal(enrolled.code, 0, enrolled.out)
   t.match(enrolled.out, /enrolled as host \d+; console key pinned: sha256\//)
-  t.equal(agent(b, ['enroll', url, '--token', tok, '--name', 'db01']).code, 0)
-  const third = agent(path.join(dir, 'agent-c'), ['enroll', url, '--token', tok])
+  t.equal(agent(b, ['enroll', fc.url, '--token', tok, '--name', 'db01']).code, 0)
+  const third = agent(path.join(fc.dir, 'agent-c'), ['enroll', fc.url, '--token', tok])
   t.equal(third.code, 1, 'a token for two hosts is used up by two')
   t.match(third.out, /unknown, revoked, expired or used up/)
 
   // web01's journal: real journal files, read by the agent with the real journalctl.
-  const journal = path.join(dir, 'journal-a')
+  const journal = path.join(fc.dir, 'journal-a')
   fs.mkdirSync(journal)
   writeJournal(journal, [
     { at: Date.now() - 60_000, priority: 3, unit: 'nginx.service', message: 'upstream timed out' },
@@ -54,14 +43,14 @@ t.test('agents enroll, report, survive a console outage and their own kill -9: n
   const web01 = listed.find((h) => h.name === 'web01')!
   // The inventory is taken in a worker thread and comes after the first metrics.
   const detail = await until(() => {
-    const d = JSON.parse(moatOk(dir, ['fleet', 'host', String(web01.id), '--json']))
+    const d = JSON.parse(moatOk(fc.dir, ['fleet', 'host', String(web01.id), '--json']))
     return d.inventory ? d : null
   }, 60_000, 'the first inventory')
   t.match(detail.inventory, { os: { platform: 'linux' }, cpu: { cores: Number }, mem: { total: Number } }, 'inventory from systeminformation')
   t.ok(detail.inventory.software.some((p: { name: string }) => p.name === 'dpkg'), 'installed packages from dpkg')
   t.match(detail, { cpu: Number, mem_pct: Number, disk_use: Number }, 'the newest metrics on the host')
 
-  const logLines = () => JSON.parse(moatOk(dir, ['fleet', 'logs', String(web01.id), '--json'])) as { source: string; message: string }[]
+  const logLines = () => JSON.parse(moatOk(fc.dir, ['fleet', 'logs', String(web01.id), '--json'])) as { source: string; message: string }[]
   await until(() => logLines().length >= 1, 30_000, 'the journal lines at the console')
   t.same(logLines().map((l) => [l.source, l.message]), [['nginx.service', 'upstream timed out']], 'warning and worse only')
 
@@ -91,7 +80,7 @@ t.test('agents enroll, report, survive a console outage and their own kill -9: n
     state.close()
     const host = hosts().find((h) => h.name === name)!
     const Database = require('better-sqlite3')
-    const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+    const db = new Database(path.join(fc.dir, 'moat.db'), { readonly: true })
     // Metrics and log lines live in their own tables, each row with its report's number.
     const r = db
       .prepare(

@@ -14,30 +14,19 @@ import { AgentState } from '../../appliance/agent/state'
 import { HOST_HEADER, REPORTS_PATH, SIGNATURE_HEADER, sign } from '../../appliance/fleet/protocol'
 import { writeJournal } from '../helpers/journal'
 import { moatOk, until } from '../helpers/appliance'
-import { type FleetConsole, fleetConsole } from '../helpers/fleet-console'
+import { fleetConsoleForFile } from '../helpers/fleet-console'
 
-let fc: FleetConsole
-let dir: string
-let url: string
-const agent = (agentDir: string, args: string[]) => fc.agent(agentDir, args)
-const runAgent = (agentDir: string, env: Record<string, string> = {}) => fc.runAgent(agentDir, env)
-const token = (org: string, extra: string[] = []) => fc.token(org, extra)
-const hosts = () => fc.hosts()
-
-t.before(async () => {
-  fc = await fleetConsole(t, ['acme', 'globex'])
-  dir = fc.dir
-  url = fc.url
-})
+const fc = fleetConsoleForFile(t, ['acme', 'globex'])
+const { agent, runAgent, token, hosts } = fc
 
 t.test('what an agent should never send gets a clear 4xx and stores nothing', async (t) => {
-  const d = path.join(dir, 'agent-x')
-  t.equal(agent(d, ['enroll', url, '--token', token('globex'), '--name', 'x1']).code, 0)
+  const d = path.join(fc.dir, 'agent-x')
+  t.equal(agent(d, ['enroll', fc.url, '--token', token('globex'), '--name', 'x1']).code, 0)
   const state = new AgentState(d)
   t.teardown(() => state.close())
   const id = state.identity()!
   const post = (body: string, headers: Record<string, string> = {}, key = id.privateKey) =>
-    request(url, { method: 'POST', path: REPORTS_PATH, body, pin: id.pin, headers: { [HOST_HEADER]: String(id.hostId), [SIGNATURE_HEADER]: sign(key, 'POST', REPORTS_PATH, id.hostId, body), ...headers } })
+    request(fc.url, { method: 'POST', path: REPORTS_PATH, body, pin: id.pin, headers: { [HOST_HEADER]: String(id.hostId), [SIGNATURE_HEADER]: sign(key, 'POST', REPORTS_PATH, id.hostId, body), ...headers } })
   const batch = (seq: number, kind = 'metrics') => JSON.stringify({ reports: [{ seq, kind, at: Date.now(), data: { cpu: 1 } }] })
   const stored = () => hosts().find((h) => h.name === 'x1')!.last_seq
 
@@ -56,51 +45,51 @@ t.test('what an agent should never send gets a clear 4xx and stores nothing', as
   t.equal(stored(), 1, 'none of those stored anything')
 
   const other = hosts().find((h) => h.name === 'x1')!
-  moatOk(dir, ['fleet', 'revoke', String(other.id)])
+  moatOk(fc.dir, ['fleet', 'revoke', String(other.id)])
   t.equal((await post(batch(2))).status, 403, 'a revoked host is refused')
   t.equal(stored(), 1)
 
   const expired = token('globex', ['--expires', '1'])
   const Database = require('better-sqlite3')
-  const db = new Database(path.join(dir, 'moat.db'))
+  const db = new Database(path.join(fc.dir, 'moat.db'))
   db.prepare(`UPDATE fleet_tokens SET expires_at = 1 WHERE id = (SELECT max(id) FROM fleet_tokens)`).run()
   db.close()
-  const late = agent(path.join(dir, 'agent-y'), ['enroll', url, '--token', expired])
+  const late = agent(path.join(fc.dir, 'agent-y'), ['enroll', fc.url, '--token', expired])
   t.equal(late.code, 1)
   t.match(late.out, /refused the enrollment \(403\)/, 'an expired token')
-  const wrongPin = agent(path.join(dir, 'agent-z'), ['enroll', url, '--token', token('globex'), '--pin', 'sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='])
+  const wrongPin = agent(path.join(fc.dir, 'agent-z'), ['enroll', fc.url, '--token', token('globex'), '--pin', 'sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='])
   t.equal(wrongPin.code, 1)
   t.match(wrongPin.out, /not the one pinned/, 'a console whose key is not the pinned one is not talked to')
 })
 
 t.test('an appliance enrolls into its own console and reports its mail health', async (t) => {
   const tok = token('acme')
-  const env = { ...process.env, MOAT_DATA_DIR: dir, MOAT_AGENT_DIR: path.join(dir, 'agent') }
+  const env = { ...process.env, MOAT_DATA_DIR: fc.dir, MOAT_AGENT_DIR: path.join(fc.dir, 'agent') }
   const moat = path.join(__dirname, '../../../bin/moat')
-  const enrolled = spawnSync(process.execPath, [moat, 'agent', 'enroll', url, '--token', tok, '--name', 'mx1'], { env, encoding: 'utf8' })
+  const enrolled = spawnSync(process.execPath, [moat, 'agent', 'enroll', fc.url, '--token', tok, '--name', 'mx1'], { env, encoding: 'utf8' })
   t.equal(enrolled.status, 0, enrolled.stderr)
   const run = spawn(process.execPath, [moat, 'agent', 'run'], { env: { ...env, MOAT_AGENT_METRICS_CRON: '* * * * * *', MOAT_AGENT_FLUSH_MS: '500' }, stdio: 'ignore' })
   t.teardown(() => run.kill('SIGKILL'))
   const mx1 = await until(() => hosts().find((h) => h.name === 'mx1' && h.last_seq >= 3), 30_000, 'the appliance reporting')
-  const detail = JSON.parse(moatOk(dir, ['fleet', 'host', String(mx1.id), '--json']))
+  const detail = JSON.parse(moatOk(fc.dir, ['fleet', 'host', String(mx1.id), '--json']))
   t.equal(detail.kind, 'appliance')
   t.match(detail.health, { version: String, queue: { pending: Number, queued: Number, deferred: Number }, quarantined: Number, openAlerts: Number, certificateExpires: Number })
   t.ok(detail.health.certificateExpires > Date.now(), "the console's own certificate, valid")
 })
 
 t.test('a command queued while its host is down runs when the host is back', async (t) => {
-  const d = path.join(dir, 'agent-cmd')
-  t.equal(agent(d, ['enroll', url, '--token', token('acme'), '--name', 'app02']).code, 0)
+  const d = path.join(fc.dir, 'agent-cmd')
+  t.equal(agent(d, ['enroll', fc.url, '--token', token('acme'), '--name', 'app02']).code, 0)
   const host = hosts().find((h) => h.name === 'app02')!
-  const detail = () => JSON.parse(moatOk(dir, ['fleet', 'host', String(host.id), '--json']))
+  const detail = () => JSON.parse(moatOk(fc.dir, ['fleet', 'host', String(host.id), '--json']))
   const inventories = () => {
     const Database = require('better-sqlite3')
-    const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+    const db = new Database(path.join(fc.dir, 'moat.db'), { readonly: true })
     const n = db.prepare(`SELECT count(*) FROM fleet_reports WHERE host_id = ? AND kind = 'inventory'`).pluck().get(host.id) as number
     db.close()
     return n
   }
-  t.match(moatOk(dir, ['fleet', 'command', String(host.id), 'refresh-inventory']), /queued/)
+  t.match(moatOk(fc.dir, ['fleet', 'command', String(host.id), 'refresh-inventory']), /queued/)
   t.match(detail().commands, [{ kind: 'refresh-inventory', done_at: null }], 'it waits: the host has not reported yet')
   const run = runAgent(d)
   t.teardown(() => run.kill('SIGKILL'))
@@ -108,31 +97,31 @@ t.test('a command queued while its host is down runs when the host is back', asy
   t.match(done, { ok: 1, output: 'inventory taken' })
   await until(() => inventories() >= 2, 20_000, 'the refreshed inventory')
   t.ok(inventories() >= 2, 'the start-up inventory and the one the command asked for')
-  const bad = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'fleet', 'command', String(host.id), 'format-disk'], { env: { ...process.env, MOAT_DATA_DIR: dir }, encoding: 'utf8' })
+  const bad = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'fleet', 'command', String(host.id), 'format-disk'], { env: { ...process.env, MOAT_DATA_DIR: fc.dir }, encoding: 'utf8' })
   t.equal(bad.status, 1)
   t.match(bad.stderr, /must be one of refresh-inventory/)
 })
 
 t.test("an organisation's agent settings from the console: an agent follows them at its next report", async (t) => {
-  const d = path.join(dir, 'agent-settings')
-  t.equal(agent(d, ['enroll', url, '--token', token('globex'), '--name', 'files01']).code, 0)
+  const d = path.join(fc.dir, 'agent-settings')
+  t.equal(agent(d, ['enroll', fc.url, '--token', token('globex'), '--name', 'files01']).code, 0)
   const host = hosts().find((h) => h.name === 'files01')!
-  const journal = path.join(dir, 'journal-settings')
+  const journal = path.join(fc.dir, 'journal-settings')
   fs.mkdirSync(journal)
   writeJournal(journal, [{ at: Date.now() - 30_000, priority: 6, ident: 'backup', message: 'nightly backup finished (info)' }])
   const run = runAgent(d, { MOAT_AGENT_JOURNAL_DIR: journal })
   t.teardown(() => run.kill('SIGKILL'))
   await until(() => hosts().find((h) => h.name === 'files01')!.last_seq >= 2, 30_000, 'files01 reporting')
-  const lines = () => (JSON.parse(moatOk(dir, ['fleet', 'logs', String(host.id), '--json'])) as { message: string }[]).map((l) => l.message)
+  const lines = () => (JSON.parse(moatOk(fc.dir, ['fleet', 'logs', String(host.id), '--json'])) as { message: string }[]).map((l) => l.message)
   t.same(lines(), [], 'an info line is not sent by default (warning and worse)')
 
-  const bad = spawnSync(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'fleet', 'settings', '--org', 'globex', '--logs-cron', 'every minute'], { env: { ...process.env, MOAT_DATA_DIR: dir }, encoding: 'utf8' })
+  const bad = spawnSync(process.execPath, [path.join(__dirname, '../../../bin/moat'), 'fleet', 'settings', '--org', 'globex', '--logs-cron', 'every minute'], { env: { ...process.env, MOAT_DATA_DIR: fc.dir }, encoding: 'utf8' })
   t.equal(bad.status, 1, 'a schedule that is not a cron expression is refused')
   t.match(bad.stderr, /not a cron expression/)
-  t.match(moatOk(dir, ['fleet', 'settings', '--org', 'globex', '--log-priority', '6']), /globex: logPriority 6/)
+  t.match(moatOk(fc.dir, ['fleet', 'settings', '--org', 'globex', '--log-priority', '6']), /globex: logPriority 6/)
   await until(() => JSON.parse(agent(d, ['status', '--json']).out).settings?.logPriority === 6, 30_000, 'the agent taking the new settings')
   writeJournal(journal, [{ at: Date.now(), priority: 6, ident: 'backup', message: 'a later info line' }])
   await until(() => lines().includes('a later info line'), 30_000, 'info lines sent now')
   t.notOk(lines().includes('nightly backup finished (info)'), 'the cursor had passed the earlier line: it is not sent late')
-  t.same(JSON.parse(moatOk(dir, ['fleet', 'settings', '--org', 'acme', '--json'])), {}, "another organisation's agents keep their defaults")
+  t.same(JSON.parse(moatOk(fc.dir, ['fleet', 'settings', '--org', 'acme', '--json'])), {}, "another organisation's agents keep their defaults")
 })

@@ -96,13 +96,14 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     const p = c.get('principal')
     if (p.kind !== 'user') return problem(c, 403, 'push notifications count an end user’s own quarantine; administrators use polling')
     const body = (await c.req.json().catch(() => null)) as { subscription?: unknown; interval_minutes?: unknown } | null
+    const minutes = Number(body?.interval_minutes ?? 60)
     try {
-      push.subscribe(p.id, body?.subscription as never, Number(body?.interval_minutes ?? 60))
+      push.subscribe(p.id, body?.subscription as never, minutes)
     } catch (err) {
       if (err instanceof TenantError) return problem(c, 400, err.message)
       throw err
     }
-    deps.accounts.audit(p, 'push-subscribe', `every ${Number(body?.interval_minutes ?? 60)} minutes`)
+    deps.accounts.audit(p, 'push-subscribe', `every ${minutes} minutes`)
     return c.json({ subscribed: true }, 201)
   })
   app.delete('/api/v1/push/subscriptions', async (c) => {

@@ -5,18 +5,19 @@
  * password and the app gets a token of its own (revocable on the account page, like any).
  * Edge and Chrome install it on Windows, macOS and Linux: nothing to download.
  */
-import fs from 'node:fs'
 import path from 'node:path'
 import { Hono } from 'hono'
 import type { Accounts } from '../../appliance/services/accounts'
+import { loadAssets } from '../assets'
 import type { Env } from '../security'
 import { tokenConnectRoutes } from './token-connect'
 
 const DIR = path.resolve(__dirname, '../../../web/notifier')
-const ASSETS: Record<string, string> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'connect.js': 'text/javascript; charset=utf-8',
-  'sw.js': 'text/javascript; charset=utf-8',
+const JS = 'text/javascript; charset=utf-8'
+const FILES = {
+  'app.js': JS,
+  'connect.js': JS,
+  'sw.js': JS,
   'app.css': 'text/css; charset=utf-8',
   'icon.svg': 'image/svg+xml',
 }
@@ -60,14 +61,15 @@ export function notifierRoutes(accounts: Accounts): Hono<Env> {
     c.header('Content-Type', 'application/manifest+json')
     return c.body(JSON.stringify(MANIFEST))
   })
+  const assets = loadAssets(Object.fromEntries(Object.entries(FILES).map(([name, type]) => [name, { file: path.join(DIR, name), type }])))
   app.get('/app/:asset{[a-z]+\\.(js|css|svg)}', (c) => {
     const name = c.req.param('asset')
-    const type = ASSETS[name]
-    if (!type) return c.notFound()
-    c.header('Content-Type', type)
+    const a = assets.get(name)
+    if (!a) return c.notFound()
+    c.header('Content-Type', a.type)
     // The worker is checked for updates on every visit; the rest may be cached a little.
     c.header('Cache-Control', name === 'sw.js' ? 'no-cache' : 'max-age=300')
-    return c.body(fs.readFileSync(path.join(DIR, name)))
+    return c.body(a.body)
   })
 
   app.route('/', tokenConnectRoutes(accounts, { path: '/app/connect', client: 'desktop notifier', scripts: ['/app/connect.js'] }))

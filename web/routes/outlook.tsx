@@ -10,12 +10,12 @@
  * requires: so these pages have a CSP of their own.
  */
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
+import { loadAssets } from '../assets'
 import type { Env } from '../security'
 import { Layout } from '../views/layout'
 import { tokenConnectRoutes } from './token-connect'
@@ -252,20 +252,25 @@ ${resources('      ', {
 
 export function outlookRoutes(deps: { db: Db; accounts: Accounts; publicUrl: string; version: string }): Hono<Env> {
   const app = new Hono<Env>()
-  const addinPage = (c: Context<Env>, body: string | Buffer, type: string) => {
+  const addinPage = (c: Context<Env>, body: Uint8Array<ArrayBuffer>, type: string) => {
     c.header('Content-Type', type)
     c.header('Content-Security-Policy', ADDIN_CSP)
-    return c.body(new Uint8Array(Buffer.from(body)))
+    return c.body(body)
   }
   app.get('/outlook/manifest.xml', (c) => {
     c.header('Content-Disposition', 'attachment; filename="moat-outlook-manifest.xml"')
-    return addinPage(c, outlookManifest(deps.publicUrl.replace(/\/+$/, ''), addinId(deps.db), deps.version), 'application/xml; charset=utf-8')
+    const manifest = outlookManifest(deps.publicUrl.replace(/\/+$/, ''), addinId(deps.db), deps.version)
+    return addinPage(c, new TextEncoder().encode(manifest), 'application/xml; charset=utf-8')
   })
-  for (const name of ['taskpane.html', 'commands.html']) app.get(`/outlook/${name}`, (c) => addinPage(c, fs.readFileSync(path.join(STATIC, name)), 'text/html; charset=utf-8'))
-  app.get('/outlook/addin.css', (c) => addinPage(c, fs.readFileSync(path.join(STATIC, 'addin.css')), 'text/css; charset=utf-8'))
-  app.get('/outlook/connect.js', (c) => addinPage(c, fs.readFileSync(path.join(STATIC, 'connect.js')), 'text/javascript; charset=utf-8'))
-  app.get('/outlook/addin.js', (c) => addinPage(c, fs.readFileSync(path.join(COMPILED, 'addin.js')), 'text/javascript; charset=utf-8'))
-  const icons = new Map(ICON_SIZES.map((s) => [s, iconPng(s)]))
+  const assets = loadAssets({
+    'taskpane.html': { file: path.join(STATIC, 'taskpane.html'), type: 'text/html; charset=utf-8' },
+    'commands.html': { file: path.join(STATIC, 'commands.html'), type: 'text/html; charset=utf-8' },
+    'addin.css': { file: path.join(STATIC, 'addin.css'), type: 'text/css; charset=utf-8' },
+    'connect.js': { file: path.join(STATIC, 'connect.js'), type: 'text/javascript; charset=utf-8' },
+    'addin.js': { file: path.join(COMPILED, 'addin.js'), type: 'text/javascript; charset=utf-8' },
+  })
+  for (const [name, a] of assets) app.get(`/outlook/${name}`, (c) => addinPage(c, a.body, a.type))
+  const icons = new Map(ICON_SIZES.map((s) => [s, new Uint8Array(iconPng(s))]))
   app.get('/outlook/:icon{icon-[0-9]+\\.png}', (c) => {
     const png = icons.get(Number(/\d+/.exec(c.req.param('icon'))![0]) as (typeof ICON_SIZES)[number])
     if (!png) return c.notFound()

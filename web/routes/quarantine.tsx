@@ -12,7 +12,7 @@ import { parseMessage } from '../../appliance/engine/message'
 import { adminReleaseOnly, Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
 import type { Db } from '../../appliance/db/database'
-import { SenderLists } from '../../appliance/services/sender-lists'
+import { SenderLists, senderAddress } from '../../appliance/services/sender-lists'
 import { type Env, requireLogin } from '../security'
 import { addForPrincipal } from './lists'
 import { Csrf, Done, Layout, when } from '../views/layout'
@@ -30,11 +30,6 @@ const REASONS: Record<QuarantineEntry['reason'], string> = {
 /** "surespam", or "surespam: virus" when something other than the score put it there. */
 export function verdictLabel(e: Pick<QuarantineEntry, 'verdict' | 'reason'>): string {
   return REASONS[e.reason] ? `${e.verdict}: ${REASONS[e.reason]}` : e.verdict
-}
-
-/** The address to allow or block for an entry: the From header's, else the envelope sender. */
-function senderOf(e: QuarantineEntry, fromHeader: string | undefined): string {
-  return (fromHeader || e.mail_from || '').toLowerCase()
 }
 
 function day(v: string | undefined): number | undefined {
@@ -144,7 +139,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     const session = c.get('session')!
     const msg = await parseMessage(deps.raws.read(e.raw_id))
     const symbols = JSON.parse(e.symbols) as { name: string; weight: number; detail?: string }[]
-    const sender = senderOf(e, msg.from?.address)
+    const sender = senderAddress(e.from_header, e.mail_from)
     return c.html(
       <Layout title={e.subject || 'Quarantined message'} session={session}>
         <h1>{e.subject || '(no subject)'}</h1>
@@ -239,8 +234,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     app.post(`/quarantine/:id/${path}`, async (c) => {
       const e = entry(c, c.req.param('id'))
       if (!e) return c.notFound()
-      const msg = await parseMessage(deps.raws.read(e.raw_id))
-      const sender = senderOf(e, msg.from?.address)
+      const sender = senderAddress(e.from_header, e.mail_from)
       if (!sender) return c.text('This message has no sender address to list.', 400)
       const p = c.get('session')!.principal
       addForPrincipal(lists, p, e.org_id, kind, sender)

@@ -26,6 +26,9 @@ const ASK: Record<DigestAction, { question: string; button: string; done: (subje
   delete: { question: 'Delete this message from your quarantine?', button: 'Delete it', done: (s) => `Deleted: “${s}”.` },
 }
 
+/** Who acts through a digest link: the user it was made for (audited as that user). */
+const linkHolder = (u: { userId: number; email: string; orgId: number }): Principal => ({ kind: 'user', id: u.userId, email: u.email, role: 'user', mspId: null, orgId: u.orgId, totp: false })
+
 const actionOf = (v: unknown): DigestAction | null => (DIGEST_ACTIONS.includes(v as DigestAction) ? (v as DigestAction) : null)
 
 export function releaseRoutes(digests: Digests, accounts: Accounts): Hono<Env> {
@@ -56,8 +59,7 @@ export function releaseRoutes(digests: Digests, accounts: Accounts): Hono<Env> {
     if (!action) return c.html(fail('unknown'), 404)
     const r = digests.redeem(c.req.param('token'), action)
     if (!r.ok) return c.html(fail(r.reason), r.reason === 'unknown' ? 404 : 410)
-    const who: Principal = { kind: 'user', id: r.userId, email: r.email, role: 'user', mspId: null, orgId: r.orgId, totp: false }
-    accounts.audit(who, `digest-${action}`, `entry ${r.quarantineId}${action === 'allow' || action === 'block' ? `, sender ${r.sender}` : ''}`)
+    accounts.audit(linkHolder(r), `digest-${action}`, `entry ${r.quarantineId}${action === 'allow' || action === 'block' ? `, sender ${r.sender}` : ''}`)
     return c.html(
       <Layout title="Quarantine" session={null}>
         <p role="status" id="done">{ASK[action].done(r.subject || '(no subject)', r.sender || '<>')}</p>
@@ -84,7 +86,7 @@ export function releaseRoutes(digests: Digests, accounts: Accounts): Hono<Env> {
   app.post('/digest/unsubscribe/:token', (c) => {
     const who = digests.unsubscribe(c.req.param('token'))
     if (!who) return c.html(fail('unknown'), 404)
-    if (who.enabled) accounts.audit({ kind: 'user', id: who.userId, email: who.email, role: 'user', mspId: null, orgId: null, totp: false }, 'digest-off', 'unsubscribe link')
+    if (who.enabled) accounts.audit(linkHolder(who), 'digest-off', 'unsubscribe link')
     return c.html(<Layout title="Quarantine digest" session={null}><p role="status" id="done">The quarantine digest for {who.email} is off.</p></Layout>)
   })
   return app
