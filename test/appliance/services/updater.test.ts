@@ -16,7 +16,8 @@ import t from 'tap'
 import { makeReleaseKey } from '../../../appliance/services/release-package'
 import { freePort, ROOT } from '../../helpers/appliance'
 
-const COPY = ['bin', 'dist', 'plugins', 'appliance/haraka', 'appliance/models', 'appliance/rbl-watch-zones.txt', 'web/static', 'LICENSE']
+// What packer/scripts/stage.sh puts in a release (the web app reads its static files at start).
+const COPY = ['bin', 'dist', 'plugins', 'appliance/haraka', 'appliance/models', 'appliance/rbl-watch-zones.txt', 'web/static', 'web/notifier', 'web/outlook', 'LICENSE']
 
 function makeTree(dir: string, version: string, spoil?: (dir: string) => void): string {
   for (const p of COPY) fs.cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true, filter: (src) => !/dist\/(test|bench)(\/|$)/.test(src) })
