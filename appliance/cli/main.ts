@@ -5,6 +5,7 @@
 import type { Command } from './command'
 import { dispatch } from './dispatch'
 import { engineCommands } from './commands/engine'
+import { learningCommands } from './commands/learning'
 import { ruleCommands } from './commands/rules'
 import { mailCommands } from './commands/mail'
 import { serviceCommands } from './commands/service'
@@ -24,7 +25,7 @@ import { BackupError } from '../services/backup'
 import { ReleaseError } from '../services/release-package'
 import { HostSettingsError } from '../services/host-settings'
 
-export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...systemCommands, ...fleetCommands]
+export const COMMANDS: Command[] = [...serviceCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...learningCommands, ...systemCommands, ...fleetCommands]
 
 /** Runs one of the appliance's commands. */
 export function main(argv: string[]): Promise<number> {

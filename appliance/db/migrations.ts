@@ -714,4 +714,29 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id);
   `,
+  // 28: campaign fingerprints (learning/): one row per reporter's word on a fingerprint, spam or
+  // ham, with that reporter's trust. `version` grows with every insert and revocation, so the SMTP
+  // processes load only what changed. Organisations may opt out of learning ham from their
+  // outbound mail, and of sharing what their users taught with the MSP's other customers.
+  `
+  CREATE TABLE fuzzy_hashes (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('text', 'url', 'attachment')),
+    key TEXT NOT NULL,
+    label TEXT NOT NULL CHECK (label IN ('spam', 'ham')),
+    reporter TEXT NOT NULL,
+    trust INTEGER NOT NULL CHECK (trust > 0),
+    origin TEXT NOT NULL DEFAULT 'local' CHECK (origin IN ('local', 'fleet')),
+    org_id INTEGER REFERENCES organisations(id) ON DELETE SET NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    version INTEGER NOT NULL,
+    UNIQUE (kind, key, label, reporter)
+  ) STRICT;
+  CREATE INDEX fuzzy_hashes_version ON fuzzy_hashes(version);
+  CREATE INDEX fuzzy_hashes_reporter ON fuzzy_hashes(reporter);
+  CREATE INDEX fuzzy_hashes_created ON fuzzy_hashes(created_at) WHERE revoked_at IS NULL;
+  ALTER TABLE organisations ADD COLUMN learn_outbound INTEGER NOT NULL DEFAULT 1 CHECK (learn_outbound IN (0, 1));
+  ALTER TABLE organisations ADD COLUMN share_learning INTEGER NOT NULL DEFAULT 1 CHECK (share_learning IN (0, 1));
+  `,
 ]

@@ -6,6 +6,8 @@
 import { abusedTldChecks } from './filters/abused-tlds'
 import { attachmentSymbols } from './filters/attachments'
 import { classifierSymbols } from './filters/classifier'
+import { fuzzySymbols } from './filters/fuzzy'
+import type { FingerprintIndex } from '../learning/fingerprint-index'
 import type { LogisticModel } from './logistic'
 import { phishingChecks } from './filters/phishing'
 import { phishingLinkChecks } from './filters/phishing-links'
@@ -16,6 +18,8 @@ import { type ScoredSymbol, type Symbol, type Thresholds, type Verdict, DEFAULT_
 export interface EngineContext {
   /** Only the classifier reads it. */
   model?: LogisticModel
+  /** Only moat-fuzzy reads it: the campaigns reported here and across the fleet. */
+  fingerprints?: FingerprintIndex
   now?: number
 }
 
@@ -29,6 +33,7 @@ export const CONTENT_FILTERS: readonly ContentFilter[] = [
   { name: 'moat-sanity', check: (raw, msg, ctx) => [...rawChecks(raw), ...sanityChecks(msg, ctx.now), ...phishingChecks(msg), ...phishingLinkChecks(msg), ...abusedTldChecks(msg)] },
   { name: 'moat-attachments', check: (_raw, msg) => attachmentSymbols(msg) },
   { name: 'moat-classifier', check: (_raw, msg, ctx) => (ctx.model ? classifierSymbols(ctx.model, msg) : []) },
+  { name: 'moat-fuzzy', check: (_raw, msg, ctx) => (ctx.fingerprints ? fuzzySymbols(ctx.fingerprints, msg) : []) },
 ]
 
 export function contentFilter(name: string): ContentFilter {

@@ -16,6 +16,7 @@ import { RawStore } from '../services/raw-store'
 import type { Spool } from '../services/spool'
 import { pruneReports } from '../engine/reports'
 import { Fleet } from '../fleet/console'
+import { expireFingerprints } from '../learning/fingerprint-store'
 
 export interface RetentionResult {
   quarantinePurged: number
@@ -23,6 +24,7 @@ export interface RetentionResult {
   deliveryAttemptsPurged: number
   reportsPurged: number
   fleet: ReturnType<Fleet['purge']>
+  fingerprints: ReturnType<typeof expireFingerprints>
 }
 
 export const DELIVERY_ATTEMPT_DAYS = 14
@@ -43,5 +45,5 @@ export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise
   const rawDays = new StoredSettings(deps.db).get(DELIVERY_ATTEMPT_DAYS_SETTING, DELIVERY_ATTEMPT_DAYS)
   const delivery = new DeliveryMonitor(deps.db).purge(rawDays, DELIVERY_HOURLY_DAYS, now)
   new OutboundSenders(deps.db).prune(2 * 86_400_000, now)
-  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts, reportsPurged: pruneReports(deps.db, now), fleet: new Fleet(deps.db).purge(now) }
+  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts, reportsPurged: pruneReports(deps.db, now), fleet: new Fleet(deps.db).purge(now), fingerprints: expireFingerprints(deps.db, now) }
 }

@@ -16,6 +16,7 @@ import { learnPendingReports } from '../engine/reports'
 import { mailIncidents } from '../fleet/alert-mail'
 import { watchFleet } from '../fleet/watch'
 import { PushNotifier } from '../notifier/push'
+import { learnFingerprints } from '../learning/learn-fingerprints'
 
 function runDigests(deps: JobDeps): Promise<unknown> {
   const s = loadSettings()
@@ -56,6 +57,15 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
     run: async (deps) => {
       const r = await learnPendingReports(deps.db)
       return r.learned ? r : null
+    },
+  },
+  // Every minute: a reported campaign's fingerprints reach the mail path (moat-fuzzy) a minute later.
+  {
+    name: 'fingerprints',
+    schedule: '* * * * *',
+    run: async (deps) => {
+      const r = await learnFingerprints(deps.db, new RawStore(deps.db, deps.spool))
+      return r.reports || r.auto || r.outbound ? r : null
     },
   },
 ]

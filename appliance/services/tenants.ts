@@ -23,6 +23,10 @@ export interface Organisation {
   outbound_hourly_limit: number
   outbound_spam_limit: number
   allowlist_skips_rbl_delay: number
+  /** 1: the users' outbound mail teaches ham fingerprints (learning/). */
+  learn_outbound: number
+  /** 1: what this organisation's users taught is shared with the MSP's fleet. */
+  share_learning: number
   virus_action: VirusAction
   attachment_action: AttachmentAction
   dmarc_action: DmarcAction
@@ -107,6 +111,8 @@ export interface OrgPolicy {
   outbound_hourly_limit?: number
   outbound_spam_limit?: number
   allowlist_skips_rbl_delay?: number
+  learn_outbound?: number
+  share_learning?: number
   virus_action?: VirusAction
   attachment_action?: AttachmentAction
   dmarc_action?: DmarcAction
@@ -238,7 +244,7 @@ export class Tenants {
         `UPDATE organisations SET spam_threshold = ?, surespam_threshold = ?, max_message_bytes = ?,
          archive_retention_days = ?, quarantine_retention_days = ?, backscatter_action = ?,
          outbound_hourly_limit = ?, outbound_spam_limit = ?, allowlist_skips_rbl_delay = ?,
-         virus_action = ?, attachment_action = ?, dmarc_action = ? WHERE id = ?`,
+         learn_outbound = ?, share_learning = ?, virus_action = ?, attachment_action = ?, dmarc_action = ? WHERE id = ?`,
       )
       .run(
         next.spam_threshold,
@@ -250,6 +256,8 @@ export class Tenants {
         next.outbound_hourly_limit,
         next.outbound_spam_limit,
         next.allowlist_skips_rbl_delay ? 1 : 0,
+        next.learn_outbound ? 1 : 0,
+        next.share_learning ? 1 : 0,
         next.virus_action,
         next.attachment_action,
         next.dmarc_action,

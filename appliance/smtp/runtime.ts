@@ -15,6 +15,8 @@ import { Spool } from '../services/spool'
 import { Tenants } from '../services/tenants'
 import { RelayControl } from '../services/relay'
 import { BounceKeys } from '../services/bounce-keys'
+import type { FingerprintIndex } from '../learning/fingerprint-index'
+import { SyncedIndex } from '../learning/fingerprint-store'
 
 export interface Runtime {
   settings: Settings
@@ -29,6 +31,8 @@ export interface Runtime {
   bounceKeys: BounceKeys
   /** The classifier model; reloaded when a newer one is trained (checked every few seconds). */
   model(): LogisticModel
+  /** The campaign fingerprints; what was stored since the last look is loaded every second or two. */
+  fingerprints(): FingerprintIndex
 }
 
 let current: Runtime | null = null
@@ -41,6 +45,9 @@ export function runtime(): Runtime {
   let active = loadActiveModel(db)
   let checkedAt = Date.now()
   const committer = new GroupCommitter(db)
+  const fingerprints = new SyncedIndex(db)
+  fingerprints.sync()
+  let syncedAt = Date.now()
   current = {
     settings,
     committer,
@@ -57,6 +64,13 @@ export function runtime(): Runtime {
         if (latestModelId(db) !== active.newestStoredId) active = loadActiveModel(db)
       }
       return active.model
+    },
+    fingerprints() {
+      if (Date.now() - syncedAt > 2000) {
+        syncedAt = Date.now()
+        fingerprints.sync()
+      }
+      return fingerprints.index
     },
   }
   return current

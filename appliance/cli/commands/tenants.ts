@@ -66,7 +66,7 @@ export const tenantCommands: Command[] = [
   },
   {
     path: ['org', 'policy'],
-    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--allowlist-skips-rbl-delay on|off] [--virus reject|quarantine] [--attachments strip|quarantine|reject] [--dmarc honour|score] [--json]',
+    usage: 'NAME [--spam N] [--surespam N] [--max-size BYTES] [--archive-days N] [--quarantine-days N] [--backscatter ACTION] [--outbound-hourly N] [--outbound-spam N] [--allowlist-skips-rbl-delay on|off] [--learn-outbound on|off] [--share-learning on|off] [--virus reject|quarantine] [--attachments strip|quarantine|reject] [--dmarc honour|score] [--json]',
     summary: "Show or change an organisation's thresholds, size limit, retention, backscatter, virus, attachment and DMARC policy and outbound sender limits.",
     options: {
       spam: { type: 'string', description: 'score at which mail is spam' },
@@ -78,6 +78,8 @@ export const tenantCommands: Command[] = [
       'outbound-hourly': { type: 'string', description: 'messages a sender may send per hour before being held' },
       'outbound-spam': { type: 'string', description: 'outbound spam or viruses per hour before the sender is held' },
       'allowlist-skips-rbl-delay': { type: 'string', description: 'on: an allow-listed sender is not delayed for a blocklist listing (default off)' },
+      'learn-outbound': { type: 'string', description: "on (the default): the users' outbound mail teaches which campaigns are not spam" },
+      'share-learning': { type: 'string', description: "on (the default): fingerprints of what the users reported are shared with the MSP's other customers" },
       virus: { type: 'string', description: 'infected mail: reject (554, the default) or quarantine' },
       attachments: { type: 'string', description: 'dangerous attachments: strip (deliver the rest with a warning), quarantine (the default) or reject' },
       dmarc: { type: 'string', description: "a failing sender's DMARC policy: honour (the default) or score only" },
@@ -99,6 +101,8 @@ export const tenantCommands: Command[] = [
         attachment_action: opts.attachments as OrgPolicy['attachment_action'],
         dmarc_action: opts.dmarc as OrgPolicy['dmarc_action'],
         allowlist_skips_rbl_delay: opts['allowlist-skips-rbl-delay'] === undefined ? undefined : onOff(String(opts['allowlist-skips-rbl-delay']), 'allowlist-skips-rbl-delay') ? 1 : 0,
+        learn_outbound: opts['learn-outbound'] === undefined ? undefined : onOff(String(opts['learn-outbound']), 'learn-outbound') ? 1 : 0,
+        share_learning: opts['share-learning'] === undefined ? undefined : onOff(String(opts['share-learning']), 'share-learning') ? 1 : 0,
       }
       const changes = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined))
       const org = Object.keys(changes).length ? t.setPolicy(args[0], changes) : t.requireOrg(args[0])

@@ -33,7 +33,7 @@ const RULE_MAX_POINTS = 4.5
 const COMMON_IN_HAM = 0.02
 const COMMON_RULE_MAX_POINTS = 1
 /** Symbols whose weight is policy, not statistics; also those that never fire offline. */
-export const POLICY_SYMBOLS = /^(ATTACH_|AV_|BOUNCE_|ALLOWLIST|BLOCKLIST|RBL_|DBL_|SURBL_|SPF_|DKIM_|DMARC_|ARC_|RULE_)/
+export const POLICY_SYMBOLS = /^(ATTACH_|FUZZY_|AV_|BOUNCE_|ALLOWLIST|BLOCKLIST|RBL_|DBL_|SURBL_|SPF_|DKIM_|DMARC_|ARC_|RULE_)/
 /** A rule seen on fewer training messages than this keeps its hand-set weight. */
 export const MIN_EVIDENCE = 15
 /** Rules never fitted, whatever the evidence: their hand-set weight is a judgement the corpus cannot make (see hand-set.ts). */

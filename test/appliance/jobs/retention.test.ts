@@ -35,7 +35,7 @@ t.test('purges by each organisation\'s retention and keeps what is still needed'
   db.prepare(`UPDATE deliveries SET state = 'delivered'`).run()
 
   const r = await run({ db, spool, now })
-  t.same(r, { quarantinePurged: 2, archivePurged: 2, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 } }, 'two quarantine entries past 5 days; two messages past 10 days')
+  t.same(r, { quarantinePurged: 2, archivePurged: 2, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 }, fingerprints: { revoked: 0, deleted: 0 } }, 'two quarantine entries past 5 days; two messages past 10 days')
   const subjects = (db.prepare(`SELECT subject FROM messages ORDER BY subject`).all() as { subject: string }[]).map((x) => x.subject)
   t.same(subjects, ['old-quarantined', 'young'], 'the 6-day-old message stays archived after its quarantine entry went')
   const spoolFiles = () => (fs.readdirSync(path.join(dir, 'spool'), { recursive: true }) as string[]).filter((f) => f.endsWith('.eml'))
@@ -45,7 +45,7 @@ t.test('purges by each organisation\'s retention and keeps what is still needed'
   t.notOk(ancientQ.rawId === undefined)
   t.ok(raws.read(young.rawId).toString().startsWith('Subject: young'))
   t.equal((db.prepare(`SELECT count(*) AS n FROM archive_fts WHERE archive_fts MATCH 'ancient'`).get() as { n: number }).n, 0, 'index rows go too')
-  t.same(await run({ db, spool, now }), { quarantinePurged: 0, archivePurged: 0, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 } }, 'idempotent')
+  t.same(await run({ db, spool, now }), { quarantinePurged: 0, archivePurged: 0, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 }, fingerprints: { revoked: 0, deleted: 0 } }, 'idempotent')
 })
 
 t.test('a failed commit rejects every job of its batch and leaves no spool file', async (t) => {
