@@ -18,6 +18,8 @@ export interface Answer {
   body: string
   /** the console's key pin, as this connection saw it */
   pin: string
+  /** response header fields, names in lower case */
+  headers: Record<string, string>
 }
 
 /**
@@ -57,7 +59,9 @@ export function request(url: string, opts: { method: string; path: string; heade
           res.on('data', (d) => (text += d))
           res.on('end', () => {
             clearTimeout(timer)
-            resolve({ status: res.statusCode ?? 0, body: text, pin })
+            const headers: Record<string, string> = {}
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers[k] = v
+            resolve({ status: res.statusCode ?? 0, body: text, pin, headers })
           })
         },
       )

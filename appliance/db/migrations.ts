@@ -739,4 +739,27 @@ export const migrations: readonly string[] = [
   ALTER TABLE organisations ADD COLUMN learn_outbound INTEGER NOT NULL DEFAULT 1 CHECK (learn_outbound IN (0, 1));
   ALTER TABLE organisations ADD COLUMN share_learning INTEGER NOT NULL DEFAULT 1 CHECK (share_learning IN (0, 1));
   `,
+  // 29: the fleet console's side of learning (fleet/learning.ts): each host's word on each
+  // fingerprint it shared, relayed to the MSP's other hosts by version; and how many words a
+  // host had refused for flooding, shown to the MSP.
+  `
+  CREATE TABLE fleet_fingerprints (
+    id INTEGER PRIMARY KEY,
+    msp_id INTEGER NOT NULL REFERENCES msps(id) ON DELETE CASCADE,
+    host_id INTEGER NOT NULL REFERENCES fleet_hosts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('text', 'url', 'attachment')),
+    key TEXT NOT NULL,
+    label TEXT NOT NULL CHECK (label IN ('spam', 'ham')),
+    -- the host's reporters on it, as {reporter hash: trust}; the relayed trust is derived from it
+    reporters TEXT NOT NULL,
+    trust INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    withdrawn_by TEXT,
+    version INTEGER NOT NULL,
+    UNIQUE (host_id, kind, key, label)
+  ) STRICT;
+  CREATE INDEX fleet_fingerprints_version ON fleet_fingerprints(msp_id, version);
+  CREATE INDEX fleet_fingerprints_host_time ON fleet_fingerprints(host_id, created_at);
+  ALTER TABLE fleet_hosts ADD COLUMN learning_refused INTEGER NOT NULL DEFAULT 0;
+  `,
 ]

@@ -12,6 +12,7 @@ import {
 import { type AgentConfig, AgentConfigs } from './agent-config'
 import { FleetError } from './errors'
 import { type InventoryChange, inventoryChanges } from './inventory-diff'
+import { FleetLearning, type SharedWord, validWords } from './learning'
 import { FleetLogs, type LogEntry, validLogEntries } from './logs'
 import { FleetMetrics, type MetricSample } from './metrics'
 import { parseQuery, registerVersionKey, scopeFilter } from './search'
@@ -70,8 +71,10 @@ export class Fleet {
   readonly metrics: FleetMetrics
   readonly logs: FleetLogs
   readonly agentConfigs: AgentConfigs
+  readonly learning: FleetLearning
 
   constructor(private readonly db: Db) {
+    this.learning = new FleetLearning(db)
     this.metrics = new FleetMetrics(db)
     this.logs = new FleetLogs(db)
     this.agentConfigs = new AgentConfigs(db)
@@ -136,13 +139,18 @@ export class Fleet {
    * report does not follow the last one stored is a replay or a retry of a delivered batch:
    * 409 with the last stored sequence number, which the agent uses to drop what it has sent.
    */
-  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number; commands: Command[]; config: AgentConfig | null } {
-    const host = this.db.prepare(`SELECT id, org_id, public_key, last_seq, revoked_at FROM fleet_hosts WHERE id = ?`).get(hostId) as
-      | { id: number; org_id: number; public_key: string; last_seq: number; revoked_at: number | null }
+  /** The host a signed request comes from; one answer for an unknown host and a bad signature (the id alone proves nothing). */
+  authenticate(hostId: number, signature: string, method: string, path: string, body: string): { id: number; org_id: number; kind: HostKind } {
+    const host = this.db.prepare(`SELECT id, org_id, kind, public_key, revoked_at FROM fleet_hosts WHERE id = ?`).get(hostId) as
+      | { id: number; org_id: number; kind: HostKind; public_key: string; revoked_at: number | null }
       | undefined
-    // One answer for an unknown host and a bad signature: the id alone proves nothing.
     if (!host || !verify(host.public_key, signature, method, path, hostId, body)) throw new FleetError('unknown host or bad signature', 401)
     if (host.revoked_at) throw new FleetError('this host was revoked; enroll it again', 403)
+    return host
+  }
+
+  ingest(hostId: number, signature: string, method: string, path: string, body: string, now = Date.now()): { stored: number; lastSeq: number; commands: Command[]; config: AgentConfig | null } {
+    const host = this.authenticate(hostId, signature, method, path, body)
     let parsed: unknown
     try {
       parsed = JSON.parse(body)
@@ -162,6 +170,8 @@ export class Fleet {
     }
     const logEntries = new Map<number, LogEntry[]>()
     for (const r of reports as Report[]) if (r.kind === 'logs') logEntries.set(r.seq, validLogEntries(r.data))
+    const words = new Map<number, SharedWord[]>()
+    for (const r of reports as Report[]) if (r.kind === 'fingerprints') words.set(r.seq, validWords(r.data))
     return this.db.transaction(() => {
       const last = (this.db.prepare(`SELECT last_seq FROM fleet_hosts WHERE id = ?`).pluck().get(hostId) as number) ?? 0
       if ((reports as Report[])[0].seq <= last) throw new FleetError(`already have up to ${last}`, 409, last)
@@ -172,6 +182,8 @@ export class Fleet {
       for (const r of reports as Report[]) {
         if (r.kind === 'metrics') this.metrics.add(hostId, r.seq, r.at, r.data as MetricSample, r === newestMetrics)
         else if (r.kind === 'logs') this.logs.add(hostId, r.seq, logEntries.get(r.seq)!)
+        // Kept as the words they are, for the MSP's other appliances (fleet/learning.ts).
+        else if (r.kind === 'fingerprints') this.learning.ingest(hostId, words.get(r.seq)!, now)
         else add.run(hostId, r.seq, r.kind, r.at, now, JSON.stringify(r.data))
         if (r.kind === 'inventory') this.setSoftware(hostId, (r.data as { software?: unknown }).software)
       }

@@ -13,10 +13,15 @@ import crypto from 'node:crypto'
 
 export const ENROLL_PATH = '/fleet/v1/enroll'
 export const REPORTS_PATH = '/fleet/v1/reports'
+/** GET ?since=VERSION, signed like a report (empty body): what the MSP's other appliances learned (fleet/learning.ts). */
+export const FINGERPRINTS_PATH = '/fleet/v1/fingerprints'
+/** The console's Ed25519 signature over a fingerprints bundle's body, and its public key (SPKI DER, base64). */
+export const BUNDLE_SIGNATURE_HEADER = 'x-moat-bundle-signature'
+export const BUNDLE_KEY_HEADER = 'x-moat-bundle-key'
 export const HOST_HEADER = 'x-moat-host'
 export const SIGNATURE_HEADER = 'x-moat-signature'
 
-export const REPORT_KINDS = ['inventory', 'metrics', 'logs', 'health', 'command'] as const
+export const REPORT_KINDS = ['inventory', 'metrics', 'logs', 'health', 'command', 'fingerprints'] as const
 export type ReportKind = (typeof REPORT_KINDS)[number]
 export const HOST_KINDS = ['appliance', 'linux', 'windows'] as const
 export type HostKind = (typeof HOST_KINDS)[number]

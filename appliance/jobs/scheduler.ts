@@ -59,10 +59,11 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
       return r.learned ? r : null
     },
   },
-  // Every minute: a reported campaign's fingerprints reach the mail path (moat-fuzzy) a minute later.
+  // Every 15 seconds: a reported campaign's fingerprints reach the mail path (moat-fuzzy) and,
+  // through the agent, the MSP's other appliances (learning/, agent/learning.ts).
   {
     name: 'fingerprints',
-    schedule: '* * * * *',
+    schedule: '*/15 * * * * *',
     run: async (deps) => {
       const r = await learnFingerprints(deps.db, new RawStore(deps.db, deps.spool))
       return r.reports || r.auto || r.outbound ? r : null

@@ -8,6 +8,9 @@
  * trust of the distinct reporters who said spam; any ham entry on a matching fingerprint
  * (a "not spam" report, the organisation's own outbound mail) vetoes it, so a newsletter
  * one user reported does not follow everyone who wants it.
+ *
+ * Words relayed from the fleet count per appliance (`fleet:<host>`, trust capped by the
+ * console), and one appliance alone never makes a match: see combined().
  */
 import { BANDS, bandKeys, type Fingerprints, similarity } from './fingerprints'
 
@@ -18,6 +21,8 @@ export type Label = 'spam' | 'ham'
 export const TRUST = { user: 1, auto: 2, admin: 3 } as const
 /** Summed trust from which a match is confirmed (FUZZY_*) rather than weak (FUZZY_*_WEAK). */
 export const CONFIRMED = 3
+/** Reporters of words relayed from the MSP's other appliances are `fleet:<host id>`. */
+export const FLEET_REPORTER = 'fleet:'
 /** Signatures agreeing in at least this share of slots are the same campaign. */
 export const TEXT_MATCH = 0.6
 
@@ -59,6 +64,11 @@ function combined(kind: FingerprintKind, matched: Fingerprint[]): Match | null {
     for (const [who, trust] of fp.spam) reporters.set(who, Math.max(reporters.get(who) ?? 0, trust))
   }
   if (!reporters.size) return null
+  // A word relayed from the fleet is one other appliance's: alone it moves nothing here (it may
+  // be a hostile or broken host); with a second appliance's, or a reporter of our own, it does.
+  let local = 0
+  for (const who of reporters.keys()) if (!who.startsWith(FLEET_REPORTER)) local++
+  if (local === 0 && reporters.size < 2) return null
   let strength = 0
   for (const t of reporters.values()) strength += t
   return { kind, strength, reporters: reporters.size }

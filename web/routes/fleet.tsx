@@ -6,7 +6,7 @@
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { Fleet, FleetError, type Host, type SortKey, SORTS } from '../../appliance/fleet/console'
-import { type CommandKind, ENROLL_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
+import { BUNDLE_KEY_HEADER, BUNDLE_SIGNATURE_HEADER, type CommandKind, ENROLL_PATH, FINGERPRINTS_PATH, HOST_HEADER, MAX_BODY_BYTES, REPORTS_PATH, SIGNATURE_HEADER } from '../../appliance/fleet/protocol'
 import { PRIORITY_NAMES } from '../../appliance/fleet/logs'
 import { RANGES, type Range } from '../../appliance/fleet/metrics'
 import { type Env, requireLogin } from '../security'
@@ -50,6 +50,22 @@ export function fleetApiRoutes(db: Db): Hono {
       if (!Number.isSafeInteger(hostId) || hostId <= 0) throw new FleetError(`the ${HOST_HEADER} header is missing`, 401)
       const body = await bodyText(c)
       return c.json(fleet.ingest(hostId, c.req.header(SIGNATURE_HEADER) ?? '', 'POST', REPORTS_PATH, body))
+    } catch (err) {
+      return problem(c, err)
+    }
+  })
+  // What the MSP's other appliances learned, for an appliance to use beside its own (signed GET).
+  app.get(FINGERPRINTS_PATH, (c) => {
+    try {
+      const hostId = Number(c.req.header(HOST_HEADER))
+      if (!Number.isSafeInteger(hostId) || hostId <= 0) throw new FleetError(`the ${HOST_HEADER} header is missing`, 401)
+      const url = new URL(c.req.url)
+      const host = fleet.authenticate(hostId, c.req.header(SIGNATURE_HEADER) ?? '', 'GET', url.pathname + url.search, '')
+      if (host.kind !== 'appliance') throw new FleetError('only appliances learn from the fleet', 403)
+      const since = Number(url.searchParams.get('since') ?? 0)
+      if (!Number.isSafeInteger(since) || since < 0) throw new FleetError('since must be a version number')
+      const b = fleet.learning.signedBundle(hostId, since)
+      return c.body(b.body, 200, { 'Content-Type': 'application/json', [BUNDLE_SIGNATURE_HEADER]: b.signature, [BUNDLE_KEY_HEADER]: b.publicKey })
     } catch (err) {
       return problem(c, err)
     }

@@ -1,0 +1,189 @@
+/*
+ * The console's side of learning across the fleet: appliances report the words their users
+ * and their own auto-learning gave on campaign fingerprints (hashes only, reporters as
+ * hashes: no message text, no address leaves a customer), and every other appliance of the
+ * same MSP pulls them by version and uses them beside its own.
+ *
+ * What one host can do is bounded, because one host may be hostile or broken:
+ *   - its word on a fingerprint is relayed with at most HOST_CAP trust, however many of its
+ *     users said so, and the receiving appliance ignores a fingerprint only one other host
+ *     vouches for (learning/fingerprint-index.ts): it takes two hosts, or a local reporter
+ *     agreeing, before a relayed word moves anything;
+ *   - at most HOST_WORDS_PER_HOUR new words an hour are taken from it; the rest is refused
+ *     (counted on the host, for the MSP to see), never queued;
+ *   - malformed words refuse the whole report with a clear error.
+ * The MSP can withdraw a host's words, one reporter's, or one fingerprint's; a withdrawal is
+ * a new version with trust 0, and spreads the way the words did.
+ *
+ * The bundle a host pulls is signed with the console's own Ed25519 key (made at first use,
+ * kept in settings); the agent pins that key the first time, as it pins the TLS key.
+ */
+import crypto from 'node:crypto'
+import type { Db } from '../db/database'
+import { FleetError } from './errors'
+
+export const HOST_CAP = 2
+export const HOST_WORDS_PER_HOUR = 5000
+export const MAX_WORDS_PER_REPORT = 2000
+export const MAX_WORDS_PER_BUNDLE = 5000
+const SIGNING_KEY_SETTING = 'fleet_signing_key'
+
+export type Kind = 'text' | 'url' | 'attachment'
+const KEY_FORMAT: Record<Kind, RegExp> = { text: /^[0-9a-f]{256}$/, url: /^[0-9a-f]{32}$/, attachment: /^[0-9a-f]{32}$/ }
+
+/** One reporter's word as an appliance shares it; `trust: 0` withdraws it. */
+export interface SharedWord {
+  kind: Kind
+  key: string
+  label: 'spam' | 'ham'
+  /** a hash of the reporter, stable on that appliance (never the address) */
+  reporter: string
+  trust: number
+}
+
+/** One host's word on one fingerprint, as relayed to the others; trust 0: withdrawn. */
+export interface RelayedWord {
+  kind: Kind
+  key: string
+  label: 'spam' | 'ham'
+  host: number
+  trust: number
+}
+
+export interface Bundle {
+  version: number
+  words: RelayedWord[]
+}
+
+/** Checks a 'fingerprints' report's data; throws a FleetError (400) naming what is wrong. */
+export function validWords(data: unknown): SharedWord[] {
+  const words = (data as { words?: unknown })?.words
+  if (!Array.isArray(words)) throw new FleetError('fingerprints: words must be an array')
+  if (words.length > MAX_WORDS_PER_REPORT) throw new FleetError(`fingerprints: at most ${MAX_WORDS_PER_REPORT} words a report`, 413)
+  return words.map((w: Partial<SharedWord>, i) => {
+    const kind = w?.kind as Kind
+    if (!(kind in KEY_FORMAT)) throw new FleetError(`fingerprints: word ${i}: kind must be text, url or attachment`)
+    if (typeof w.key !== 'string' || !KEY_FORMAT[kind].test(w.key)) throw new FleetError(`fingerprints: word ${i}: not a ${kind} fingerprint`)
+    if (w.label !== 'spam' && w.label !== 'ham') throw new FleetError(`fingerprints: word ${i}: label must be spam or ham`)
+    if (typeof w.reporter !== 'string' || !/^[\w:.-]{1,64}$/.test(w.reporter)) throw new FleetError(`fingerprints: word ${i}: reporter must be a short hash`)
+    if (!Number.isInteger(w.trust) || w.trust! < 0 || w.trust! > 3) throw new FleetError(`fingerprints: word ${i}: trust must be 0 to 3`)
+    return { kind, key: w.key, label: w.label, reporter: w.reporter, trust: w.trust! }
+  })
+}
+
+export class FleetLearning {
+  constructor(private readonly db: Db) {}
+
+  private nextVersion(): number {
+    return ((this.db.prepare(`SELECT max(version) FROM fleet_fingerprints`).pluck().get() as number | null) ?? 0) + 1
+  }
+
+  /**
+   * Takes a host's words (inside the report batch's transaction). Returns how many changed a
+   * relayed word and how many were refused for flooding.
+   */
+  ingest(hostId: number, words: SharedWord[], now = Date.now()): { changed: number; refused: number } {
+    const msp = this.db.prepare(`SELECT o.msp_id FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE h.id = ?`).pluck().get(hostId) as number
+    const get = this.db.prepare(`SELECT id, reporters, trust, withdrawn_by FROM fleet_fingerprints WHERE host_id = ? AND kind = ? AND key = ? AND label = ?`)
+    const insert = this.db.prepare(`INSERT INTO fleet_fingerprints (msp_id, host_id, kind, key, label, reporters, trust, created_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    const update = this.db.prepare(`UPDATE fleet_fingerprints SET reporters = ?, trust = ?, version = ? WHERE id = ?`)
+    let budget = HOST_WORDS_PER_HOUR - (this.db.prepare(`SELECT count(*) FROM fleet_fingerprints WHERE host_id = ? AND created_at > ?`).pluck().get(hostId, now - 3_600_000) as number)
+    let changed = 0
+    let refused = 0
+    for (const w of words) {
+      const row = get.get(hostId, w.kind, w.key, w.label) as { id: number; reporters: string; trust: number; withdrawn_by: string | null } | undefined
+      if (!row) {
+        if (w.trust === 0) continue
+        if (budget <= 0) {
+          refused++
+          continue
+        }
+        budget--
+        insert.run(msp, hostId, w.kind, w.key, w.label, JSON.stringify({ [w.reporter]: w.trust }), Math.min(HOST_CAP, w.trust), now, this.nextVersion())
+        changed++
+        continue
+      }
+      // The MSP withdrew this one: the host's later words on it do not bring it back.
+      if (row.withdrawn_by) continue
+      const reporters = JSON.parse(row.reporters) as Record<string, number>
+      if (w.trust === 0) delete reporters[w.reporter]
+      else reporters[w.reporter] = w.trust
+      const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
+      if (trust !== row.trust) {
+        update.run(JSON.stringify(reporters), trust, this.nextVersion(), row.id)
+        changed++
+      } else this.db.prepare(`UPDATE fleet_fingerprints SET reporters = ? WHERE id = ?`).run(JSON.stringify(reporters), row.id)
+    }
+    if (refused) this.db.prepare(`UPDATE fleet_hosts SET learning_refused = learning_refused + ? WHERE id = ?`).run(refused, hostId)
+    return { changed, refused }
+  }
+
+  /** What the host's MSP's other hosts said since `version`, oldest first, at most `limit`. */
+  since(hostId: number, version: number, limit = MAX_WORDS_PER_BUNDLE): Bundle {
+    const msp = this.db.prepare(`SELECT o.msp_id FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE h.id = ?`).pluck().get(hostId) as number | undefined
+    if (msp === undefined) throw new FleetError('unknown host', 401)
+    const rows = this.db
+      .prepare(`SELECT kind, key, label, host_id AS host, trust, version FROM fleet_fingerprints WHERE msp_id = ? AND version > ? AND host_id <> ? ORDER BY version LIMIT ?`)
+      .all(msp, version, hostId, limit) as (RelayedWord & { version: number })[]
+    const newest = rows.length === limit ? rows[rows.length - 1].version : Math.max(version, (this.db.prepare(`SELECT max(version) FROM fleet_fingerprints`).pluck().get() as number | null) ?? 0)
+    return { version: newest, words: rows.map(({ version: _v, ...w }) => w) }
+  }
+
+  /**
+   * The MSP withdraws words: all of a host's, one reporter's on a host, or one fingerprint's
+   * everywhere. `mspIds`: the MSPs the caller may act for (null: all).
+   */
+  withdraw(by: { hostId?: number; reporter?: string; kind?: Kind; key?: string }, mspIds: number[] | null, who: string): number {
+    const where = ['withdrawn_by IS NULL']
+    const args: unknown[] = []
+    if (by.hostId !== undefined) where.push('host_id = ?'), args.push(by.hostId)
+    if (by.kind && by.key) where.push('kind = ? AND key = ?'), args.push(by.kind, by.key)
+    if (args.length === 0) throw new FleetError('withdraw what? name a host or a fingerprint')
+    if (mspIds) where.push(`msp_id IN (${mspIds.map(() => '?').join(',')})`), args.push(...mspIds)
+    return this.db.transaction(() => {
+      const rows = this.db.prepare(`SELECT id, reporters FROM fleet_fingerprints WHERE ${where.join(' AND ')}`).all(...args) as { id: number; reporters: string }[]
+      let n = 0
+      for (const r of rows) {
+        if (by.reporter) {
+          // One reporter of the host: the host's word is what its other reporters say.
+          const reporters = JSON.parse(r.reporters) as Record<string, number>
+          if (!(by.reporter in reporters)) continue
+          delete reporters[by.reporter]
+          const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
+          this.db.prepare(`UPDATE fleet_fingerprints SET reporters = ?, trust = ?, version = ? WHERE id = ?`).run(JSON.stringify(reporters), trust, this.nextVersion(), r.id)
+        } else this.db.prepare(`UPDATE fleet_fingerprints SET trust = 0, withdrawn_by = ?, version = ? WHERE id = ?`).run(who, this.nextVersion(), r.id)
+        n++
+      }
+      return n
+    }).immediate()
+  }
+
+  /** The console's bundle signing key: made at first use, never leaves the settings table. */
+  signingKey(): { privateKey: crypto.KeyObject; publicKey: string } {
+    let pem = this.db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck().get(SIGNING_KEY_SETTING) as string | undefined
+    if (!pem) {
+      const fresh = crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+      this.db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`).run(SIGNING_KEY_SETTING, JSON.stringify(fresh))
+      pem = this.db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck().get(SIGNING_KEY_SETTING) as string
+    }
+    const privateKey = crypto.createPrivateKey(JSON.parse(pem) as string)
+    return { privateKey, publicKey: crypto.createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).toString('base64') }
+  }
+
+  /** A bundle as the body sent, and its signature over exactly those bytes. */
+  signedBundle(hostId: number, version: number): { body: string; signature: string; publicKey: string } {
+    const body = JSON.stringify(this.since(hostId, version))
+    const { privateKey, publicKey } = this.signingKey()
+    return { body, signature: crypto.sign(null, Buffer.from(body), privateKey).toString('base64'), publicKey }
+  }
+}
+
+/** The agent's check of a bundle against the pinned key. */
+export function verifyBundle(body: string, signature: string, publicKey: string): boolean {
+  try {
+    const key = crypto.createPublicKey({ key: Buffer.from(publicKey, 'base64'), format: 'der', type: 'spki' })
+    return key.asymmetricKeyType === 'ed25519' && crypto.verify(null, Buffer.from(body), key, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
+}
