@@ -11,6 +11,8 @@ import { corpusDir } from '../appliance/engine/training'
  *          everything ingested.
  * fleet:   simulated agents against a real console at 1,000 and 10,000 hosts, and a real
  *          agent's own cost (bench/fleet.ts).
+ * fleet-learning: isolated appliances vs fleet sharing of reported campaigns, simulated
+ *          with the shipped engine (bench/fleet-learning.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -33,6 +35,7 @@ import { parseMessage } from '../appliance/engine/message'
 import { accuracyRows, crossValidate, heldOutClassifierSymbols, heldOutPoints, heldOutProbabilities, loadSamples, missedAtFlagRate, pct } from './accuracy'
 import { asShipped, learningCurve } from './as-shipped'
 import { benchFleet } from './fleet'
+import { benchFleetLearning } from './fleet-learning'
 import { benchPeers } from './peers'
 import { freePort } from './ports'
 import { percentile, runLoad } from './smtp-load'
@@ -536,7 +539,19 @@ async function main(): Promise<void> {
         concurrency: n('BENCH_FLEET_CONCURRENCY', 32),
         agentSeconds: n('BENCH_FLEET_AGENT_SECONDS', 180),
       })
-    } else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, quarantine, accuracy, learning-curve, peers, fleet`)
+    } else if (w === 'fleet-learning') {
+      await benchFleetLearning(table, {
+        sites: n('BENCH_FLEET_SITES', 20),
+        campaigns: n('BENCH_FLEET_CAMPAIGNS', 400),
+        days: n('BENCH_FLEET_DAYS', 7),
+        reportShare: n('BENCH_FLEET_REPORT_SHARE', 0.3),
+        misreportShare: n('BENCH_FLEET_MISREPORT_SHARE', 0.02),
+        notSpamShare: n('BENCH_FLEET_NOT_SPAM_SHARE', 0.5),
+        tempos: (process.env.BENCH_FLEET_TEMPOS ?? '45,240').split(',').map(Number),
+        jobSeconds: 15,
+        relaySeconds: n('BENCH_FLEET_RELAY_SECONDS', 40),
+      })
+    } else throw new Error(`unknown benchmark ${w}; choose smtp, import, archive, quarantine, accuracy, learning-curve, peers, fleet, fleet-learning`)
   }
 }
 

@@ -19,8 +19,12 @@ export type Label = 'spam' | 'ham'
 
 /** How much one reporter's word counts (learning/fingerprint-store.ts maps who said it). */
 export const TRUST = { user: 1, auto: 2, admin: 3 } as const
-/** Summed trust from which a match is confirmed (FUZZY_*) rather than weak (FUZZY_*_WEAK). */
+/**
+ * Summed trust from which a match is confirmed (FUZZY_*) rather than weak (FUZZY_*_WEAK); two
+ * appliances whose users reported the campaign independently confirm it too.
+ */
 export const CONFIRMED = 3
+export const CONFIRMED_SOURCES = 2
 /** Reporters of words relayed from the MSP's other appliances are `fleet:<host id>`. */
 export const FLEET_REPORTER = 'fleet:'
 /** Signatures agreeing in at least this share of slots are the same campaign. */
@@ -41,6 +45,8 @@ export interface Match {
   kind: FingerprintKind
   strength: number
   reporters: number
+  /** appliances that said so: this one (if a reporter of its own did) and each fleet host */
+  sources: number
   /** text: the best signature agreement */
   similarity?: number
 }
@@ -71,7 +77,7 @@ function combined(kind: FingerprintKind, matched: Fingerprint[]): Match | null {
   if (local === 0 && reporters.size < 2) return null
   let strength = 0
   for (const t of reporters.values()) strength += t
-  return { kind, strength, reporters: reporters.size }
+  return { kind, strength, reporters: reporters.size, sources: reporters.size - local + (local ? 1 : 0) }
 }
 
 export class FingerprintIndex {

@@ -65,9 +65,8 @@ t.test("two appliances' reports protect a third within seconds, over the console
   t.equal(sent.final.code, 250)
   const m = await until(() => bDb.prepare(`SELECT verdict, symbols FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 1`).get() as { verdict: string; symbols: string } | undefined, 10_000, 'the copy at B')
   const names = (JSON.parse(m.symbols) as { name: string }[]).map((s) => s.name)
-  // Two users' words (trust 1 each, at two appliances): a weak match, which with the rest of what
-  // the message shows is enough.
-  t.ok(names.includes('FUZZY_TEXT_WEAK'), `B recognises the campaign: ${names.filter((n) => n.startsWith('FUZZY'))}`)
+  // Two appliances whose users reported it independently: confirmed.
+  t.ok(names.includes('FUZZY_TEXT'), `B recognises the campaign: ${names.filter((n) => n.startsWith('FUZZY'))}`)
   t.not(m.verdict, 'clean', 'and quarantines it')
 
   // What travelled: hashes only, no address of A's or C's users.

@@ -4,7 +4,7 @@
  * CONFIRMED (an admin, or several users), weak below it; the weights table says how much
  * each counts. The detail says how many reporters and, for text, how alike the copies are.
  */
-import { CONFIRMED, type FingerprintIndex } from '../../learning/fingerprint-index'
+import { CONFIRMED, CONFIRMED_SOURCES, type FingerprintIndex, type Match } from '../../learning/fingerprint-index'
 import { fingerprintsOf } from '../../learning/fingerprints'
 import type { ParsedMessage } from '../message'
 import type { Symbol } from '../symbols'
@@ -13,8 +13,12 @@ const NAMES = { text: 'FUZZY_TEXT', url: 'FUZZY_URL', attachment: 'FUZZY_ATTACHM
 
 export function fuzzySymbols(index: FingerprintIndex, msg: ParsedMessage): Symbol[] {
   if (index.size === 0) return []
-  return index.match(fingerprintsOf(msg)).map((m) => ({
-    name: m.strength >= CONFIRMED ? NAMES[m.kind] : `${NAMES[m.kind]}_WEAK`,
+  return matchSymbols(index.match(fingerprintsOf(msg)))
+}
+
+export function matchSymbols(matches: Match[]): Symbol[] {
+  return matches.map((m) => ({
+    name: m.strength >= CONFIRMED || m.sources >= CONFIRMED_SOURCES ? NAMES[m.kind] : `${NAMES[m.kind]}_WEAK`,
     detail: `${m.reporters} reporter${m.reporters === 1 ? '' : 's'}, trust ${m.strength}${m.similarity !== undefined ? `, ${Math.round(m.similarity * 100)} % alike` : ''}`,
   }))
 }
