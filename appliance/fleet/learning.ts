@@ -158,6 +158,21 @@ export class FleetLearning {
     }).immediate()
   }
 
+  /** What each host shared (words standing, by label) and had refused, for the hosts given (null: all). */
+  status(hostIds: number[] | null): { host_id: number; spam: number; ham: number; withdrawn: number; refused: number }[] {
+    const scope = hostIds ? `WHERE h.id IN (${hostIds.map(() => '?').join(',') || 'NULL'})` : `WHERE h.kind = 'appliance'`
+    return this.db
+      .prepare(
+        `SELECT h.id AS host_id,
+                count(CASE WHEN f.label = 'spam' AND f.trust > 0 THEN 1 END) AS spam,
+                count(CASE WHEN f.label = 'ham' AND f.trust > 0 THEN 1 END) AS ham,
+                count(CASE WHEN f.withdrawn_by IS NOT NULL THEN 1 END) AS withdrawn,
+                h.learning_refused AS refused
+           FROM fleet_hosts h LEFT JOIN fleet_fingerprints f ON f.host_id = h.id ${scope} GROUP BY h.id ORDER BY h.id`,
+      )
+      .all(...(hostIds ?? [])) as { host_id: number; spam: number; ham: number; withdrawn: number; refused: number }[]
+  }
+
   /** The console's bundle signing key: made at first use, never leaves the settings table. */
   signingKey(): { privateKey: crypto.KeyObject; publicKey: string } {
     let pem = this.db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck().get(SIGNING_KEY_SETTING) as string | undefined

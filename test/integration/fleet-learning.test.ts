@@ -74,5 +74,13 @@ t.test("two appliances' reports protect a third within seconds, over the console
   t.teardown(() => consoleDb.close())
   const stored = JSON.stringify(consoleDb.prepare(`SELECT * FROM fleet_fingerprints`).all())
   t.notMatch(stored, /alice|example\.com/, 'no address reached the console')
+
+  // The MSP withdraws what C shared: B drops it at its next pull.
+  const shared = JSON.parse(moatOk(fc.dir, ['fleet', 'learning', '--json'])) as { host_id: number; spam: number }[]
+  const cHost = fc.hosts().find((h) => h.name === 'mx-c')!
+  t.ok(shared.find((r) => r.host_id === cHost.id)!.spam > 0, 'the console lists what C shared')
+  t.match(moatOk(fc.dir, ['fleet', 'learning', 'withdraw', '--host', String(cHost.id)]), /[1-9]\d* words? withdrawn/)
+  await until(() => fleetHostsAtB() === 1, 60_000, "C's words gone from B")
+  t.pass("B no longer counts C's words")
   t.ok(fs.existsSync(path.join(b, 'agent')))
 })

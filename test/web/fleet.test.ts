@@ -1,10 +1,12 @@
 /*
  * The Fleet pages through app.request(): an organisation admin sees its own hosts only, and
- * another tenant's host by id is a 404 on every route (read, revoke, enroll for its org).
+ * another tenant's host by id is a 404 on every route (read, revoke, withdraw its learning, enroll
+ * for its org).
  */
 import crypto from 'node:crypto'
 import t from 'tap'
 import { Fleet } from '../../appliance/fleet/console'
+import { enrollTestHost } from '../helpers/fleet'
 import { post, setup, signIn } from '../helpers/web'
 
 function enrollHost(fleet: Fleet, orgId: number, name: string): number {
@@ -32,6 +34,17 @@ t.test('Fleet: each tenant sees its own hosts; another tenant\'s host by id is a
   t.same(fleet.commands(globexHost), [], 'the other tenant\'s host got none')
   t.equal(fleet.hosts(null).find((h) => h.id === globexHost)!.status === 'revoked', false)
   t.equal((await post(app, '/fleet/tokens', boss, { org: String(orgId('globex')), expires: '7' })).status, 404, 'making a token for it')
+
+  // What appliances shared with the fleet: shown on the host page, withdrawn only for one's own.
+  const word = (key: string) => ({ kind: 'url', key, label: 'spam', reporter: 'r1', trust: 1 })
+  const acmeMx = enrollTestHost(fleet, orgId('acme'), 'acme-mx', 'appliance')
+  const globexMx = enrollTestHost(fleet, orgId('globex'), 'globex-mx', 'appliance')
+  acmeMx.send([{ kind: 'fingerprints', at: Date.now(), data: { words: [word('a'.repeat(32)), word('b'.repeat(32))] } }])
+  globexMx.send([{ kind: 'fingerprints', at: Date.now(), data: { words: [word('c'.repeat(32))] } }])
+  t.match(await (await app.request(`/fleet/hosts/${acmeMx.hostId}`, { headers: { Cookie: boss.cookie } })).text(), /2 spam and 0 ham fingerprints standing/, 'the host page shows what it shared')
+  t.equal((await post(app, `/fleet/hosts/${globexMx.hostId}/learning/withdraw`, boss)).status, 404, "withdrawing another tenant's host's words by id")
+  t.equal((await post(app, `/fleet/hosts/${acmeMx.hostId}/learning/withdraw`, boss)).status, 303)
+  t.same(fleet.learning.status([acmeMx.hostId, globexMx.hostId]).map((r) => [r.spam, r.withdrawn]), [[0, 2], [1, 0]], "its own withdrawn, the other's untouched")
   const made = await (await post(app, '/fleet/tokens', boss, { org: String(orgId('acme')), expires: '7', uses: '1' })).text()
   t.match(made, /moat agent enroll http:\/\/localhost --token moat_enroll_[\w-]+/, 'its own token, with the install lines')
   t.match(made, /msiexec \/i moat-agent\.msi \/qn CONSOLE_URL=/)

@@ -336,6 +336,15 @@ export function fleetRoutes(db: Db): Hono<Env> {
                 </form>
               </>
             )}
+            {h.kind === 'appliance' && (() => {
+              const l = fleet.learning.status([h.id])[0]
+              return (
+                <div id="learning">
+                  Learning shared with the fleet: {l?.spam ?? 0} spam and {l?.ham ?? 0} ham fingerprints standing, {l?.withdrawn ?? 0} withdrawn, {l?.refused ?? 0} refused as a flood.{' '}
+                  <form method="post" action={`/fleet/hosts/${h.id}/learning/withdraw`} class="inline"><Csrf session={session} /><button type="submit">Withdraw what it shared</button></form>
+                </div>
+              )
+            })()}
             <form method="post" action={`/fleet/hosts/${h.id}/revoke`} class="inline"><Csrf session={session} /><button type="submit">Revoke this host</button></form>
           </>
         )}
@@ -358,6 +367,13 @@ export function fleetRoutes(db: Db): Hono<Env> {
     if (!out) return c.notFound()
     c.header('Content-Disposition', `attachment; filename="host-${Number(c.req.param('id'))}-${out.kind}-${Number(c.req.param('cid'))}.txt"`)
     return c.text(out.output)
+  })
+  // The MSP takes back everything a host shared (a broken or hostile appliance): it spreads at the next pulls.
+  app.post('/fleet/hosts/:id/learning/withdraw', admins, (c) => {
+    const h = fleet.host(Number(c.req.param('id')), c.get('scope')!.orgIds)
+    if (!h) return c.notFound()
+    fleet.learning.withdraw({ hostId: h.id }, null, c.get('session')!.principal.email)
+    return c.redirect(`/fleet/hosts/${h.id}`, 303)
   })
   app.post('/fleet/hosts/:id/revoke', admins, (c) => {
     if (!fleet.revokeHost(Number(c.req.param('id')), c.get('scope')!.orgIds)) return c.notFound()

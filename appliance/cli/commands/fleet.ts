@@ -152,6 +152,39 @@ export const fleetCommands: Command[] = [
     },
   },
   {
+    path: ['fleet', 'learning'],
+    usage: '[--json]',
+    summary: "What each appliance shared with the fleet: campaign fingerprints it says are spam or ham, those withdrawn, and words refused as a flood.",
+    options: { json: { type: 'boolean', description: 'print JSON' } },
+    run({ opts, out }) {
+      const rows = new Fleet(appliance().db).learning.status(null)
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows, ['host_id', 'spam', 'ham', 'withdrawn', 'refused'])
+    },
+  },
+  {
+    path: ['fleet', 'learning', 'withdraw'],
+    usage: '--host ID [--reporter HASH] | --kind text|url|attachment --key KEY',
+    summary: "Withdraw what a host shared (all of it, or one of its reporters'), or one fingerprint everywhere; the other appliances drop it at their next pull.",
+    options: {
+      host: { type: 'string', description: 'the host whose words to withdraw' },
+      reporter: { type: 'string', description: "with --host: only this reporter's words (the hash the host sent)" },
+      kind: { type: 'string', description: 'the kind of one fingerprint' },
+      key: { type: 'string', description: 'its key' },
+    },
+    run({ opts, out }) {
+      const kind = opts.kind === undefined ? undefined : String(opts.kind)
+      if (kind && !['text', 'url', 'attachment'].includes(kind)) throw new UsageError('--kind is text, url or attachment')
+      if (opts.reporter !== undefined && opts.host === undefined) throw new UsageError('--reporter needs --host')
+      const n = new Fleet(appliance().db).learning.withdraw(
+        { hostId: opts.host === undefined ? undefined : Number(opts.host), reporter: opts.reporter === undefined ? undefined : String(opts.reporter), kind: kind as 'text' | undefined, key: opts.key === undefined ? undefined : String(opts.key) },
+        null,
+        'cli',
+      )
+      out(`${n} word${n === 1 ? '' : 's'} withdrawn`)
+    },
+  },
+  {
     path: ['fleet', 'command'],
     usage: 'ID refresh-inventory|collect-logs|restart-services|apply-update [RELEASE_URL]',
     summary: "Queue a command for a host; it runs when the host next reports (an offline host: when it is back). restart-services and apply-update (the https:// URL of a signed release) are for appliances.",
