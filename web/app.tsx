@@ -69,6 +69,8 @@ export interface WebDeps {
 const STATIC: Record<string, { file: string; type: string }> = {
   'htmx.min.js': { file: require.resolve('htmx.org/dist/htmx.min.js'), type: 'text/javascript' },
   'moat.css': { file: path.resolve(__dirname, '../../web/static/moat.css'), type: 'text/css' },
+  // The notifier's icon, in every tab too.
+  'favicon.svg': { file: path.resolve(__dirname, '../../web/notifier/icon.svg'), type: 'image/svg+xml' },
 }
 
 function counts(db: Db): Record<string, number> {
@@ -99,6 +101,8 @@ export function createApp(deps: WebDeps): Hono<Env> {
     c.header('Cache-Control', 'public, max-age=86400')
     return c.body(a.body)
   })
+  // Browsers ask for /favicon.ico whatever the page links; every modern one takes the SVG.
+  app.get('/favicon.ico', (c) => c.redirect('/static/favicon.svg', 301))
   app.get('/healthz', (c) => c.json({ ok: true, version: deps.version, antivirus, ...counts(deps.db) }))
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.

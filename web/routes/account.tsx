@@ -3,6 +3,8 @@ import { Hono } from 'hono'
 import type { Accounts } from '../../appliance/services/accounts'
 import type { DigestFrequency, Digests } from '../../appliance/services/digests'
 import { TenantError } from '../../appliance/services/tenants'
+import { raw } from 'hono/html'
+import { renderSVG } from 'uqr'
 import { newSecret, otpauthUri } from '../../appliance/services/totp'
 import { clientIp, type Env, requireLogin } from '../security'
 import { Csrf, Layout, when } from '../views/layout'
@@ -107,7 +109,9 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
           </form>
         ) : (
           <form method="post" action="/account/totp" class="login">
-            <p>Add this key to your authenticator app, then enter the code it shows.</p>
+            <p>Scan this with your authenticator app (or type the key under it), then enter the code it shows.</p>
+            {/* Our own SVG, drawn from the key made above: no text from outside goes into it. */}
+            <div id="totp-qr" class="qr">{raw(renderSVG(otpauthUri(secret, p.email), { border: 2 }))}</div>
             <p><code id="totp-secret">{secret}</code></p>
             <p class="muted"><code>{otpauthUri(secret, p.email)}</code></p>
             <Csrf session={session} />

@@ -18,12 +18,18 @@ function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/[a-z]/.test(next) && !next.startsWith('//') ? next : '/quarantine'
 }
 
-function LoginPage(props: { token: string; next: string; error?: string; email?: string }) {
+function LoginPage(props: { token: string; next: string; error?: string; email?: string; noAdmin: boolean }) {
   return (
     <Layout title="Sign in" session={null}>
       <form method="post" action="/login" class="login">
         <h1>Sign in</h1>
         {props.error && <p class="error" role="alert">{props.error}</p>}
+        {props.noAdmin && (
+          <p class="notice" id="first-admin">
+            No administrator exists yet. Open the one-time setup link that the appliance prints in its log and on its console
+            (<code>/setup?token=…</code>), or run <code>moat admin create --email you@example.com --password-file -</code> on the appliance.
+          </p>
+        )}
         <input type="hidden" name="_login" value={props.token} />
         <input type="hidden" name="next" value={props.next} />
         <label>E-mail <input type="email" name="email" autocomplete="username" required value={props.email ?? ''} /></label>
@@ -41,7 +47,7 @@ export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }
   const form = (c: Context<Env>, status: 200 | 401 | 403 | 429, next: unknown, error?: string, email?: string) => {
     const token = crypto.randomBytes(18).toString('base64url')
     setCookie(c, LOGIN_CSRF_COOKIE, token, { httpOnly: true, sameSite: 'Strict', secure: opts.secureCookies, path: '/login' })
-    return c.html(<LoginPage token={token} next={safeNext(next)} error={error} email={email} />, status)
+    return c.html(<LoginPage token={token} next={safeNext(next)} error={error} email={email} noAdmin={!accounts.hasAdmin()} />, status)
   }
 
   app.get('/login', (c) => (c.get('session') ? c.redirect('/quarantine', 303) : form(c, 200, c.req.query('next'))))

@@ -14,6 +14,7 @@ export function Layout(props: { title: string; session: Session | null; children
         <meta name="htmx-config" content='{"includeIndicatorStyles":false}' />
         <title>{props.title} · Moat</title>
         <link rel="stylesheet" href="/static/moat.css" />
+        <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
         <script src="/static/htmx.min.js" defer></script>
       </head>
       <body hx-headers={s ? JSON.stringify({ 'X-CSRF-Token': s.csrf }) : undefined}>
