@@ -241,6 +241,25 @@ t.test('lists: "allow sender" from the preview adds to her own list and releases
   t.equal((await post(app, `/lists/${entryId}/delete`, alice)).status, 303, 'she removes her own')
 })
 
+t.test("lists: an admin allowing a sender from a user's quarantine entry chooses that user or the whole organisation", async (t) => {
+  const { app, ids, db } = await setup(t)
+  const boss = await signIn(app, 'boss@example.com')
+  const page = await (await app.request(`/quarantine/${ids.bobmail.quarantine}`, { headers: { Cookie: boss.cookie } })).text()
+  t.match(page, /Allow spammer@bad\.test for bob@example\.com/, 'for the user')
+  t.match(page, /Allow spammer@bad\.test for all of acme/, 'or for the organisation')
+  const bob = db.prepare(`SELECT id FROM users WHERE email = 'bob@example.com'`).pluck().get() as number
+  t.equal((await post(app, `/quarantine/${ids.bobmail.quarantine}/block-sender`, boss, { for: 'user' })).status, 303)
+  t.match(db.prepare(`SELECT kind, user_id FROM sender_lists`).all(), [{ kind: 'block', user_id: bob }], "on bob's own list")
+  t.equal((await post(app, `/quarantine/${ids.alicemail.quarantine}/allow-sender`, boss, { for: 'org' })).status, 303)
+  t.match(db.prepare(`SELECT kind, user_id FROM sender_lists WHERE kind = 'allow'`).all(), [{ kind: 'allow', user_id: null }], "on the organisation's list")
+  t.match(db.prepare(`SELECT detail FROM audit_log WHERE action = 'list-add' ORDER BY id`).pluck().all(), [/for bob@example\.com$/, /quarantine entry \d+$/], 'audited, with whom it was for')
+  const alice = await signIn(app, 'alice@example.com')
+  const own = await (await app.request(`/quarantine/${ids.alicemail.quarantine}`, { headers: { Cookie: alice.cookie } })).text()
+  t.notMatch(own, /for all of/, 'a user is not asked: her own list is the only one she has')
+  t.equal((await post(app, `/quarantine/${ids.alicemail.quarantine}/allow-sender`, alice, { for: 'org' })).status, 303)
+  t.equal(db.prepare(`SELECT count(*) FROM sender_lists WHERE kind = 'allow' AND user_id IS NOT NULL`).pluck().get(), 1, "and asking for the organisation's list still gives her own")
+})
+
 t.test('API: bearer tokens only, the same scope as the UI, 404 across tenants', async (t) => {
   const { app, ids, db } = await setup(t)
   const accounts = new Accounts(db)

@@ -162,10 +162,22 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
             <form method="post" action={`/quarantine/${e.id}/delete`}><Csrf session={session} /><button type="submit">Delete</button></form>
           </div>
         )}
-        <div class="actions">
-          <form method="post" action={`/quarantine/${e.id}/allow-sender`}><Csrf session={session} /><button type="submit">Allow {sender}</button></form>
-          <form method="post" action={`/quarantine/${e.id}/block-sender`}><Csrf session={session} /><button type="submit">Block {sender}</button></form>
-        </div>
+        {session.principal.role !== 'user' && e.user_id !== null ? (
+          // An admin looking at a user's message decides for whom: that user, or everyone in the organisation.
+          <div class="actions" id="list-sender">
+            {(['allow', 'block'] as const).map((kind) => (
+              <>
+                <form method="post" action={`/quarantine/${e.id}/${kind}-sender`}><Csrf session={session} /><input type="hidden" name="for" value="user" /><button type="submit">{kind === 'allow' ? 'Allow' : 'Block'} {sender} for {e.rcpt}</button></form>
+                <form method="post" action={`/quarantine/${e.id}/${kind}-sender`}><Csrf session={session} /><input type="hidden" name="for" value="org" /><button type="submit">{kind === 'allow' ? 'Allow' : 'Block'} {sender} for all of {e.org}</button></form>
+              </>
+            ))}
+          </div>
+        ) : (
+          <div class="actions" id="list-sender">
+            <form method="post" action={`/quarantine/${e.id}/allow-sender`}><Csrf session={session} /><button type="submit">Allow {sender}</button></form>
+            <form method="post" action={`/quarantine/${e.id}/block-sender`}><Csrf session={session} /><button type="submit">Block {sender}</button></form>
+          </div>
+        )}
         <h2>Why it was flagged</h2>
         <table id="symbols">
           <thead><tr><th>Symbol</th><th class="num">Weight</th><th>Detail</th></tr></thead>
@@ -237,8 +249,12 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       const sender = senderAddress(e.from_header, e.mail_from)
       if (!sender) return c.text('This message has no sender address to list.', 400)
       const p = c.get('session')!.principal
-      addForPrincipal(lists, p, e.org_id, kind, sender)
-      deps.accounts.audit(p, `list-add`, `${kind} ${sender} from quarantine entry ${e.id}`)
+      const body = await c.req.parseBody()
+      // An admin chose "for this user": the entry goes on the recipient's own list.
+      const forUser = p.role !== 'user' && body.for === 'user' && e.user_id !== null
+      if (forUser) lists.add(e.org_id, e.user_id, kind, sender)
+      else addForPrincipal(lists, p, e.org_id, kind, sender)
+      deps.accounts.audit(p, `list-add`, `${kind} ${sender} from quarantine entry ${e.id}${forUser ? ` for ${e.rcpt}` : ''}`)
       if (kind === 'allow' && !e.released_at) await act(c, [e.id], 'release')
       return c.redirect(`/quarantine?done=${path}`, 303)
     })
