@@ -91,7 +91,8 @@ export interface IpStats {
 
 const COLUMN: Partial<Record<AttemptClass, string>> = { refused: 'refused', timeout: 'timeouts', dropped: 'dropped', resources: 'resources', greylisted: 'greylisted', rbl: 'rbl' }
 
-// The hourly roll-up keeps one row per IP and hour, whatever domains that IP served; for one
+// The hourly roll-up keeps one row per IP and hour, with the domains that IP served in it (a
+// comma-separated list: a shared host serves many customers' domains); for one
 // domain the same columns are computed from the raw attempts (kept for the raw window).
 const ONE_DOMAIN = `SELECT coalesce(ip, '-') AS ip, at / ${HOUR_MS} AS hour, domain, 1 AS attempts,
   outcome = 'delivered' AS delivered, outcome = 'deferred' AS deferred, outcome = 'bounced' AS bounced, outcome = 'failed' AS failed,
@@ -129,6 +130,7 @@ export class DeliveryMonitor {
          VALUES (@ip, @hour, @domain, 1, @delivered, @deferred, @bounced, @failed, @refused, @timeouts, @dropped, @resources,
            @greylisted, @rbl, @connectMs, @connectCount, @totalMs, @totalMs)
          ON CONFLICT (ip, hour) DO UPDATE SET attempts = attempts + 1, delivered = delivered + @delivered,
+           domain = CASE WHEN instr(',' || domain || ',', ',' || @domain || ',') > 0 OR length(domain) > 2000 THEN domain ELSE domain || ',' || @domain END,
            deferred = deferred + @deferred, bounced = bounced + @bounced, failed = failed + @failed, refused = refused + @refused,
            timeouts = timeouts + @timeouts, dropped = dropped + @dropped, resources = resources + @resources,
            greylisted = greylisted + @greylisted, rbl = rbl + @rbl, connect_ms_sum = connect_ms_sum + @connectMs,
@@ -195,7 +197,8 @@ export class DeliveryMonitor {
         .map((c) => ({ class: c.class, count: c.n, side: CLASSES[c.class].side, reason: CLASSES[c.class].reason }))
       const connectCount = Number(r.connect_count)
       return {
-        ip: String(r.ip), domain: String(r.domain), attempts: Number(r.attempts), delivered: Number(r.delivered),
+        // Each hour lists its own domains: every domain behind the IP, once.
+        ip: String(r.ip), domain: [...new Set(String(r.domain).split(','))].join(','), attempts: Number(r.attempts), delivered: Number(r.delivered),
         deferred: Number(r.deferred), bounced: Number(r.bounced), failed: Number(r.failed), refused: Number(r.refused),
         timeouts: Number(r.timeouts), dropped: Number(r.dropped), resources: Number(r.resources), greylisted: Number(r.greylisted),
         rbl: Number(r.rbl),
