@@ -762,4 +762,9 @@ export const migrations: readonly string[] = [
   CREATE INDEX fleet_fingerprints_host_time ON fleet_fingerprints(host_id, created_at);
   ALTER TABLE fleet_hosts ADD COLUMN learning_refused INTEGER NOT NULL DEFAULT 0;
   `,
+  // 30: recipient verification by callout (smtp/callout.ts): per domain, a recipient Moat does
+  // not know is asked of the customer's own server before RCPT is answered.
+  `
+  ALTER TABLE domains ADD COLUMN verify_recipients INTEGER NOT NULL DEFAULT 0 CHECK (verify_recipients IN (0, 1));
+  `,
 ]

@@ -9,10 +9,9 @@
  */
 import { promises as dns } from 'node:dns'
 import net from 'node:net'
+import { probeRecipient, type ProbeResult, SAFE_ADDRESS } from '../net/smtp-probe'
 
-export type CallbackResult = 'valid' | 'invalid' | 'unknown'
-
-const SAFE_ADDRESS = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}$/
+export type CallbackResult = ProbeResult
 
 export interface CallbackOptions {
   dnsServer: string | null
@@ -60,30 +59,6 @@ export class SenderCallback {
     if (!host) return 'unknown'
     const ip = net.isIP(host) ? host : await this.resolver.resolve4(host).then((a) => a[0], () => null)
     if (!ip) return 'unknown'
-    return new Promise<CallbackResult>((resolve) => {
-      const socket = net.connect({ host: ip, port: this.opts.port })
-      const steps = [`EHLO ${this.opts.helo}\r\n`, 'MAIL FROM:<>\r\n', `RCPT TO:<${address}>\r\n`]
-      let buf = ''
-      let step = -1
-      const finish = (r: CallbackResult) => {
-        clearTimeout(timer)
-        socket.end('QUIT\r\n')
-        socket.destroySoon?.()
-        resolve(r)
-      }
-      const timer = setTimeout(() => finish('unknown'), this.opts.timeoutMs)
-      socket.on('error', () => finish('unknown'))
-      socket.on('data', (d) => {
-        buf += d.toString('latin1')
-        let m: RegExpExecArray | null
-        while ((m = /^(\d{3}) [^\n]*\n/m.exec(buf))) {
-          buf = buf.slice(m.index + m[0].length)
-          const code = Number(m[1])
-          if (step === steps.length - 1) return finish(code >= 200 && code < 300 ? 'valid' : code >= 500 ? 'invalid' : 'unknown')
-          if (code >= 400) return finish('unknown') // refused before the question was asked
-          socket.write(steps[++step])
-        }
-      })
-    })
+    return probeRecipient(ip, this.opts.port, address, { helo: this.opts.helo, timeoutMs: this.opts.timeoutMs })
   }
 }

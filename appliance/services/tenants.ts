@@ -53,6 +53,8 @@ export interface Domain {
   deliver_port: number
   tag_mode: number
   catch_all: number
+  /** 1: recipients Moat does not know are asked of the customer's server (smtp/callout.ts) */
+  verify_recipients: number
   dkim_selector: string | null
   dkim_private_key: string | null
   created_at: number
@@ -178,6 +180,7 @@ export class Tenants {
       deleteAlias: db.prepare(`DELETE FROM aliases WHERE address = ?`),
       setCatchAll: db.prepare(`UPDATE domains SET catch_all = ? WHERE id = ?`),
       setTagMode: db.prepare(`UPDATE domains SET tag_mode = ? WHERE id = ?`),
+      setVerifyRecipients: db.prepare(`UPDATE domains SET verify_recipients = ? WHERE id = ?`),
     }
   }
 
@@ -300,6 +303,12 @@ export class Tenants {
   setCatchAll(domain: string, on: boolean): Domain {
     const d = this.requireDomain(domain)
     this.q.setCatchAll.run(on ? 1 : 0, d.id)
+    return this.requireDomain(domain)
+  }
+
+  setVerifyRecipients(domain: string, on: boolean): Domain {
+    const d = this.requireDomain(domain)
+    this.q.setVerifyRecipients.run(on ? 1 : 0, d.id)
     return this.requireDomain(domain)
   }
 

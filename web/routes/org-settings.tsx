@@ -62,14 +62,15 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
     return c.redirect(`/orgs/${org.id}`, 303)
   })
 
-  for (const setting of ['tag-mode', 'catch-all'] as const) {
+  for (const setting of ['tag-mode', 'catch-all', 'verify-recipients'] as const) {
     app.post(`/orgs/:id/domains/:domain/${setting}`, async (c) => {
       const org = deps.visible(c, Number(c.req.param('id')))
       const d = org && (domainOfOrg.get(Number(c.req.param('domain')), org.id) as { name: string } | undefined)
       if (!org || !d) return c.notFound()
       const on = (await c.req.parseBody()).value === 'on'
       if (setting === 'tag-mode') tenants.setTagMode(d.name, on)
-      else tenants.setCatchAll(d.name, on)
+      else if (setting === 'catch-all') tenants.setCatchAll(d.name, on)
+      else tenants.setVerifyRecipients(d.name, on)
       audit(c, `domain-${setting}`, `${d.name} ${on ? 'on' : 'off'}`)
       return c.redirect(`/orgs/${org.id}`, 303)
     })

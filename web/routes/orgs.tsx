@@ -137,14 +137,14 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
               <tr data-id={d.id}>
                 <td>{d.name}</td>
                 <td>→ {d.deliver_host}:{d.deliver_port}</td>
-                {(['tag-mode', 'catch-all'] as const).map((k) => {
-                  const on = k === 'tag-mode' ? d.tag_mode : d.catch_all
+                {(['tag-mode', 'catch-all', 'verify-recipients'] as const).map((k) => {
+                  const on = { 'tag-mode': d.tag_mode, 'catch-all': d.catch_all, 'verify-recipients': d.verify_recipients }[k]
                   return (
                     <td>
                       <form method="post" action={`/orgs/${org.id}/domains/${d.id}/${k}`} class="inline">
                         <Csrf session={session} />
                         <input type="hidden" name="value" value={on ? 'off' : 'on'} />
-                        <button type="submit" aria-pressed={on ? 'true' : 'false'}>{k === 'tag-mode' ? 'Tag mode' : 'Catch-all'}: {on ? 'on' : 'off'}</button>
+                        <button type="submit" aria-pressed={on ? 'true' : 'false'}>{{ 'tag-mode': 'Tag mode', 'catch-all': 'Catch-all', 'verify-recipients': 'Verify recipients with its server' }[k]}: {on ? 'on' : 'off'}</button>
                       </form>
                     </td>
                   )

@@ -138,8 +138,8 @@ export const tenantCommands: Command[] = [
     run({ opts, out }) {
       const rows = appliance().tenants.listDomains()
       if (opts.json) return out(JSON.stringify(rows))
-      printTable(out, rows.map((d) => ({ ...d, deliver_to: `${d.deliver_host}:${d.deliver_port}`, tag_mode: d.tag_mode ? 'on' : 'off', catch_all: d.catch_all ? 'on' : 'off' })), [
-        'name', 'org', 'deliver_to', 'tag_mode', 'catch_all',
+      printTable(out, rows.map((d) => ({ ...d, deliver_to: `${d.deliver_host}:${d.deliver_port}`, tag_mode: d.tag_mode ? 'on' : 'off', catch_all: d.catch_all ? 'on' : 'off', verify_recipients: d.verify_recipients ? 'on' : 'off' })), [
+        'name', 'org', 'deliver_to', 'tag_mode', 'catch_all', 'verify_recipients',
       ])
     },
   },
@@ -161,6 +161,16 @@ export const tenantCommands: Command[] = [
       need(args, 2, 'domain and on|off')
       const d = appliance().tenants.setCatchAll(args[0], onOff(args[1], 'catch-all'))
       out(`catch-all for ${d.name} is ${d.catch_all ? 'on' : 'off'}`)
+    },
+  },
+  {
+    path: ['domain', 'verify-recipients'],
+    usage: 'DOMAIN on|off',
+    summary: "Ask the domain's own mail server, at RCPT, about recipients Moat has no user or alias for (on): accept what it accepts, refuse what it refuses, 451 while it cannot be asked.",
+    run({ args, out }) {
+      need(args, 2, 'domain and on|off')
+      const d = appliance().tenants.setVerifyRecipients(args[0], onOff(args[1], 'verify-recipients'))
+      out(`recipient verification for ${d.name} is ${d.verify_recipients ? 'on' : 'off'}`)
     },
   },
   {
