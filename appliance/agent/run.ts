@@ -9,7 +9,7 @@ import { backoffMs, flush, type FlushResult } from './agent'
 import { inventoryInWorker, metrics } from './collect'
 import { type CommandContext, runCommand } from './commands-run'
 import { mailHealth } from './health'
-import { pullFingerprints, shareFingerprints } from './learning'
+import type * as Learning from './learning'
 import { JOURNAL_CURSOR_KEY, LOG_BATCH, readJournal, readWindowsChannel, WINDOWS_CHANNELS } from './logs'
 import type { AgentConfig } from '../fleet/agent-config'
 import type { Command } from '../fleet/protocol'
@@ -136,19 +136,22 @@ export function runAgent(state: AgentState, o: RunOptions): { stop(): Promise<vo
       .finally(() => (readingLogs = null))
   }
   // On an appliance: learning shared with the fleet, and pulled from it (agent/learning.ts).
+  // Loaded there only: it reads message fingerprints, which the agent on a customer's server
+  // (and its .deb and .msi) neither needs nor ships.
+  const learning = o.applianceDataDir ? (require('./learning') as typeof Learning) : null
   const share = () => {
     const id = state.identity()
-    if (stopped || !o.applianceDataDir || !id) return
+    if (stopped || !o.applianceDataDir || !learning || !id) return
     try {
-      shareFingerprints(state, o.applianceDataDir, id.hostId)
+      learning.shareFingerprints(state, o.applianceDataDir, id.hostId)
     } catch (err) {
       o.log(`moat agent: could not read the appliance's fingerprints: ${err}`)
     }
   }
   let pulling: Promise<unknown> | null = null
   const pull = () => {
-    if (pulling || stopped || !o.applianceDataDir) return
-    pulling = pullFingerprints(state, o.applianceDataDir)
+    if (pulling || stopped || !o.applianceDataDir || !learning) return
+    pulling = learning.pullFingerprints(state, o.applianceDataDir)
       .catch((err) => o.log(`moat agent: could not pull the fleet's fingerprints: ${err}`))
       .finally(() => (pulling = null))
   }
