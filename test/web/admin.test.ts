@@ -312,3 +312,23 @@ t.test('status page: an uploaded release is checked before the root unit gets it
   const boss = await signIn(app, 'boss@example.com')
   t.equal((await post(app, '/system/host', boss, { hostname: 'evil', net_mode: 'dhcp' })).status, 404, 'the appliance admin’s only')
 })
+
+t.test('every admin action says what it did on the page it returns to; unknown kinds say nothing', async (t) => {
+  const { app, db } = await setup(t)
+  const acme = new Tenants(db).orgByName('acme')!
+  const domain = new Tenants(db).domainByName('example.com')!
+  const boss = await signIn(app, 'boss@example.com')
+  const follow = async (res: Response) => {
+    t.equal(res.status, 303)
+    const page = await get(app, res.headers.get('location')!, boss)
+    return /<p class="done" role="status" id="done">([^<]*)<\/p>/.exec(page.text)?.[1] ?? ''
+  }
+  t.match(await follow(await post(app, '/lists', boss, { kind: 'block', pattern: '@evil.test', org: String(acme.id) })), /^Added to the list/)
+  const entry = db.prepare(`SELECT id FROM sender_lists`).pluck().get() as number
+  t.match(await follow(await post(app, `/lists/${entry}/delete`, boss)), /^Removed from the list/)
+  t.match(await follow(await post(app, `/orgs/${acme.id}/domains/${domain.id}/catch-all`, boss, { value: 'on' })), /^Catch-all is on/)
+  t.match(await follow(await post(app, `/orgs/${acme.id}/domains/${domain.id}/catch-all`, boss, { value: 'off' })), /^Catch-all is off/)
+  t.match(await follow(await post(app, `/orgs/${acme.id}/users`, boss, { email: 'newbie@example.com' })), /^User added/)
+  t.match(await follow(await post(app, `/orgs/${acme.id}/digests`, boss, { value: 'on' })), /^Digests changed for \d+ users/)
+  t.equal((await get(app, `/orgs/${acme.id}?done=<script>&n=1`, boss)).text.includes('id="done"'), false, 'a crafted kind shows nothing')
+})

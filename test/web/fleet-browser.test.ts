@@ -78,7 +78,8 @@ t.test('Fleet: an organisation admin sees its hosts, a host page, and queues a c
   t.same((await page.locator('#log-lines tr').allTextContents()).map((r: string) => /EXT4-fs warning/.test(r)), [true], 'searched: the one line with the word')
   await page.goto(`${web.url}/fleet/hosts/${acme.id}`)
   await page.click('button:has-text("Refresh inventory")')
-  await page.waitForURL(new RegExp(`/fleet/hosts/${acme.id}$`))
+  await page.waitForURL(new RegExp(`/fleet/hosts/${acme.id}\\?done=command-queued$`))
+  t.match(await page.textContent('#done'), /Command queued: it runs when the host next reports/, 'it says what it did')
   t.match(await page.textContent('#commands'), /refresh-inventory/)
   let commands = ''
   for (const deadline = Date.now() + 60_000; !/done .*inventory taken/.test(commands) && Date.now() < deadline; ) {

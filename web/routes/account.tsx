@@ -7,7 +7,7 @@ import { raw } from 'hono/html'
 import { renderSVG } from 'uqr'
 import { newSecret, otpauthUri } from '../../appliance/services/totp'
 import { clientIp, type Env, requireLogin } from '../security'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   const app = new Hono<Env>()
@@ -23,6 +23,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
         <h1>{session.principal.email}</h1>
         <p class="muted">Signed in as {session.principal.role.replace('_', ' ')}.</p>
         {message && <p role="status">{message}</p>}
+        <Done {...doneOf(c)} />
         {error && <p class="error" role="alert">{error}</p>}
         <form method="post" action="/account/password" class="login">
           <h2>Change password</h2>
@@ -130,12 +131,12 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
     const p = c.get('session')!.principal
     if (!/^[A-Z2-7]{32}$/.test(String(body.secret ?? ''))) return totpPage(c, 400, 'The form was damaged; start again.')
     if (!accounts.enableTotp(p, String(body.secret), String(body.code ?? ''))) return totpPage(c, 400, 'That code does not match the key; check the app and try again.')
-    return c.redirect('/account', 303)
+    return c.redirect('/account?done=totp-on', 303)
   })
   app.post('/account/totp/disable', async (c) => {
     const body = await c.req.parseBody()
     if (!accounts.disableTotp(c.get('session')!.principal, String(body.code ?? ''), Date.now(), clientIp(c))) return totpPage(c, 400, 'That code is not right.')
-    return c.redirect('/account', 303)
+    return c.redirect('/account?done=totp-off', 303)
   })
   app.post('/account/digest', async (c) => {
     const p = c.get('session')!.principal
@@ -166,7 +167,7 @@ export function accountRoutes(accounts: Accounts, digests: Digests): Hono<Env> {
   })
   app.post('/account/tokens/:id/revoke', (c) => {
     if (!accounts.revokeToken(c.get('session')!.principal, Number(c.req.param('id')))) return c.notFound()
-    return c.redirect('/account', 303)
+    return c.redirect('/account?done=token-revoked', 303)
   })
   app.post('/account/password', async (c) => {
     const body = await c.req.parseBody()

@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { Alerts } from '../../appliance/services/alerts'
 import { type Env, requireLogin } from '../security'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 export function alertRoutes(db: Db): Hono<Env> {
   const app = new Hono<Env>()
@@ -15,6 +15,7 @@ export function alertRoutes(db: Db): Hono<Env> {
     return c.html(
       <Layout title="Alerts" session={session}>
         <h1>Alerts</h1>
+        <Done {...doneOf(c)} />
         <table id="alerts">
           <tbody>
             {rows.map((a) => (
@@ -40,7 +41,7 @@ export function alertRoutes(db: Db): Hono<Env> {
   })
   app.post('/alerts/:id/ack', admins, (c) => {
     if (!alerts.acknowledge(Number(c.req.param('id')), c.get('scope'))) return c.notFound()
-    return c.redirect('/alerts', 303)
+    return c.redirect('/alerts?done=alert-ack', 303)
   })
   return app
 }

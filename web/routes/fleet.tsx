@@ -11,7 +11,7 @@ import { PRIORITY_NAMES } from '../../appliance/fleet/logs'
 import { RANGES, type Range } from '../../appliance/fleet/metrics'
 import { type Env, requireLogin } from '../security'
 import { MetricPlots } from '../views/fleet-plots'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 async function bodyText(c: Context): Promise<string> {
   const declared = Number(c.req.header('content-length') ?? 0)
@@ -145,6 +145,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
     return c.html(
       <Layout title="Fleet" session={session}>
         <h1>Fleet</h1>
+        <Done {...doneOf(c)} />
         <p id="fleet-counts">
           {(Object.keys(page.counts) as Host['status'][]).map((s) => (
             <a class={`count status-${s}`} href={`/fleet?q=status:${s}`}>{`${page.counts[s]} ${s}`}</a>
@@ -233,6 +234,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
     return c.html(
       <Layout title={h.name} session={session}>
         <h1>{h.name}</h1>
+        <Done {...doneOf(c)} />
         <p>{h.org} · {h.kind} · <strong>{h.status}</strong> · version {h.version ?? '—'} · last report {h.last_seen_at ? when(h.last_seen_at) : 'never'}</p>
         <h2>Now</h2>
         <table id="metrics">
@@ -360,7 +362,7 @@ export function fleetRoutes(db: Db): Hono<Env> {
       if (err instanceof FleetError) return c.text(err.message, 400)
       throw err
     }
-    return c.redirect(`/fleet/hosts/${c.req.param('id')}`, 303)
+    return c.redirect(`/fleet/hosts/${c.req.param('id')}?done=command-queued`, 303)
   })
   app.get('/fleet/hosts/:id/commands/:cid/output', admins, (c) => {
     const out = fleet.commandOutput(Number(c.req.param('id')), Number(c.req.param('cid')), c.get('scope')!.orgIds)
@@ -372,12 +374,12 @@ export function fleetRoutes(db: Db): Hono<Env> {
   app.post('/fleet/hosts/:id/learning/withdraw', admins, (c) => {
     const h = fleet.host(Number(c.req.param('id')), c.get('scope')!.orgIds)
     if (!h) return c.notFound()
-    fleet.learning.withdraw({ hostId: h.id }, null, c.get('session')!.principal.email)
-    return c.redirect(`/fleet/hosts/${h.id}`, 303)
+    const n = fleet.learning.withdraw({ hostId: h.id }, null, c.get('session')!.principal.email)
+    return c.redirect(`/fleet/hosts/${h.id}?done=learning-withdrawn&n=${n}`, 303)
   })
   app.post('/fleet/hosts/:id/revoke', admins, (c) => {
     if (!fleet.revokeHost(Number(c.req.param('id')), c.get('scope')!.orgIds)) return c.notFound()
-    return c.redirect('/fleet', 303)
+    return c.redirect('/fleet?done=host-revoked', 303)
   })
   return app
 }

@@ -10,7 +10,7 @@ import type { Accounts, Principal, Scope } from '../../appliance/services/accoun
 import { type ListEntry, type ListKind, SenderLists } from '../../appliance/services/sender-lists'
 import { TenantError } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 export function visibleEntriesFor(lists: SenderLists, scope: Scope): ListEntry[] {
   return lists.list().filter((e) => (scope.orgIds === null || scope.orgIds.includes(e.org_id)) && (scope.userId === null || e.user_id === scope.userId))
@@ -40,6 +40,7 @@ export function listRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     return c.html(
       <Layout title="Allow and block lists" session={session}>
         <h1>Allow and block lists</h1>
+        <Done {...doneOf(c)} />
         <p class="muted">An allow-listed sender's mail is delivered whatever its score, but never when it fails sender authentication or carries a virus. A blocked sender's mail goes to the quarantine.</p>
         {error && <p class="error" role="alert">{error}</p>}
         <form method="post" action="/lists" class="filters">
@@ -87,7 +88,7 @@ export function listRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
       if (err instanceof TenantError) return page(c, 400, err.message)
       throw err
     }
-    return c.redirect('/lists', 303)
+    return c.redirect('/lists?done=list-added', 303)
   })
   app.post('/lists/:id/delete', (c) => {
     const id = Number(c.req.param('id'))
@@ -95,7 +96,7 @@ export function listRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     if (!e) return c.notFound()
     lists.remove(id)
     deps.accounts.audit(c.get('session')!.principal, 'list-remove', `${e.kind} ${e.pattern} for ${e.user ?? e.org}`)
-    return c.redirect('/lists', 303)
+    return c.redirect('/lists?done=list-removed', 303)
   })
   return app
 }

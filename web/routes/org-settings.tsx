@@ -50,7 +50,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
       throw err
     }
     audit(c, 'org-policy', `${org.name}: ${JSON.stringify(policy)}`)
-    return c.redirect(`/orgs/${org.id}`, 303)
+    return c.redirect(`/orgs/${org.id}?done=policy-saved`, 303)
   })
 
   app.post('/orgs/:id/suspend', admins, async (c) => {
@@ -59,7 +59,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
     const on = (await c.req.parseBody()).suspended === 'on'
     tenants.setSuspended(org.name, on)
     audit(c, on ? 'org-suspend' : 'org-unsuspend', org.name)
-    return c.redirect(`/orgs/${org.id}`, 303)
+    return c.redirect(`/orgs/${org.id}?done=${on ? 'suspended' : 'resumed'}`, 303)
   })
 
   for (const setting of ['tag-mode', 'catch-all', 'verify-recipients'] as const) {
@@ -72,7 +72,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
       else if (setting === 'catch-all') tenants.setCatchAll(d.name, on)
       else tenants.setVerifyRecipients(d.name, on)
       audit(c, `domain-${setting}`, `${d.name} ${on ? 'on' : 'off'}`)
-      return c.redirect(`/orgs/${org.id}`, 303)
+      return c.redirect(`/orgs/${org.id}?done=${setting}&n=${on ? 1 : 0}`, 303)
     })
   }
 
@@ -83,7 +83,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
     const on = (await c.req.parseBody()).value === 'on'
     const n = deps.db.prepare(`UPDATE users SET digest_enabled = ? WHERE org_id = ?`).run(on ? 1 : 0, org.id).changes
     audit(c, 'org-digests', `${org.name}: ${on ? 'on' : 'off'} for ${n} users`)
-    return c.redirect(`/orgs/${org.id}`, 303)
+    return c.redirect(`/orgs/${org.id}?done=digests&n=${n}`, 303)
   })
 
   // The address digests come from; empty: quarantine@ the organisation's first domain.
@@ -98,7 +98,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
       throw err
     }
     audit(c, 'org-digest-sender', `${org.name}: ${address || 'default'}`)
-    return c.redirect(`/orgs/${org.id}`, 303)
+    return c.redirect(`/orgs/${org.id}?done=digest-sender`, 303)
   })
 
   // "Switch into" an organisation: the quarantine, archive, lists and statistics then show

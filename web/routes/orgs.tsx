@@ -12,7 +12,7 @@ import { type ImportResult, TenantError, Tenants } from '../../appliance/service
 import { parseUserCsv } from '../../appliance/services/user-csv'
 import { Digests } from '../../appliance/services/digests'
 import { type Env, requireLogin } from '../security'
-import { Csrf, Layout } from '../views/layout'
+import { Csrf, Done, doneOf, Layout } from '../views/layout'
 import { PolicyForm } from '../views/org-policy'
 import { orgSettingsRoutes } from './org-settings'
 import { userRoutes } from './users'
@@ -98,7 +98,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
       // An MSP admin's organisation belongs to their MSP.
       if (p.role === 'msp_admin' && p.mspId) deps.db.prepare(`UPDATE organisations SET msp_id = ? WHERE id = ?`).run(p.mspId, org.id)
       deps.accounts.audit(p, 'org-create', org.name)
-      return c.redirect(`/orgs/${org.id}`, 303)
+      return c.redirect(`/orgs/${org.id}?done=org-created`, 303)
     } catch (err) {
       if (err instanceof TenantError) return c.text(err.message, 400)
       throw err
@@ -116,6 +116,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     return c.html(
       <Layout title={org.name} session={session}>
         <h1>{org.name}{org.suspended_at ? ' (suspended)' : ''}</h1>
+        <Done {...doneOf(c)} />
         {error && <p class="error" role="alert">{error}</p>}
         <p><a href={`/orgs/${org.id}/users`}>{users} users</a> · <a href={`/stats?org=${org.id}`}>statistics</a></p>
         {admin && (
@@ -198,7 +199,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
       if (err instanceof TenantError) return orgPage(c, org.id, 400, err.message)
       throw err
     }
-    return c.redirect(`/orgs/${org.id}`, 303)
+    return c.redirect(`/orgs/${org.id}?done=domain-added`, 303)
   })
 
   const progress = (c: Context<Env>, orgId: number, id: string, job: ImportJob) => (

@@ -10,7 +10,7 @@ import type { Accounts } from '../../appliance/services/accounts'
 import { RULE_ACTIONS, type RuleAction, RuleError, Rules } from '../../appliance/services/rules'
 import { TenantError } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 export function ruleRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
   const app = new Hono<Env>()
@@ -33,6 +33,7 @@ export function ruleRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     return c.html(
       <Layout title="Rules" session={session}>
         <h1>Outbreak rules</h1>
+        <Done {...doneOf(c)} />
         {error && <p class="error" role="alert">{error}</p>}
         <table id="rules">
           <thead><tr><th>Rule</th><th>For</th><th>Action</th><th class="num">Matches</th><th class="wide">Last match</th><th></th></tr></thead>
@@ -105,7 +106,7 @@ export function ruleRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
       if (err instanceof RuleError || err instanceof TenantError) return page(c, 400, err.message)
       throw err
     }
-    return c.redirect('/rules', 303)
+    return c.redirect('/rules?done=rule-added', 303)
   })
 
   const editable = (c: Context<Env>) => {
@@ -118,14 +119,14 @@ export function ruleRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     const on = (await c.req.parseBody()).value === 'on'
     rules.setEnabled(r.name, on)
     deps.accounts.audit(c.get('session')!.principal, on ? 'rule-enable' : 'rule-disable', r.name)
-    return c.redirect('/rules', 303)
+    return c.redirect(`/rules?done=${on ? 'rule-on' : 'rule-off'}`, 303)
   })
   app.post('/rules/:id/delete', (c) => {
     const r = editable(c)
     if (!r) return c.notFound()
     rules.remove(r.name)
     deps.accounts.audit(c.get('session')!.principal, 'rule-remove', r.name)
-    return c.redirect('/rules', 303)
+    return c.redirect('/rules?done=rule-removed', 303)
   })
   return app
 }

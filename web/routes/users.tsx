@@ -9,7 +9,7 @@ import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
 import { normaliseAddress, type Organisation, TenantError, Tenants } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
-import { Csrf, Layout, when } from '../views/layout'
+import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 const PAGE = 100
 
@@ -47,6 +47,7 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
     return c.html(
       <Layout title={`Users of ${org.name}`} session={session}>
         <h1>Users of <a href={`/orgs/${org.id}`}>{org.name}</a></h1>
+        <Done {...doneOf(c)} />
         {error && <p class="error" role="alert">{error}</p>}
         <form method="get" action={`/orgs/${org.id}/users`} class="filters" role="search">
           <input name="q" placeholder="address or name" value={search} />
@@ -116,7 +117,7 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
       if (err instanceof TenantError) return page(c, org, 400, err.message)
       throw err
     }
-    return c.redirect(`/orgs/${org.id}/users`, 303)
+    return c.redirect(`/orgs/${org.id}/users?done=user-added`, 303)
   })
 
   app.post('/orgs/:id/users/:uid/role', async (c) => {
@@ -127,7 +128,7 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
     const role = (await c.req.parseBody()).role === 'org_admin' ? 'org_admin' : 'user'
     q.setRole.run(role, user.id)
     deps.accounts.audit(c.get('session')!.principal, 'user-role', `${user.email}: ${role}`)
-    return c.redirect(`/orgs/${org.id}/users`, 303)
+    return c.redirect(`/orgs/${org.id}/users?done=user-role`, 303)
   })
 
   app.post('/orgs/:id/users/:uid/delete', (c) => {
@@ -137,7 +138,7 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
     if (self) return page(c, org, 400, 'You cannot remove your own account.')
     tenants.removeUser(user.email)
     deps.accounts.audit(c.get('session')!.principal, 'user-remove', user.email)
-    return c.redirect(`/orgs/${org.id}/users`, 303)
+    return c.redirect(`/orgs/${org.id}/users?done=user-removed`, 303)
   })
   return app
 }

@@ -72,6 +72,37 @@ const DONE: Record<string, (n: number) => string> = {
   'allow-sender': () => 'Sender allowed; the message was released.',
   'block-sender': () => 'Sender blocked: their mail will be quarantined.',
   'report-spam': () => 'Reported as spam: Moat learns from it, and mail like it will be caught.',
+  'list-added': () => 'Added to the list: it applies to the next message.',
+  'list-removed': () => 'Removed from the list.',
+  'rule-added': () => 'Rule added: it applies to the next message.',
+  'rule-on': () => 'Rule switched on.',
+  'rule-off': () => 'Rule switched off.',
+  'rule-removed': () => 'Rule removed.',
+  'totp-on': () => 'The second factor is on: signing in asks for a code from now on.',
+  'totp-off': () => 'The second factor is off.',
+  'token-revoked': () => 'Token revoked: whatever held it is signed out.',
+  'alert-ack': () => 'Alert acknowledged.',
+  'org-created': () => 'Organisation created.',
+  'policy-saved': () => 'Policy saved: it applies to the next message.',
+  suspended: () => 'Suspended: its mail is refused until it is resumed.',
+  resumed: () => 'Resumed: its mail is accepted again.',
+  'domain-added': () => 'Domain added: its mail is accepted from now on.',
+  'tag-mode': (n) => `Tag mode is ${n ? 'on: spam is delivered with X-Moat headers' : 'off: spam is quarantined'}.`,
+  'catch-all': (n) => `Catch-all is ${n ? 'on: every local part is accepted' : 'off: only known users and aliases are accepted'}.`,
+  'verify-recipients': (n) => `Recipient verification is ${n ? "on: unknown recipients are asked of the domain's server" : 'off'}.`,
+  digests: (n) => `Digests changed for ${n} user${n === 1 ? '' : 's'}.`,
+  'digest-sender': () => 'Digest sender saved.',
+  'user-added': () => 'User added.',
+  'user-role': () => 'Role changed.',
+  'user-removed': () => 'User removed: mail to the address is refused unless the domain is catch-all.',
+  'command-queued': () => 'Command queued: it runs when the host next reports.',
+  'learning-withdrawn': (n) => `Withdrew ${n} fingerprint${n === 1 ? '' : 's'} this host shared; the other appliances drop them at their next pull.`,
+  'host-revoked': () => 'Host revoked: its agent is refused from now on.',
+}
+
+/** The ?done= and ?n= of a page's request, for <Done>. */
+export function doneOf(c: { req: { query(name: string): string | undefined } }): { done?: string; n?: string } {
+  return { done: c.req.query('done'), n: c.req.query('n') }
 }
 
 export function Done(props: { done?: string; n?: string }) {
