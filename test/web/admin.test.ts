@@ -332,3 +332,41 @@ t.test('every admin action says what it did on the page it returns to; unknown k
   t.match(await follow(await post(app, `/orgs/${acme.id}/digests`, boss, { value: 'on' })), /^Digests changed for \d+ users/)
   t.equal((await get(app, `/orgs/${acme.id}?done=<script>&n=1`, boss)).text.includes('id="done"'), false, 'a crafted kind shows nothing')
 })
+
+t.test("users page: an admin sets a user's password and manages aliases, inside the organisation only", async (t) => {
+  const { app, db } = await setup(t)
+  const tenants = new Tenants(db)
+  const acme = tenants.orgByName('acme')!
+  const globex = tenants.orgByName('globex')!
+  const boss = await signIn(app, 'boss@example.com')
+  const bob = tenants.userByEmail('bob@example.com')!
+  const hank = tenants.userByEmail('hank@globex.test')!
+  const me = tenants.userByEmail('boss@example.com')!
+  const fresh = 'a new password for bob, long enough'
+
+  const short = await post(app, `/orgs/${acme.id}/users/${bob.id}/password`, boss, { password: 'short' })
+  t.equal(short.status, 400)
+  t.match(await short.text(), /password/i, 'a weak password is refused with the reason')
+  const set = await post(app, `/orgs/${acme.id}/users/${bob.id}/password`, boss, { password: fresh })
+  t.equal(set.headers.get('location'), `/orgs/${acme.id}/users?done=user-password`)
+  t.equal((await signIn(app, 'bob@example.com', fresh)).status, 303, 'bob signs in with it')
+  t.match(db.prepare(`SELECT detail FROM audit_log WHERE action = 'user-password'`).pluck().get(), 'bob@example.com', 'audited')
+  t.equal((await post(app, `/orgs/${acme.id}/users/${hank.id}/password`, boss, { password: fresh })).status, 404, "another organisation's user, under one's own")
+  t.equal((await post(app, `/orgs/${globex.id}/users/${hank.id}/password`, boss, { password: fresh })).status, 404, "another organisation's user")
+  t.equal((await post(app, `/orgs/${acme.id}/users/${me.id}/password`, boss, { password: fresh })).status, 400, 'not her own: that asks for the current one')
+
+  t.equal((await post(app, `/orgs/${acme.id}/aliases`, boss, { address: 'sales@example.com', target: 'bob@example.com' })).status, 303)
+  t.match(tenants.listAliases(), [{ address: 'sales@example.com', target: 'bob@example.com' }])
+  t.match((await get(app, `/orgs/${acme.id}/users`, boss)).text, /sales@example\.com<\/td><td>→ bob@example\.com/)
+  const cross = await post(app, `/orgs/${acme.id}/aliases`, boss, { address: 'hank2@example.com', target: 'hank@globex.test' })
+  t.equal(cross.status, 400)
+  t.match(await cross.text(), /is not a user of acme/, 'no alias to another tenant')
+  t.equal((await post(app, `/orgs/${acme.id}/aliases`, boss, { address: 'boss@globex.test', target: 'bob@example.com' })).status, 400, "no alias in another tenant's domain")
+  t.equal((await post(app, `/orgs/${globex.id}/aliases`, boss, { address: 'x@globex.test', target: 'hank@globex.test' })).status, 404)
+  tenants.addAlias('info@globex.test', 'hank@globex.test')
+  const theirs = tenants.listAliases().find((a) => a.address === 'info@globex.test')!
+  t.equal((await post(app, `/orgs/${acme.id}/aliases/${theirs.id}/delete`, boss)).status, 404, "another tenant's alias by id")
+  const ours = tenants.listAliases().find((a) => a.address === 'sales@example.com')!
+  t.equal((await post(app, `/orgs/${acme.id}/aliases/${ours.id}/delete`, boss)).status, 303)
+  t.same(tenants.listAliases().map((a) => a.address), ['info@globex.test'])
+})

@@ -2,7 +2,8 @@
  * What a new admin meets first, in Chromium against the real web app: the login page says how
  * the first admin is made while there is none (and stops saying it after); every page has a
  * favicon; the second-factor page shows its key as a QR code that decodes, with the zxing
- * reader the engine uses, to exactly the otpauth link written under it.
+ * reader the engine uses, to exactly the otpauth link written under it; an organisation admin
+ * adds an alias and sets a user's password on the users page, and each action says what it did.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -21,6 +22,9 @@ t.test('first admin hint, favicon, TOTP as a QR code', { skip: !fs.existsSync(CH
   const dir = workDir(t)
   provisionAcme(dir, 2525)
   t.equal(moat(dir, ['user', 'password', 'alice@example.com'], `${PASSWORD}\n`).code, 0)
+  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
+  moatOk(dir, ['user', 'add', 'bob@example.com'])
+  t.equal(moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code, 0)
   const web = await startWeb(dir)
   t.teardown(() => web.stop())
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
@@ -55,5 +59,24 @@ t.test('first admin hint, favicon, TOTP as a QR code', { skip: !fs.existsSync(CH
   const png = await page.locator('#totp-qr svg').screenshot()
   t.same(await qrCodeTexts([{ mimeType: 'image/png', size: png.length, content: png }]), [uri], 'the QR code holds the same otpauth link')
   await page.screenshot({ path: path.join(SHOTS, 'totp-qr.png'), fullPage: true })
+
+  // The organisation admin: aliases and a user's password, each action confirmed on the page.
+  const admin = await browser.newPage()
+  await admin.goto(`${web.url}/login`)
+  await admin.fill('input[name=email]', 'boss@example.com')
+  await admin.fill('input[name=password]', PASSWORD)
+  await admin.click('button[type=submit]')
+  await admin.waitForURL(/\/quarantine/)
+  const acme = (JSON.parse(moatOk(dir, ['org', 'list', '--json'])) as { id: number; name: string }[]).find((o) => o.name === 'acme')!
+  await admin.goto(`${web.url}/orgs/${acme.id}/users`)
+  await admin.fill('input[name=address]', 'sales@example.com')
+  await admin.fill('input[name=target]', 'bob@example.com')
+  await admin.click('button:has-text("Add alias")')
+  t.match(await admin.textContent('#done'), /Alias added/)
+  t.match(await admin.textContent('#aliases'), /sales@example\.com.*bob@example\.com/s)
+  await admin.fill('input[aria-label="new password for bob@example.com"]', 'bob gets a long new password')
+  await admin.click('tr:has-text("bob@example.com") button:has-text("Set password")')
+  t.match(await admin.textContent('#done'), /Password set/)
+  await admin.screenshot({ path: path.join(SHOTS, 'users-aliases.png'), fullPage: true })
   t.same(cspErrors, [], 'nothing refused by the CSP')
 })

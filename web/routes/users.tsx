@@ -7,6 +7,7 @@
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
+import { RelayControl } from '../../appliance/services/relay'
 import { normaliseAddress, type Organisation, TenantError, Tenants } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
@@ -25,6 +26,7 @@ interface UserRow {
 export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Context<Env>, id: number) => Organisation | undefined }): Hono<Env> {
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
+  const relay = new RelayControl(deps.db)
   app.use('/orgs/:id/users', requireLogin(['appliance_admin', 'msp_admin', 'org_admin']))
   app.use('/orgs/:id/users/*', requireLogin(['appliance_admin', 'msp_admin', 'org_admin']))
   const q = {
@@ -77,6 +79,11 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
                 <td class="wide">{u.digest_enabled ? 'on' : 'off'}</td>
                 <td class="wide">{when(u.created_at)}</td>
                 <td>
+                  <form method="post" action={`/orgs/${org.id}/users/${u.id}/password`} class="inline">
+                    <Csrf session={session} />
+                    <input type="password" name="password" autocomplete="new-password" placeholder="new password" required aria-label={`new password for ${u.email}`} />
+                    <button type="submit">Set password</button>
+                  </form>
                   <form method="post" action={`/orgs/${org.id}/users/${u.id}/delete`} class="inline"><Csrf session={session} /><button type="submit">Remove</button></form>
                 </td>
               </tr>
@@ -85,6 +92,25 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
         </table>
         {!shown.length && <p class="muted">No users match.</p>}
         {more && <p><a href={`/orgs/${org.id}/users?${next}`} rel="next">More →</a></p>}
+        <h2>Aliases</h2>
+        <p class="muted">Mail to an alias goes to its user, with the user's lists and quarantine.</p>
+        <table id="aliases">
+          <tbody>
+            {tenants.listAliases().filter((a) => a.org_id === org.id).map((a) => (
+              <tr data-id={a.id}>
+                <td>{a.address}</td>
+                <td>→ {a.target}</td>
+                <td><form method="post" action={`/orgs/${org.id}/aliases/${a.id}/delete`} class="inline"><Csrf session={session} /><button type="submit">Remove</button></form></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <form method="post" action={`/orgs/${org.id}/aliases`} class="filters">
+          <Csrf session={session} />
+          <input name="address" type="email" placeholder="alias address" required />
+          <input name="target" type="email" placeholder="the user it goes to" required />
+          <button type="submit">Add alias</button>
+        </form>
       </Layout>,
       status,
     )
@@ -139,6 +165,51 @@ export function userRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Cont
     tenants.removeUser(user.email)
     deps.accounts.audit(c.get('session')!.principal, 'user-remove', user.email)
     return c.redirect(`/orgs/${org.id}/users?done=user-removed`, 303)
+  })
+  // An admin sets a user's password (a new employee, a forgotten one): hashed as every
+  // password is, audited; not one's own (the account page asks for the current one).
+  app.post('/orgs/:id/users/:uid/password', async (c) => {
+    const org = orgOf(c)
+    const { user, self } = org ? userOf(c, org) : { user: undefined, self: false }
+    if (!org || !user) return c.notFound()
+    if (self) return page(c, org, 400, 'Change your own password on your account page.')
+    try {
+      await relay.setPassword(user.email, String((await c.req.parseBody()).password ?? ''))
+    } catch (err) {
+      if (err instanceof TenantError) return page(c, org, 400, err.message)
+      throw err
+    }
+    deps.accounts.audit(c.get('session')!.principal, 'user-password', user.email)
+    return c.redirect(`/orgs/${org.id}/users?done=user-password`, 303)
+  })
+
+  app.post('/orgs/:id/aliases', async (c) => {
+    const org = orgOf(c)
+    if (!org) return c.notFound()
+    const body = await c.req.parseBody()
+    try {
+      const address = normaliseAddress(String(body.address ?? '')).email
+      const target = normaliseAddress(String(body.target ?? '')).email
+      // Both sides in this organisation: the target by its user row, the alias by its domain.
+      const u = tenants.userByEmail(target)
+      if (!u || u.org_id !== org.id) throw new TenantError(`${target} is not a user of ${org.name}`)
+      if (tenants.domainByName(address.split('@')[1])?.org_id !== org.id) throw new TenantError(`${address.split('@')[1]} is not a domain of ${org.name}`)
+      const a = tenants.addAlias(address, target)
+      deps.accounts.audit(c.get('session')!.principal, 'alias-add', `${a.address} -> ${a.target}`)
+    } catch (err) {
+      if (err instanceof TenantError) return page(c, org, 400, err.message)
+      throw err
+    }
+    return c.redirect(`/orgs/${org.id}/users?done=alias-added`, 303)
+  })
+
+  app.post('/orgs/:id/aliases/:aid/delete', (c) => {
+    const org = orgOf(c)
+    const a = org && tenants.listAliases().find((x) => x.id === Number(c.req.param('aid')) && x.org_id === org.id)
+    if (!org || !a) return c.notFound()
+    tenants.removeAlias(a.address)
+    deps.accounts.audit(c.get('session')!.principal, 'alias-remove', a.address)
+    return c.redirect(`/orgs/${org.id}/users?done=alias-removed`, 303)
   })
   return app
 }
