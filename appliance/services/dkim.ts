@@ -30,6 +30,15 @@ function txtRecord(privateKeyPem: string): string {
   return `v=DKIM1; k=rsa; p=${pub}`
 }
 
+/**
+ * The record as a zone-file line. A 2048-bit key's record is longer than the 255 characters
+ * one TXT string may hold, so it is written as several quoted strings, which resolvers join.
+ */
+export function zoneLine(info: DkimInfo): string {
+  const parts = info.record.match(/.{1,255}/g) ?? []
+  return `${info.selector}._domainkey.${info.domain}. IN TXT ${parts.map((p) => `"${p}"`).join(' ')}`
+}
+
 export class Dkim {
   private readonly q
   private cache = new Map<string, { at: number; row: Row | undefined }>()

@@ -370,3 +370,41 @@ t.test("users page: an admin sets a user's password and manages aliases, inside 
   t.equal((await post(app, `/orgs/${acme.id}/aliases/${ours.id}/delete`, boss)).status, 303)
   t.same(tenants.listAliases().map((a) => a.address), ['info@globex.test'])
 })
+
+t.test('outbound mail in the UI: DKIM, held senders, relay networks per organisation; routes for the appliance admin', async (t) => {
+  const { app, db } = await setup(t)
+  const tenants = new Tenants(db)
+  const acme = tenants.orgByName('acme')!
+  const globex = tenants.orgByName('globex')!
+  const domain = tenants.domainByName('example.com')!
+  const theirDomain = tenants.domainByName('globex.test')!
+  const boss = await signIn(app, 'boss@example.com')
+
+  t.match((await get(app, `/orgs/${acme.id}/outbound`, boss)).text, /no key yet/)
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/dkim/${domain.id}`, boss, { do: 'make' })).headers.get('location'), `/orgs/${acme.id}/outbound?done=dkim-make`)
+  const page = (await get(app, `/orgs/${acme.id}/outbound`, boss)).text
+  t.match(page, /moat\d{6}[0-9a-f]{4}\._domainkey\.example\.com\. IN TXT &quot;v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{200,}&quot; &quot;[A-Za-z0-9+/=]{100,}&quot;/, 'the record to publish')
+  t.match(page, /Signing: <strong>off<\/strong>/)
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/dkim/${domain.id}`, boss, { do: 'enable' })).status, 303)
+  t.equal(db.prepare(`SELECT dkim_enabled FROM domains WHERE id = ?`).pluck().get(domain.id), 1, 'signing on')
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/dkim/${theirDomain.id}`, boss, { do: 'make' })).status, 404, "another tenant's domain under one's own organisation")
+  t.equal((await post(app, `/orgs/${globex.id}/outbound/dkim/${theirDomain.id}`, boss, { do: 'make' })).status, 404, "another tenant's organisation")
+
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/senders`, boss, { address: 'bob@example.com', reason: 'sending a lot' })).status, 303)
+  const held = db.prepare(`SELECT id FROM held_senders WHERE address = 'bob@example.com' AND released_at IS NULL`).pluck().get() as number
+  t.ok(held, 'bob is held')
+  db.prepare(`INSERT INTO held_senders (org_id, address, reason, held_at) VALUES (?, 'hank@globex.test', 'x', ?)`).run(globex.id, Date.now())
+  const theirs = db.prepare(`SELECT id FROM held_senders WHERE address = 'hank@globex.test'`).pluck().get() as number
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/senders/${theirs}/release`, boss)).status, 404, "another tenant's held sender by id")
+  t.match((await post(app, `/orgs/${acme.id}/outbound/senders/${held}/release`, boss)).headers.get('location'), /done=sender-released&n=0$/)
+
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/networks`, boss, { cidr: '0.0.0.0/0' })).status, 404, 'an organisation admin cannot make its organisation a relay')
+  const root = await signIn(app, 'root@moat.test')
+  t.equal((await post(app, `/orgs/${acme.id}/outbound/networks`, root, { cidr: '192.0.2.10/32', description: 'their Exchange' })).status, 303)
+  t.match(db.prepare(`SELECT cidr FROM relay_networks`).pluck().all(), ['192.0.2.10/32'])
+  t.equal((await post(app, '/outbound/routes', boss, { domain: '*', host: 'smarthost.example:587' })).status, 404, 'routes are the appliance admin’s')
+  t.equal((await post(app, '/outbound/routes', root, { domain: '*', host: 'smarthost.example:587' })).status, 303)
+  t.match((await get(app, '/outbound', root)).text, /→ smarthost\.example:587/)
+  t.equal((await post(app, '/outbound/routes/delete', root, { domain: '*' })).status, 303)
+  t.same(db.prepare(`SELECT count(*) FROM transport_routes`).pluck().get(), 0)
+})

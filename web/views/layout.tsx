@@ -29,6 +29,7 @@ export function Layout(props: { title: string; session: Session | null; children
               {s.principal.role !== 'user' && <a href="/stats">Statistics</a>}
               {s.principal.role !== 'user' && <a href="/rules">Rules</a>}
               {admin && <a href="/delivery">Delivery</a>}
+              {admin && <a href="/outbound">Outbound</a>}
               {s.principal.role !== 'user' && <a href="/fleet">Fleet</a>}
               {s.principal.role !== 'user' && <a href="/audit">Audit</a>}
               {admin && <a href="/status">Status</a>}
@@ -98,6 +99,16 @@ const DONE: Record<string, (n: number) => string> = {
   'user-password': () => 'Password set: it works for the web and for SMTP AUTH from now on.',
   'alias-added': () => 'Alias added: its mail goes to the user from now on.',
   'alias-removed': () => 'Alias removed.',
+  'dkim-make': () => 'DKIM key made: publish the record below, then switch signing on.',
+  'dkim-enable': () => 'Outbound mail is signed with DKIM from now on.',
+  'dkim-disable': () => 'DKIM signing is off.',
+  'dkim-rotate': () => 'New DKIM key made: signing is off until its record is published and it is switched on.',
+  'sender-held': () => 'Sender held: their outbound mail waits here until released.',
+  'sender-released': (n) => `Sender released: ${n} held deliver${n === 1 ? 'y goes' : 'ies go'} out now.`,
+  'relay-added': () => 'The network may relay for this organisation (its own domains as sender only).',
+  'relay-removed': () => 'The network may no longer relay.',
+  'route-added': () => 'Route added: it applies to the next delivery.',
+  'route-removed': () => 'Route removed: that mail goes by DNS MX again.',
   'command-queued': () => 'Command queued: it runs when the host next reports.',
   'learning-withdrawn': (n) => `Withdrew ${n} fingerprint${n === 1 ? '' : 's'} this host shared; the other appliances drop them at their next pull.`,
   'host-revoked': () => 'Host revoked: its agent is refused from now on.',

@@ -4,7 +4,7 @@ import { BounceKeys } from '../../services/bounce-keys'
 import { StoredSettings } from '../../services/stored-settings'
 import { DELIVERY_ATTEMPT_DAYS, DELIVERY_ATTEMPT_DAYS_SETTING } from '../../jobs/retention'
 import { DeliveryMonitor } from '../../services/delivery-monitor'
-import { Dkim } from '../../services/dkim'
+import { Dkim, zoneLine } from '../../services/dkim'
 import { OutboundSenders } from '../../services/outbound-senders'
 import { RelayControl } from '../../services/relay'
 import { RblWatch, readZoneFile } from '../../services/rbl-watch'
@@ -95,7 +95,7 @@ export const outboundCommands: Command[] = [
       const info = new Dkim(appliance().db).info(args[0], { enable: opts.enable ? true : opts.disable ? false : undefined, rotate: !!opts.rotate })
       if (opts.json) return out(JSON.stringify({ ...info, name: `${info.selector}._domainkey.${info.domain}` }))
       out(`Publish this TXT record, then run: moat domain dkim ${info.domain} --enable`)
-      out(`${info.selector}._domainkey.${info.domain}. IN TXT "${info.record}"`)
+      out(zoneLine(info))
       out(`signing: ${info.enabled ? 'on' : 'off'}`)
     },
   },
