@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import { parseUserCsv } from '../../services/user-csv'
 import { type Command, need, printTable, UsageError, isoTime } from '../command'
 import { appliance } from '../context'
-import type { OrgPolicy } from '../../services/tenants'
+import type { Domain, OrgPolicy, Tenants } from '../../services/tenants'
 
 const json = { type: 'boolean', description: 'print JSON' } as const
 
@@ -19,6 +19,21 @@ function numberOpt(v: unknown, name: string): number | undefined {
   if (!Number.isFinite(n)) throw new UsageError(`--${name} wants a number`)
   return n
 }
+
+const DOMAIN_SWITCHES: { name: string; label: string; column: 'catch_all' | 'verify_recipients' | 'tag_mode'; summary: string; set: (t: Tenants, domain: string, on: boolean) => Domain }[] = [
+  {
+    name: 'catch-all', label: 'catch-all', column: 'catch_all', set: (t, d, on) => t.setCatchAll(d, on),
+    summary: 'Accept mail for every local part of DOMAIN (on) or only for provisioned users and aliases (off).',
+  },
+  {
+    name: 'verify-recipients', label: 'recipient verification', column: 'verify_recipients', set: (t, d, on) => t.setVerifyRecipients(d, on),
+    summary: "Ask the domain's own mail server, at RCPT, about recipients Moat has no user or alias for (on): accept what it accepts, refuse what it refuses, 451 while it cannot be asked.",
+  },
+  {
+    name: 'tag-mode', label: 'tag mode', column: 'tag_mode', set: (t, d, on) => t.setTagMode(d, on),
+    summary: 'Deliver spam for DOMAIN with X-Moat-* headers (on) or quarantine it (off).',
+  },
+]
 
 export const tenantCommands: Command[] = [
   {
@@ -153,36 +168,19 @@ export const tenantCommands: Command[] = [
       out(`domain ${args[0]} removed`)
     },
   },
-  {
-    path: ['domain', 'catch-all'],
-    usage: 'DOMAIN on|off',
-    summary: 'Accept mail for every local part of DOMAIN (on) or only for provisioned users and aliases (off).',
-    run({ args, out }) {
-      need(args, 2, 'domain and on|off')
-      const d = appliance().tenants.setCatchAll(args[0], onOff(args[1], 'catch-all'))
-      out(`catch-all for ${d.name} is ${d.catch_all ? 'on' : 'off'}`)
-    },
-  },
-  {
-    path: ['domain', 'verify-recipients'],
-    usage: 'DOMAIN on|off',
-    summary: "Ask the domain's own mail server, at RCPT, about recipients Moat has no user or alias for (on): accept what it accepts, refuse what it refuses, 451 while it cannot be asked.",
-    run({ args, out }) {
-      need(args, 2, 'domain and on|off')
-      const d = appliance().tenants.setVerifyRecipients(args[0], onOff(args[1], 'verify-recipients'))
-      out(`recipient verification for ${d.name} is ${d.verify_recipients ? 'on' : 'off'}`)
-    },
-  },
-  {
-    path: ['domain', 'tag-mode'],
-    usage: 'DOMAIN on|off',
-    summary: 'Deliver spam for DOMAIN with X-Moat-* headers (on) or quarantine it (off).',
-    run({ args, out }) {
-      need(args, 2, 'domain and on|off')
-      const d = appliance().tenants.setTagMode(args[0], onOff(args[1], 'tag-mode'))
-      out(`tag mode for ${d.name} is ${d.tag_mode ? 'on' : 'off'}`)
-    },
-  },
+  // A domain's switches: one command each, made alike.
+  ...DOMAIN_SWITCHES.map(
+    (w): Command => ({
+      path: ['domain', w.name],
+      usage: 'DOMAIN on|off',
+      summary: w.summary,
+      run({ args, out }) {
+        need(args, 2, 'domain and on|off')
+        const d = w.set(appliance().tenants, args[0], onOff(args[1], w.name))
+        out(`${w.label} for ${d.name} is ${d[w.column] ? 'on' : 'off'}`)
+      },
+    }),
+  ),
   {
     path: ['user', 'add'],
     usage: 'EMAIL [--name "Display Name"] [--role user|org_admin]',
