@@ -77,7 +77,8 @@ export function applyBundle(db: BetterSqlite3.Database, words: RelayedWord[], no
     for (const w of words) {
       const reporter = `${FLEET_REPORTER}${w.host}`
       if (w.trust > 0) recordFingerprints(db, [{ kind: w.kind, key: w.key }], { label: w.label, reporter, trust: w.trust, origin: 'fleet' }, now)
-      else revokeFingerprints(db, { reporter, kind: w.kind, key: w.key }, now)
+      // Withdrawn is this word only: the same appliance may also have said the other label.
+      else revokeFingerprints(db, { reporter, kind: w.kind, key: w.key, label: w.label }, now)
     }
   })()
 }

@@ -63,12 +63,14 @@ export function recordFingerprints(db: Db, keys: { kind: FingerprintKind; key: s
   })()
 }
 
-/** Withdraws every word of a reporter (a user whose reports poisoned), or one fingerprint's. */
-export function revokeFingerprints(db: Db, by: { reporter?: string; kind?: FingerprintKind; key?: string }, now = Date.now()): number {
+/** Withdraws every word of a reporter (a user whose reports poisoned), or one fingerprint's; `label` narrows either to spam or ham words. */
+export function revokeFingerprints(db: Db, by: { reporter?: string; kind?: FingerprintKind; key?: string; label?: string }, now = Date.now()): number {
   const where: string[] = ['revoked_at IS NULL']
   const args: unknown[] = []
   if (by.reporter) where.push('reporter = ?'), args.push(by.reporter)
   if (by.kind && by.key) where.push('kind = ? AND key = ?'), args.push(by.kind, by.key)
+  // Only with a reporter or fingerprint named: a label alone would revoke half the table.
+  if (by.label && args.length) where.push('label = ?'), args.push(by.label)
   if (args.length === 0) throw new Error('revoke what? name a reporter or a fingerprint')
   return db.transaction(() => {
     const ids = (db.prepare(`SELECT id FROM fuzzy_hashes WHERE ${where.join(' AND ')}`).all(...args) as { id: number }[]).map((r) => r.id)

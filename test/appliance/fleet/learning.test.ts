@@ -142,3 +142,17 @@ t.test('bad words are refused whole; a flood is cut at the hourly budget and mak
   t.equal(fuzzy, 0, `no ham of ${hamMessages.length} got a FUZZY symbol from one appliance's words`)
   t.equal(flaggedWith, flaggedWithout, `ham flagged: ${flaggedWith} with the poison, ${flaggedWithout} without`)
 })
+
+t.test('a withdrawn word takes back only its own label', async (t) => {
+  // One appliance said both "spam" and "not spam" of one fingerprint; it withdraws the spam word.
+  const db = openDatabase(`${t.testdir()}/a.db`)
+  t.teardown(() => db.close())
+  const key = 'ab'.repeat(16)
+  applyBundle(db, [
+    { kind: 'attachment', key, label: 'spam', host: 7, trust: 2 },
+    { kind: 'attachment', key, label: 'ham', host: 7, trust: 2 },
+  ])
+  applyBundle(db, [{ kind: 'attachment', key, label: 'spam', host: 7, trust: 0 }])
+  const live = db.prepare(`SELECT label FROM fuzzy_hashes WHERE key = ? AND revoked_at IS NULL`).pluck().all(key)
+  t.same(live, ['ham'], 'the ham word stays')
+})
