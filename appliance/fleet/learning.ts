@@ -20,6 +20,7 @@
  */
 import crypto from 'node:crypto'
 import type { Db } from '../db/database'
+import type BetterSqlite3 from 'better-sqlite3'
 import { FleetError } from './errors'
 
 export const HOST_CAP = 2
@@ -72,10 +73,31 @@ export function validWords(data: unknown): SharedWord[] {
 }
 
 export class FleetLearning {
-  constructor(private readonly db: Db) {}
+  // Prepared once: ingest runs for every report batch, and withdraw per word.
+  private readonly maxVersion: BetterSqlite3.Statement
+  private readonly mspOfHost: BetterSqlite3.Statement
+  private readonly getWord: BetterSqlite3.Statement
+  private readonly insertWord: BetterSqlite3.Statement
+  private readonly setWord: BetterSqlite3.Statement
+  private readonly setReporters: BetterSqlite3.Statement
+  private readonly withdrawWord: BetterSqlite3.Statement
+
+  constructor(private readonly db: Db) {
+    this.maxVersion = db.prepare(`SELECT max(version) FROM fleet_fingerprints`).pluck()
+    this.mspOfHost = db.prepare(`SELECT o.msp_id FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE h.id = ?`).pluck()
+    this.getWord = db.prepare(`SELECT id, reporters, trust, withdrawn_by FROM fleet_fingerprints WHERE host_id = ? AND kind = ? AND key = ? AND label = ?`)
+    this.insertWord = db.prepare(`INSERT INTO fleet_fingerprints (msp_id, host_id, kind, key, label, reporters, trust, created_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.setWord = db.prepare(`UPDATE fleet_fingerprints SET reporters = ?, trust = ?, version = ? WHERE id = ?`)
+    this.setReporters = db.prepare(`UPDATE fleet_fingerprints SET reporters = ? WHERE id = ?`)
+    this.withdrawWord = db.prepare(`UPDATE fleet_fingerprints SET trust = 0, withdrawn_by = ?, version = ? WHERE id = ?`)
+  }
 
   private nextVersion(): number {
-    return ((this.db.prepare(`SELECT max(version) FROM fleet_fingerprints`).pluck().get() as number | null) ?? 0) + 1
+    return ((this.maxVersion.get() as number | null) ?? 0) + 1
+  }
+
+  private mspOf(hostId: number): number | undefined {
+    return this.mspOfHost.get(hostId) as number | undefined
   }
 
   /**
@@ -83,15 +105,12 @@ export class FleetLearning {
    * relayed word and how many were refused for flooding.
    */
   ingest(hostId: number, words: SharedWord[], now = Date.now()): { changed: number; refused: number } {
-    const msp = this.db.prepare(`SELECT o.msp_id FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE h.id = ?`).pluck().get(hostId) as number
-    const get = this.db.prepare(`SELECT id, reporters, trust, withdrawn_by FROM fleet_fingerprints WHERE host_id = ? AND kind = ? AND key = ? AND label = ?`)
-    const insert = this.db.prepare(`INSERT INTO fleet_fingerprints (msp_id, host_id, kind, key, label, reporters, trust, created_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    const update = this.db.prepare(`UPDATE fleet_fingerprints SET reporters = ?, trust = ?, version = ? WHERE id = ?`)
+    const msp = this.mspOf(hostId)
     let budget = HOST_WORDS_PER_HOUR - (this.db.prepare(`SELECT count(*) FROM fleet_fingerprints WHERE host_id = ? AND created_at > ?`).pluck().get(hostId, now - 3_600_000) as number)
     let changed = 0
     let refused = 0
     for (const w of words) {
-      const row = get.get(hostId, w.kind, w.key, w.label) as { id: number; reporters: string; trust: number; withdrawn_by: string | null } | undefined
+      const row = this.getWord.get(hostId, w.kind, w.key, w.label) as { id: number; reporters: string; trust: number; withdrawn_by: string | null } | undefined
       if (!row) {
         if (w.trust === 0) continue
         if (budget <= 0) {
@@ -99,7 +118,7 @@ export class FleetLearning {
           continue
         }
         budget--
-        insert.run(msp, hostId, w.kind, w.key, w.label, JSON.stringify({ [w.reporter]: w.trust }), Math.min(HOST_CAP, w.trust), now, this.nextVersion())
+        this.insertWord.run(msp, hostId, w.kind, w.key, w.label, JSON.stringify({ [w.reporter]: w.trust }), Math.min(HOST_CAP, w.trust), now, this.nextVersion())
         changed++
         continue
       }
@@ -110,9 +129,9 @@ export class FleetLearning {
       else reporters[w.reporter] = w.trust
       const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
       if (trust !== row.trust) {
-        update.run(JSON.stringify(reporters), trust, this.nextVersion(), row.id)
+        this.setWord.run(JSON.stringify(reporters), trust, this.nextVersion(), row.id)
         changed++
-      } else this.db.prepare(`UPDATE fleet_fingerprints SET reporters = ? WHERE id = ?`).run(JSON.stringify(reporters), row.id)
+      } else this.setReporters.run(JSON.stringify(reporters), row.id)
     }
     if (refused) this.db.prepare(`UPDATE fleet_hosts SET learning_refused = learning_refused + ? WHERE id = ?`).run(refused, hostId)
     return { changed, refused }
@@ -120,12 +139,12 @@ export class FleetLearning {
 
   /** What the host's MSP's other hosts said since `version`, oldest first, at most `limit`. */
   since(hostId: number, version: number, limit = MAX_WORDS_PER_BUNDLE): Bundle {
-    const msp = this.db.prepare(`SELECT o.msp_id FROM fleet_hosts h JOIN organisations o ON o.id = h.org_id WHERE h.id = ?`).pluck().get(hostId) as number | undefined
+    const msp = this.mspOf(hostId)
     if (msp === undefined) throw new FleetError('unknown host', 401)
     const rows = this.db
       .prepare(`SELECT kind, key, label, host_id AS host, trust, version FROM fleet_fingerprints WHERE msp_id = ? AND version > ? AND host_id <> ? ORDER BY version LIMIT ?`)
       .all(msp, version, hostId, limit) as (RelayedWord & { version: number })[]
-    const newest = rows.length === limit ? rows[rows.length - 1].version : Math.max(version, (this.db.prepare(`SELECT max(version) FROM fleet_fingerprints`).pluck().get() as number | null) ?? 0)
+    const newest = rows.length === limit ? rows[rows.length - 1].version : Math.max(version, (this.maxVersion.get() as number | null) ?? 0)
     return { version: newest, words: rows.map(({ version: _v, ...w }) => w) }
   }
 
@@ -150,8 +169,8 @@ export class FleetLearning {
           if (!(by.reporter in reporters)) continue
           delete reporters[by.reporter]
           const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
-          this.db.prepare(`UPDATE fleet_fingerprints SET reporters = ?, trust = ?, version = ? WHERE id = ?`).run(JSON.stringify(reporters), trust, this.nextVersion(), r.id)
-        } else this.db.prepare(`UPDATE fleet_fingerprints SET trust = 0, withdrawn_by = ?, version = ? WHERE id = ?`).run(who, this.nextVersion(), r.id)
+          this.setWord.run(JSON.stringify(reporters), trust, this.nextVersion(), r.id)
+        } else this.withdrawWord.run(who, this.nextVersion(), r.id)
         n++
       }
       return n
