@@ -14,6 +14,9 @@
  * - URL_IPFS: a link through an IPFS gateway (content-addressed, cannot be taken down).
  * - URL_BAD_HOST: a link whose host is written to be unreadable (percent-encoded, stray symbols).
  * - FROM_DOMAIN_INVALID: the From address's domain cannot exist (no TLD, numeric TLD, stray bytes).
+ * - FROM_RANDOM_DOMAIN: the From address's registered domain is machine-made, letters and
+ *   digits shuffled ("0jvr33k27i0jvstcj55s.com"): registered by the thousand for one campaign
+ *   each; a business picks a name people can say.
  * - FROM_THROWAWAY_TENANT: sent from a *.onmicrosoft.com address, the name every Microsoft 365
  *   trial tenant gets; a business sends from its own domain.
  * - FROM_NAME_HAS_ADDRESS: the display name shows an e-mail address of another domain than
@@ -67,6 +70,11 @@ const HOST_NAME = /^(?=.{1,253}$)([\p{L}\p{N}_](?:[\p{L}\p{N}_-]{0,61}[\p{L}\p{N
 const NOT_HOST_CHARS = /[^\p{L}\p{N}._-]/u
 const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\])$/i
 
+/**
+ * Ten or more letters and digits with three digits or more, letters between digits: no brand
+ * or word ("2020tourism", "365datascience" have one run of digits and pass).
+ */
+const MACHINE_MADE_LABEL = /^(?=(?:[a-z]*\d){3})(?=.*\d[a-z]+\d)[a-z0-9]{10,}$/
 const endsWithSuffix = (host: string, suffix: string) => host === suffix || host.endsWith(`.${suffix}`)
 
 function pathOf(url: string): string {
@@ -83,6 +91,8 @@ export function phishingLinkChecks(msg: ParsedMessage): Symbol[] {
   const fromDomain = msg.from ? domainOf(msg.from.address) : ''
   const fromOrg = fromDomain ? registeredDomain(fromDomain) : null
   if (msg.from && fromDomain && !IP_HOST.test(fromDomain) && !HOST_NAME.test(fromDomain)) out.push({ name: 'FROM_DOMAIN_INVALID', detail: fromDomain.slice(0, 80) })
+  const fromLabel = fromOrg?.split('.')[0] ?? ''
+  if (MACHINE_MADE_LABEL.test(fromLabel)) out.push({ name: 'FROM_RANDOM_DOMAIN', detail: fromOrg! })
   if (fromDomain.endsWith('.onmicrosoft.com')) out.push({ name: 'FROM_THROWAWAY_TENANT', detail: fromDomain })
   const shownAddress = /[\w.+-]+@([\w-]+(?:\.[\w-]+)+)/.exec(msg.from?.name ?? '')
   if (shownAddress && fromOrg && registeredDomain(shownAddress[1].toLowerCase()) !== fromOrg) out.push({ name: 'FROM_NAME_HAS_ADDRESS', detail: `shows ${shownAddress[0].slice(0, 60)}` })

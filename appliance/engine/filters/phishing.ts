@@ -9,7 +9,8 @@
  * (PHISH_CRYPTO_LURE), a reader greeted by e-mail address (PHISH_ADDRESS_GREETING), and
  * filler text hidden out of sight (HTML_HIDDEN_TEXT), extortion for bitcoin (PHISH_EXTORTION),
  * gambling bait (SPAM_GAMBLING), and a fake charge with a toll-free number to "cancel" it
- * (PHISH_CALLBACK). Brand names are read as a reader sees
+ * (PHISH_CALLBACK), or a brand's bill from a stranger with a number to call (PHISH_BRAND_CALLBACK),
+ * sex-dating bait (SPAM_ADULT_DATING). Brand names are read as a reader sees
  * them (asRead): look-alike letters, spaced-out letters and invisible characters undone.
  * They run in the moat-sanity plugin with the other header and structure rules.
  */
@@ -60,6 +61,11 @@ const BRANDS: { name: RegExp; key: string; own: string[] }[] = [
   { name: /\b(unitedhealthcare|aetna|cigna|humana|blue\s?cross|medicare|aarp|state\s?farm|geico|allstate)\b/i, key: 'insurer', own: ['uhc', 'unitedhealthcare', 'myuhc', 'aetna', 'cigna', 'humana', 'bcbs', 'bluecross', 'anthem', 'medicare', 'aarp', 'statefarm', 'geico', 'allstate'] },
   { name: /\b(receita\s?federal|gov\.br|dvla|belastingdienst|digid|impots|agenzia\s?delle\s?entrate|social\s?security\s?administration)\b/i, key: 'government', own: ['gov', 'gouv', 'receita', 'fazenda', 'dvla', 'belastingdienst', 'digid', 'impots', 'agenziaentrate', 'ssa'] },
   { name: /\b(wetransfer|sharefile|docusign|box\.com|godaddy|namecheap|cpanel|marriott|hilton|airbnb|uber|doordash|steam|roblox|tiktok|telegram|samsung)\b/i, key: 'service', own: ['wetransfer', 'sharefile', 'citrix', 'docusign', 'box', 'godaddy', 'namecheap', 'cpanel', 'marriott', 'hilton', 'airbnb', 'uber', 'doordash', 'steampowered', 'steamcommunity', 'roblox', 'tiktok', 'telegram', 'samsung'] },
+  // Exchanges, wallets, brokers and private mail services: the names crypto and account
+  // phishing wears now that the big wallets above are watched for.
+  { name: /\b(ripple|xrp|lido|electrum|gemini|robinhood|schwab|aave|bitget|bisq|tether|cointracker|bittrex|ethereum|solana|etoro|proton\s?mail|proton\.me)\b/i, key: 'finance', own: ['ripple', 'xrpl', 'lido', 'electrum', 'gemini', 'google', 'robinhood', 'schwab', 'aave', 'bitget', 'bisq', 'tether', 'cointracker', 'bittrex', 'ethereum', 'solana', 'etoro', 'proton', 'protonmail'] },
+  // Giveaways and "investment platforms" in a famous founder's name.
+  { name: /\b(tesla|space\s?x|elon\s?musk)\b/i, key: 'musk', own: ['tesla', 'teslamotors', 'spacex'] },
   { name: /\bwebmail\b|\bmailbox (admin|support|team)\b|\bemail (admin|support) team\b/i, key: 'webmail', own: [] },
 ]
 
@@ -171,11 +177,13 @@ const SUBJECT_ADDRESS = /^\s*[\w.+-]+@[\w-]+(\.[\w-]+)*\s*[,:]/
 
 /** Crypto bait: a free token drop to claim, a wallet to connect or unblock, funds to withdraw now. */
 const CRYPTO_LURE =
-  /\b(airdrop|claim\s+(your\s+)?(free\s+)?([A-Z$]{2,6}\s+)?(tokens?|rewards?|nfts?|coins?|allocation)|withdraw\s+(your\s+)?(funds|balance|assets|\+?\$?\d[\d,.]*)|wallets?\s+(has|have|is|are|was|were|will\s+be)\s+(been\s+)?(blocked|suspended|locked|restricted|disabled|frozen|compromised)|(connect|validate|synchroni[sz]e|verify)\s+(your\s+)?wallet)\b/i
+  /\b((token|coin)'?s?\s+(allocation|presale|pre-sale|launch)|staking\s+rewards?|earn\s+\S+(\s+\S+)?\s+by\s+staking|ready\s+for\s+claiming|eligible\s+for\s+\S+\s+(tokens?|rewards?)|(dividends?|payout)\s+awaits|airdrop|claim\s+(your\s+)?(free\s+)?([A-Z$]{2,6}\s+)?(tokens?|rewards?|nfts?|coins?|allocation)|withdraw\s+(your\s+)?(funds|balance|assets|\+?\$?\d[\d,.]*)|wallets?\s+(has|have|is|are|was|were|will\s+be)\s+(been\s+)?(blocked|suspended|locked|restricted|disabled|frozen|compromised)|(connect|validate|synchroni[sz]e|verify)\s+(your\s+)?wallet)\b/i
 
 /** Extortion: the sender claims to have hacked the reader and wants bitcoin to keep quiet. */
 const EXTORTION_CLAIM = /\b(hacked|infected|malware|trojan|spyware|access to (your|all your) (device|computer|accounts?)|recorded (you|a video)|webcam|video (of|with) you|intimate|adult (sites?|content))\b/i
 const EXTORTION_DEMAND = /\b(bitcoin|btc|crypto\s?currency|wallet address)\b/i
+/** Sex-dating bait: a stranger looking for a lover. Words no list or business mail uses. */
+const ADULT_DATING = /\b(looking for (a )?(lover|sex|naughty|one[- ]night)|sex dating|ondeugende (man|vrouw)|wants to (suck|fuck)|horny (girls?|women|wives|milfs?)|milfs?\b|casual sex|sex tonight)\b/i
 /** Gambling bait: casino bonuses that need no deposit, free spins. */
 const GAMBLING = /\b(no[- ]deposit (required|bonus)|free spins|casino bonus|welcome bonus up to|deposit bonus|bonus up to \$?[\d,]+)\b/i
 /**
@@ -183,6 +191,15 @@ const GAMBLING = /\b(no[- ]deposit (required|bonus)|free spins|casino bonus|welc
  * a person talks the victim into a refund scam or remote access.
  */
 const TOLL_FREE = /(\+?1[\s.-]*)?\(?8(00|33|44|55|66|77|88)\)?[\s.-]*\d{3}[\s.-]*\d{4}/
+/**
+ * The other callback phish: a brand's invoice, receipt or renewal sent by someone else, with a
+ * number to call "about this order". A brand's own bill comes from the brand's domain.
+ */
+const CALL_US = /\b(call|contact|reach|dial|phone|helpline|hotline|support|tel)\b[^\n]{0,50}?(\+?1[\s.-]*)?\(?[2-9]\d\d\)?[\s.-]*\d{3}[\s.-]*\d{4}\b/i
+const BILLING_STORY = /\b(renew(al|ed)|invoice|receipt|order confirmation|order #|subscription|billing|charged|payment (of|for))\b/i
+/** A brand named as a way to pay ("Apple Pay", "pay with PayPal") is not the one billing. */
+const PAYMENT_METHOD = /\b(apple|google|amazon|samsung)\s?pay\b|\b(pay|paid|checkout|check out|accepts?|accepted)\s+(with|via|using|by|through)\s+(\S+\s)?\S+/gi
+const BILLED_BRANDS = /\b(norton|mcafee|geek\s?squad|avast|lifelock|pay\s?pal|coinbase|best\s?buy|amazon|apple|microsoft|windows defender)\b/i
 const CALLBACK_STORY = /\b(not authori[sz]ed|unauthori[sz]ed|did(n'?t| not) (make|authori[sz]e|place|recogni[sz]e)|(has|have) been (charged|debited|deducted|auto-?renewed)|(was|were) (charged|debited|deducted|auto-?renewed))\b/i
 
 /**
@@ -288,6 +305,14 @@ export function phishingChecks(msg: ParsedMessage): Symbol[] {
   const phone = TOLL_FREE.exec(story)
   const callback = phone && CALLBACK_STORY.exec(story)
   if (phone && callback) out.push({ name: 'PHISH_CALLBACK', detail: `${callback[0]}, call ${phone[0].replace(/\s+/g, ' ').trim()}` })
+  else {
+    const billed = BILLING_STORY.test(story) && BILLED_BRANDS.exec(story.replace(PAYMENT_METHOD, ' '))
+    const brand = billed && BRANDS.find((b) => b.name.test(billed[0]))
+    const call = brand && stranger(brand) && CALL_US.exec(story)
+    if (call) out.push({ name: 'PHISH_BRAND_CALLBACK', detail: `${billed[0]} billing from ${fromDomain ?? 'no sender'}: ${call[0].replace(/\s+/g, ' ').trim().slice(0, 60)}` })
+  }
+  const adult = ADULT_DATING.exec(`${msg.subject}\n${msg.from?.name ?? ''}\n${body.slice(0, 3000)}`)
+  if (adult) out.push({ name: 'SPAM_ADULT_DATING', detail: adult[0] })
   const subjectTrick = obfuscation(msg.subject)
   if (subjectTrick) out.push({ name: 'SUBJECT_OBFUSCATED', detail: subjectTrick })
   const hosts = new Set(msg.urls.slice(0, 200).map(urlHost).filter((h): h is string => !!h))

@@ -30,6 +30,9 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   // Claims to have hacked the reader and wants bitcoin; a fake charge with a number to call.
   PHISH_EXTORTION: 3,
   PHISH_CALLBACK: 1.5,
+  // A brand's bill sent by a stranger with a number to call: what a brand never does.
+  PHISH_BRAND_CALLBACK: 3,
+  SPAM_ADULT_DATING: 2,
   SPAM_GAMBLING: 1.5,
   // Crypto bait, a reader greeted by address, filler hidden out of sight.
   PHISH_CRYPTO_LURE: 1.5,
@@ -47,6 +50,7 @@ export const HAND_SET: Readonly<Record<string, number>> = {
   // Senders no business uses.
   FROM_DOMAIN_INVALID: 2,
   FROM_THROWAWAY_TENANT: 2,
+  FROM_RANDOM_DOMAIN: 1.5,
   // Where the victim is sent: content-addressed storage, free hosting, hidden targets, hosts that are not host names.
   URL_IPFS: 3,
   URL_BAD_HOST: 2,

@@ -34,6 +34,8 @@ t.test('senders and attachments, table-driven', async (t) => {
     `From: Billing <billing@corp.example>\nSubject: Invoice\nContent-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nSee attached.\n--b\nContent-Type: ${type}; name="${name}"\nContent-Disposition: attachment; filename="${name}"\n\n${body}\n--b--\n`
   const cases: [string, string, string[]][] = [
     ['a From domain that cannot exist', mail('Receita Federal <avisos@824564rctaregular>', '<p>x</p>'), ['FROM_DOMAIN_INVALID']],
+    ['a machine-made sender domain', mail('Home Warranty <fjbazw@1ysjnkmxdj6syw2nxw4n.com>', '<p>x</p>'), ['FROM_RANDOM_DOMAIN']],
+    ['a company name with a year in it is not machine-made', mail('Tours <adrian@2020tourism.com>', '<p>x</p>'), []],
     ['a Microsoft 365 trial tenant', mail('Airdrop <airdrop@oflrxiet.onmicrosoft.com>', '<p>x</p>'), ['FROM_THROWAWAY_TENANT']],
     ['an address of another domain shown as the name', mail('"service@paypal.com" <x@evil.example>', '<p>x</p>'), ['FROM_NAME_HAS_ADDRESS']],
     ["the sender's own address as its name is fine", mail('"alice@corp.example" <alice@corp.example>', '<p>x</p>'), []],

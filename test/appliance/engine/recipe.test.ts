@@ -9,6 +9,7 @@ import path from 'node:path'
 import t from 'tap'
 import weightsTable from '../../../appliance/engine/weights.json'
 import { scanMessage } from '../../../appliance/engine/engine'
+import { BUCKETS } from '../../../appliance/engine/filters/classifier'
 import { deserialiseLogistic, logitFeatures } from '../../../appliance/engine/logistic'
 import { parseMessage } from '../../../appliance/engine/message'
 import { DEFAULT_MODEL_PATH, loadDefaultModel } from '../../../appliance/engine/models'
@@ -66,6 +67,9 @@ t.test('the recipe makes both files together, and records where they came from',
   const w = built.weights.weights
   t.ok(w.CLASSIFIER_9999 >= w.CLASSIFIER_99 && w.CLASSIFIER_99 >= w.CLASSIFIER_90 && w.CLASSIFIER_90 >= w.CLASSIFIER_50, 'buckets in order')
   t.ok(w.CLASSIFIER_9999 < 10, 'the classifier alone never reaches surespam')
+  // Where spam is the likelier label the classifier excuses nothing, in what ships too.
+  for (const weights of [w, table.weights as Record<string, number>])
+    for (const [min, name] of BUCKETS) if (min >= 0.5) t.ok(weights[name] >= 0, `${name} (p ≥ ${min}) weighs ${weights[name]}, not less than 0`)
 })
 
 t.test('calibration: Platt scaling recovers a known slope and offset', async (t) => {
