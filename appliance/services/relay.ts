@@ -46,6 +46,8 @@ export class RelayControl {
   private readonly q
 
   private readonly guard: PasswordGuard
+  /** The last queued AUTH check per login and client address (see authenticate). */
+  private readonly inFlight = new Map<string, Promise<void>>()
 
   constructor(private readonly db: Db, log?: (msg: string) => void) {
     this.guard = new PasswordGuard(db, log)
@@ -120,7 +122,27 @@ export class RelayControl {
    * password opens both): user null for a wrong password, an unknown user or a suspended
    * organisation alike; `retryAfterSeconds` when the guard refused to check it at all.
    */
-  async authenticate(login: string, password: string, ip = 'unknown', now = Date.now()): Promise<{ user: SmtpUser | null; retryAfterSeconds?: number }> {
+  async authenticate(login: string, password: string, ip = 'unknown', now?: number): Promise<{ user: SmtpUser | null; retryAfterSeconds?: number }> {
+    // One check at a time per login and client address. The guard counts each check as a
+    // failure until it is known to be right, so a mail client opening eight connections at
+    // once with the right password tripped the guard's delay itself (a 535 from the fourth
+    // on). Queued, each check sees the earlier ones resolved; a guesser's parallel guesses
+    // are counted one by one, as the guard means them to be.
+    const key = `${login.trim().toLowerCase()}|${ip}`
+    const mine = (this.inFlight.get(key) ?? Promise.resolve()).then(() => this.checkPassword(login, password, ip, now ?? Date.now()))
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.inFlight.set(key, settled)
+    try {
+      return await mine
+    } finally {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key)
+    }
+  }
+
+  private async checkPassword(login: string, password: string, ip: string, now: number): Promise<{ user: SmtpUser | null; retryAfterSeconds?: number }> {
     const attempt = { account: login.trim().toLowerCase(), ip, via: 'smtp' as const }
     const allowed = this.guard.check(attempt, now)
     if (!allowed.ok) return { user: null, retryAfterSeconds: allowed.retryAfterSeconds }

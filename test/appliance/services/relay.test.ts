@@ -68,4 +68,11 @@ t.test('passwords: scrypt hashes, checked in constant form', async (t) => {
   t.equal((await relay.authenticate('alice@example.com', 'wrong password!')).user, null)
   t.equal((await relay.authenticate('bob@example.com', 'a long enough password')).user, null, 'no password set')
   t.equal((await relay.authenticate('nobody@example.com', 'a long enough password')).user, null)
+
+  // A mail client (a copier, a ticket system) opening eight connections at once, right password.
+  const burst = await Promise.all(Array.from({ length: 8 }, () => relay.authenticate('alice@example.com', 'a long enough password', '192.0.2.7')))
+  t.same(burst.map((r) => r.user?.email ?? r.retryAfterSeconds), Array(8).fill('alice@example.com'), 'eight parallel logins with the right password all get in')
+  // A guesser doing the same is counted one guess at a time: the guard's delay starts after its free tries.
+  const guesses = await Promise.all(Array.from({ length: 8 }, (_, i) => relay.authenticate('alice@example.com', `wrong password ${i}`, '198.51.100.9')))
+  t.equal(guesses.filter((r) => r.retryAfterSeconds === undefined).length, 3, 'three parallel guesses checked, the rest refused unchecked')
 })
