@@ -18,7 +18,10 @@ function run(cmd: string, args: string[]): Promise<string> {
 async function installedSoftware(): Promise<{ name: string; version: string }[]> {
   if (process.platform === 'win32') return parseWindowsSoftware(await powershell(WINDOWS_SOFTWARE_SCRIPT))
   if (process.platform !== 'linux') return []
-  const out = await run('dpkg-query', ['-W', '-f=${Package}\t${Version}\n'])
+  // Once more on failure: under a load spike the first try can time out, and an empty list
+  // would tell the console the machine has no software at all until tomorrow's inventory.
+  const query = () => run('dpkg-query', ['-W', '-f=${Package}\t${Version}\n'])
+  const out = (await query()) || (await query())
   return out.split('\n').filter(Boolean).map((l) => {
     const [name, version] = l.split('\t')
     return { name, version }

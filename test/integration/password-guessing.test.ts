@@ -122,6 +122,11 @@ t.test('SMTP AUTH guessing is slowed and counts against the web sign-in; the own
   const checked = db.prepare(`SELECT count(*) FROM login_failures WHERE key = 'account:alice@example.com'`).pluck().get() as number
   t.ok(tries >= 30, `${tries} guesses sent`)
   t.ok(checked <= 10, `only ${checked} of ${tries} guesses had their password checked`)
+  // The guard slows, it does not lock: once a delay runs out, the next try is checked. So the
+  // stranger guesses on until one more guess is checked (and counted); a new, longer delay has
+  // then just begun, and his right password is refused unchecked however the timing fell.
+  const failures = () => db.prepare(`SELECT count(*) FROM login_failures WHERE key = 'account:alice@example.com'`).pluck().get() as number
+  for (let n = failures(), guess = 0; failures() === n; guess++) t.equal(await smtpAuth('alice@example.com', `one more guess ${guess}`, STRANGER), 535)
   t.equal(await smtpAuth('alice@example.com', PASSWORD, STRANGER), 535, 'the right password from the stranger is refused unchecked')
   t.equal(await webSignIn({ cookies: new Map() }, 'alice@example.com', PASSWORD, STRANGER), 429, 'and the web sign-in is slowed for him too: one limiter')
 
