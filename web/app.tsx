@@ -37,6 +37,7 @@ import { auditRoutes } from './routes/audit'
 import { ruleRoutes } from './routes/rules'
 import { statsRoutes } from './routes/stats'
 import { type Probe, systemRoutes } from './routes/system'
+import { backupRoutes } from './routes/backups'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -144,6 +145,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', statsRoutes({ db: deps.db }))
   app.route('/', ruleRoutes({ db: deps.db, accounts }))
   app.route('/', auditRoutes({ db: deps.db }))
+  if (deps.dataDir) app.route('/', backupRoutes({ db: deps.db, accounts, dataDir: deps.dataDir, version: deps.version, hostname: deps.hostname ?? 'moat' }))
   app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat', probes: deps.probes ?? [], hostSettings: !!deps.hostSettings, releaseKeys: deps.releaseKeys ?? null }))
 
   app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))

@@ -10,7 +10,7 @@ import path from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { databasePath } from '../config'
 
-/** services/backup.ts writes it; read here by name, so the agent loads nothing of the services. */
+/** backups/backup.ts writes it; read here by name, so the agent loads nothing of the services. */
 const LAST_BACKUP_SETTING = 'last_backup_at'
 
 /** The appliance's own services, as systemd has them (the image's units). */

@@ -17,6 +17,10 @@ import { mailIncidents } from '../fleet/alert-mail'
 import { watchFleet } from '../fleet/watch'
 import { PushNotifier } from '../notifier/push'
 import { learnFingerprints } from '../learning/learn-fingerprints'
+import { BackupSchedule } from '../backups/schedule'
+
+// Read here rather than from service.ts, which imports this module.
+const VERSION: string = require('../../../package.json').version
 
 function runDigests(deps: JobDeps): Promise<unknown> {
   const s = loadSettings()
@@ -31,6 +35,15 @@ export interface JobDeps {
 }
 
 export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Promise<unknown> }[] = [
+  // Every 5 minutes: is tonight's backup due (or one the appliance slept through)? backups/schedule.ts.
+  {
+    name: 'backup',
+    schedule: '*/5 * * * *',
+    run: (deps) => {
+      const s = loadSettings()
+      return new BackupSchedule({ db: deps.db, dataDir: s.dataDir, version: VERSION, hostname: s.hostname }).tick()
+    },
+  },
   { name: 'retention', schedule: '17 3 * * *', run: (deps) => retention.run(deps) },
   // Hourly: each user's digest goes out when their hourly / 4-hourly / daily turn comes.
   { name: 'digests', schedule: '5 * * * *', run: (deps) => runDigests(deps) },

@@ -17,7 +17,7 @@ import { type Context, Hono } from 'hono'
 import { AgentError, enroll } from '../../appliance/agent/agent'
 import { agentDir } from '../../appliance/agent/commands'
 import { AgentState } from '../../appliance/agent/state'
-import { BackupError, createBackup, pendingRestore, stageRestore } from '../../appliance/services/backup'
+import { BackupError, createBackup, LAST_BACKUP_SETTING, pendingRestore, stageRestore } from '../../appliance/backups/backup'
 import type { Db } from '../../appliance/db/database'
 import { type Accounts, REQUIRE_ADMIN_TOTP } from '../../appliance/services/accounts'
 import { StoredSettings } from '../../appliance/services/stored-settings'
@@ -97,6 +97,7 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
     const disk = deps.dataDir ? fs.statfsSync(deps.dataDir) : null
     const dbBytes = one(`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`)
     const cert = deps.dataDir ? certificateInfo(deps.dataDir) : null
+    const lastBackup = settings.get<number | null>(LAST_BACKUP_SETTING, null)
     const rows: [string, string | number][] = [
       ['Organisations', one('SELECT count(*) AS n FROM organisations')],
       ['Domains', one('SELECT count(*) AS n FROM domains')],
@@ -108,6 +109,7 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
       ['Deliveries held (senders held)', one(`SELECT count(*) AS n FROM deliveries WHERE held = 1 AND state = 'pending'`)],
       ['Files in the outbound queue', queueFiles ?? 'unknown'],
       ['Database size', `${(dbBytes / 1048576).toFixed(1)} MB`],
+      ['Last backup', lastBackup ? when(lastBackup) : 'none'],
       ['Disk free', disk ? `${((disk.bavail * disk.bsize) / 1073741824).toFixed(1)} GB of ${((disk.blocks * disk.bsize) / 1073741824).toFixed(1)} GB` : 'unknown'],
     ]
     const totp = settings.get(REQUIRE_ADMIN_TOTP, true)
@@ -150,7 +152,7 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
         </form>
         <h2>Backup and restore</h2>
         <p>Everything the appliance holds: configuration, users, quarantine, archive, keys, certificate, mail not yet delivered.</p>
-        <p><a href="/system/backup" download>Download a backup</a></p>
+        <p><a href="/system/backup" download>Download a backup</a> · <a href="/system/backups">Nightly backups, the copy off the box, and restoring a kept one</a></p>
         {pending && <p class="banner" role="status">A restore of the backup of {pending.hostname} from {when(pending.created_at)} is staged: it replaces the current data when the services restart.</p>}
         <form method="post" action="/system/restore" enctype="multipart/form-data" class="policy">
           <Csrf session={session} />

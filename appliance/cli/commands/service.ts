@@ -3,9 +3,7 @@ import { loadSettings, spoolDir } from '../../config'
 import { JOBS, runJob } from '../../jobs/scheduler'
 import { execSmtp, runJobs, runSupervisor, VERSION } from '../../service'
 import { Spool } from '../../services/spool'
-import path from 'node:path'
-import { createBackup, stageRestore } from '../../services/backup'
-import { type Command, need, UsageError } from '../command'
+import { type Command, UsageError } from '../command'
 import { appliance } from '../context'
 
 export const serviceCommands: Command[] = [
@@ -40,27 +38,6 @@ export const serviceCommands: Command[] = [
       const { db } = appliance()
       const result = await runJob(args[0], { db, spool: new Spool(spoolDir(loadSettings().dataDir)), log: out })
       out(result === null ? 'nothing to do' : JSON.stringify(result))
-    },
-  },
-  {
-    path: ['backup'],
-    usage: 'FILE',
-    summary: 'Write a backup of the whole appliance (database, quarantine, archive, spool, TLS, config overrides, outbound queue) to FILE (.tar.gz); safe while the services run.',
-    async run({ args, out }) {
-      need(args, 1, 'file to write')
-      const { db, settings } = appliance()
-      const m = await createBackup(db, settings.dataDir, path.resolve(args[0]), { version: VERSION, hostname: settings.hostname })
-      out(`backup of ${m.hostname} (schema ${m.schema}) written to ${args[0]}`)
-    },
-  },
-  {
-    path: ['restore'],
-    usage: 'FILE',
-    summary: 'Check a backup and stage it: it replaces the current data when the services start next (the current data is kept in DATA_DIR/pre-restore-*).',
-    async run({ args, out }) {
-      need(args, 1, 'backup file')
-      const m = await stageRestore(loadSettings().dataDir, path.resolve(args[0]))
-      out(`backup of ${m.hostname} from ${new Date(m.created_at).toISOString()} staged; restart the services to restore it`)
     },
   },
 ]

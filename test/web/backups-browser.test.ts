@@ -1,0 +1,86 @@
+/*
+ * The backups page in Chromium against the real web app and Debian's OpenSSH server: the admin
+ * sets the SFTP target (the pinned key is the server's), makes a backup now, sees it kept on
+ * the appliance and on the server, and stages a restore of the server's copy. Nobody but the
+ * appliance admin reaches the page.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import t from 'tap'
+import { moat, moatOk, provisionAcme, ROOT, startWeb, workDir } from '../helpers/appliance'
+import { startSshd } from '../helpers/sshd'
+
+const { chromium } = require('playwright-core')
+
+const CHROMIUM = '/usr/bin/chromium'
+const SHOTS = path.join(ROOT, 'artifacts/screenshots')
+const PASSWORD = 'a long admin password here'
+
+t.test('nightly backups and the copy off the box, set in the UI', { skip: !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async (t) => {
+  fs.mkdirSync(SHOTS, { recursive: true })
+  const dir = workDir(t)
+  provisionAcme(dir, 2525)
+  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
+  moatOk(dir, ['admin', 'require-totp', 'off'])
+  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
+  t.equal(moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code, 0)
+  const sshd = await startSshd(path.join(dir, 'sshd'), [moatOk(dir, ['backup', 'key']).trim()])
+  t.teardown(() => sshd.stop())
+  const offsite = path.join(dir, 'offsite')
+  fs.mkdirSync(offsite)
+  const web = await startWeb(dir)
+  t.teardown(() => web.stop())
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  t.teardown(() => browser.close())
+
+  const signIn = async (email: string) => {
+    const page = await browser.newPage()
+    await page.goto(`${web.url}/login`)
+    await page.fill('input[name=email]', email)
+    await page.fill('input[name=password]', PASSWORD)
+    await page.click('button[type=submit]')
+    await page.waitForURL(/\/quarantine/)
+    return page
+  }
+  const boss = await signIn('boss@example.com')
+  t.equal((await boss.goto(`${web.url}/system/backups`)).status(), 404, 'an organisation admin does not reach backups')
+
+  const page = await signIn('root@moat.test')
+  await page.goto(`${web.url}/status`)
+  await page.click('a[href="/system/backups"]')
+  t.match(await page.textContent('#backup-status'), /No scheduled backup has been made yet/)
+  t.match(await page.textContent('#backup-key'), /^ssh-ed25519 \S+ moat-backup/)
+
+  await page.fill('input[name=localDir]', 'relative/folder')
+  await page.click('button:has-text("Save schedule")')
+  t.match(await page.textContent('[role=alert]'), /Not saved: localDir: an absolute path/)
+  await page.fill('input[name=time]', '03:45')
+  await page.fill('input[name=keep]', '5')
+  await page.fill('input[name=localDir]', '')
+  await page.click('button:has-text("Save schedule")')
+  t.match(await page.textContent('#done'), /a backup every night at 03:45, the newest 5 kept/)
+
+  await page.fill('input[name=host]', '127.0.0.1')
+  await page.fill('input[name=port]', String(sshd.port))
+  await page.fill('input[name=username]', sshd.user)
+  await page.fill('input[name=path]', offsite)
+  await page.click('button:has-text("Connect and save")')
+  t.match(await page.textContent('#done'), new RegExp(`host key ${sshd.fingerprint.replace(/[+/]/g, '\\$&')} is pinned`), 'the pinned key is the server\'s')
+
+  await page.click('button:has-text("Back up now")')
+  t.match(await page.textContent('#done'), /Backup moat-backup-.*\.tar\.gz made and copied off the box/)
+  t.equal(await page.locator('#kept-local tbody tr').count(), 1)
+  await page.waitForSelector('table#kept-remote')
+  t.equal(await page.locator('#kept-remote tbody tr').count(), 1, 'the server\'s listing loads after the page')
+  t.equal(fs.readdirSync(offsite).filter((n) => n.endsWith('.tar.gz')).length, 1)
+  t.match(await page.textContent('#backup-status'), /Last good backup .*, also copied off the box/)
+  await page.screenshot({ path: path.join(SHOTS, 'backups.png'), fullPage: true })
+
+  await page.click('#kept-remote button:has-text("Restore this")')
+  t.match(await page.textContent('#done'), /is checked and staged\. Restart the services/)
+  t.ok(fs.existsSync(path.join(dir, 'restore-pending/moat.db')), 'the copy from the server is staged')
+  const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
+  t.same((db.prepare(`SELECT action FROM audit_log WHERE action LIKE 'backup%' OR action = 'restore-staged' ORDER BY id`).all() as { action: string }[]).map((r) => r.action), ['backup-schedule', 'backup-sftp', 'backup', 'restore-staged'], 'each action is in the audit log')
+  db.close()
+})
