@@ -148,7 +148,8 @@ export class Accounts {
     return (this.q.countAdmins.get() as { n: number }).n > 0
   }
 
-  async createAdmin(email: string, password: string, role: 'appliance_admin' | 'msp_admin' = 'appliance_admin'): Promise<number> {
+  /** An appliance admin, or an admin of one MSP (`mspId`) who sees only that MSP's organisations. */
+  async createAdmin(email: string, password: string, role: 'appliance_admin' | 'msp_admin' = 'appliance_admin', mspId = 1): Promise<number> {
     const e = email.trim().toLowerCase()
     if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new TenantError(`"${email}" is not an e-mail address`)
     if (this.q.adminByEmail.get(e)) throw new TenantError(`admin "${e}" exists already`)
@@ -158,7 +159,7 @@ export class Accounts {
     } catch (err) {
       throw new TenantError((err as Error).message)
     }
-    return Number(this.q.insertAdmin.run(e, hash, role, 1, Date.now()).lastInsertRowid)
+    return Number(this.q.insertAdmin.run(e, hash, role, mspId, Date.now()).lastInsertRowid)
   }
 
   private principalFor(kind: 'admin' | 'user', id: number): Principal | null {

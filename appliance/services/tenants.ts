@@ -9,6 +9,15 @@ import type { Db } from '../db/database'
 
 export class TenantError extends Error {}
 
+/** The MSP every appliance starts with (migration 1). */
+export const LOCAL_MSP = 1
+
+export interface Msp {
+  id: number
+  name: string
+  created_at: number
+}
+
 export interface Organisation {
   id: number
   msp_id: number
@@ -138,7 +147,16 @@ export class Tenants {
 
   constructor(private readonly db: Db) {
     this.q = {
-      insertOrg: db.prepare(`INSERT INTO organisations (msp_id, name, created_at) VALUES (1, ?, ?)`),
+      insertOrg: db.prepare(`INSERT INTO organisations (msp_id, name, created_at) VALUES (?, ?, ?)`),
+      insertMsp: db.prepare(`INSERT INTO msps (name, created_at) VALUES (?, ?)`),
+      mspByName: db.prepare(`SELECT * FROM msps WHERE name = ?`),
+      listMsps: db.prepare(
+        `SELECT m.id, m.name, m.created_at,
+           (SELECT count(*) FROM organisations o WHERE o.msp_id = m.id) AS organisations,
+           (SELECT group_concat(a.email, ' ') FROM admins a WHERE a.msp_id = m.id AND a.role = 'msp_admin') AS admins
+         FROM msps m ORDER BY m.id`,
+      ),
+      moveOrg: db.prepare(`UPDATE organisations SET msp_id = ? WHERE id = ?`),
       orgByName: db.prepare(`SELECT * FROM organisations WHERE name = ?`),
       orgById: db.prepare(`SELECT * FROM organisations WHERE id = ?`),
       listOrgs: db.prepare(`SELECT * FROM organisations ORDER BY name`),
@@ -184,14 +202,46 @@ export class Tenants {
     }
   }
 
-  addOrg(name: string): Organisation {
+  /** An organisation, a customer of one MSP (by default the appliance's first, "local"). */
+  addOrg(name: string, mspId = LOCAL_MSP): Organisation {
     const n = name.trim().toLowerCase()
     if (!ORG_NAME.test(n)) {
       throw new TenantError(`organisation name "${name}" must be 1-63 of a-z 0-9 . _ - and start with a letter or digit`)
     }
     if (this.q.orgByName.get(n)) throw new TenantError(`organisation "${n}" exists already`)
-    this.q.insertOrg.run(n, Date.now())
+    this.q.insertOrg.run(mspId, n, Date.now())
     return this.orgByName(n)!
+  }
+
+  /**
+   * Another MSP on this appliance: its admins see and manage only its own organisations, and
+   * its customers' reports teach only its own fleet (fleet/learning.ts keys by msp_id).
+   */
+  addMsp(name: string): Msp {
+    const n = name.trim().toLowerCase()
+    if (!ORG_NAME.test(n)) throw new TenantError(`MSP name "${name}" must be 1-63 of a-z 0-9 . _ - and start with a letter or digit`)
+    if (this.q.mspByName.get(n)) throw new TenantError(`MSP "${n}" exists already`)
+    this.q.insertMsp.run(n, Date.now())
+    return this.msp(n)
+  }
+
+  /** An MSP by name; a clear error when there is none. */
+  msp(name: string): Msp {
+    const m = this.q.mspByName.get(name.trim().toLowerCase()) as Msp | undefined
+    if (!m) throw new TenantError(`no MSP named "${name}"`)
+    return m
+  }
+
+  listMsps(): (Msp & { organisations: number; admins: string | null })[] {
+    return this.q.listMsps.all() as (Msp & { organisations: number; admins: string | null })[]
+  }
+
+  /** Hands an organisation to another MSP: its admins see it from now on, the old MSP's no longer do. */
+  moveOrg(orgName: string, mspName: string): Organisation {
+    const org = this.orgByName(orgName)
+    if (!org) throw new TenantError(`no organisation named "${orgName}"`)
+    this.q.moveOrg.run(this.msp(mspName).id, org.id)
+    return this.orgByName(orgName)!
   }
 
   orgByName(name: string): Organisation | undefined {

@@ -85,6 +85,9 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
         <form method="post" action="/orgs" class="filters">
           <Csrf session={session} />
           <input name="name" placeholder="new organisation" required />
+          {session.principal.role === 'appliance_admin' && tenants.listMsps().length > 1 && (
+            <select name="msp" aria-label="for MSP">{tenants.listMsps().map((m) => <option value={m.name}>for {m.name}</option>)}</select>
+          )}
           <button type="submit">Create</button>
         </form>
       </Layout>,
@@ -95,9 +98,9 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
     const body = await c.req.parseBody()
     const p = c.get('session')!.principal
     try {
-      const org = tenants.addOrg(String(body.name ?? ''))
-      // An MSP admin's organisation belongs to their MSP.
-      if (p.role === 'msp_admin' && p.mspId) deps.db.prepare(`UPDATE organisations SET msp_id = ? WHERE id = ?`).run(p.mspId, org.id)
+      // An MSP admin's organisation belongs to their MSP; the appliance admin picks one.
+      const mspId = p.role === 'msp_admin' && p.mspId ? p.mspId : body.msp ? tenants.msp(String(body.msp)).id : undefined
+      const org = tenants.addOrg(String(body.name ?? ''), mspId)
       deps.accounts.audit(p, 'org-create', org.name)
       return c.redirect(`/orgs/${org.id}?done=org-created`, 303)
     } catch (err) {

@@ -32,6 +32,7 @@ export function Layout(props: { title: string; session: Session | null; children
               {admin && <a href="/outbound">Outbound</a>}
               {s.principal.role !== 'user' && <a href="/fleet">Fleet</a>}
               {s.principal.role !== 'user' && <a href="/audit">Audit</a>}
+              {admin && <a href="/msps">MSPs</a>}
               {admin && <a href="/status">Status</a>}
               <a href="/about">About</a>
               <a href="/account">{s.principal.email}</a>
@@ -112,6 +113,9 @@ const DONE: Record<string, (n: number) => string> = {
   'command-queued': () => 'Command queued: it runs when the host next reports.',
   'learning-withdrawn': (n) => `Withdrew ${n} fingerprint${n === 1 ? '' : 's'} this host shared; the other appliances drop them at their next pull.`,
   'host-revoked': () => 'Host revoked: its agent is refused from now on.',
+  'msp-added': () => 'MSP added: give it an admin, then its organisations.',
+  'msp-admin-added': () => 'MSP admin added: they see only that MSP\'s organisations.',
+  'org-moved': () => 'Organisation handed over: the other MSP\'s admins manage it from now on.',
 }
 
 /** The ?done= and ?n= of a page's request, for <Done>. */

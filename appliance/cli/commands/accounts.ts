@@ -11,13 +11,13 @@ import { appliance } from '../context'
 export const accountCommands: Command[] = [
   {
     path: ['admin', 'create'],
-    usage: '--email EMAIL (--password PASSWORD | --password-file FILE) [--msp]',
-    summary: 'Create a web admin: the appliance admin (everything), or with --msp an MSP admin (all organisations of the MSP).',
+    usage: '--email EMAIL (--password PASSWORD | --password-file FILE) [--msp NAME]',
+    summary: 'Create a web admin: the appliance admin (everything), or with --msp an admin of that MSP (its organisations only; "local" is the first MSP, see moat msp add).',
     options: {
       email: { type: 'string', description: 'sign-in address' },
       password: { type: 'string', description: 'the password (visible to other local users in ps; prefer --password-file)' },
       'password-file': { type: 'string', description: 'file holding the password (- for standard input)' },
-      msp: { type: 'boolean', description: 'an MSP admin rather than the appliance admin' },
+      msp: { type: 'string', description: 'an admin of this MSP rather than the appliance admin' },
     },
     async run({ opts, out }) {
       if (!opts.email) throw new UsageError('--email is required')
@@ -27,8 +27,9 @@ export const accountCommands: Command[] = [
         const file = String(opts['password-file'])
         password = fs.readFileSync(file === '-' ? 0 : file, 'utf8').split(/\r?\n/)[0]
       }
-      const id = await new Accounts(appliance().db).createAdmin(String(opts.email), password, opts.msp ? 'msp_admin' : 'appliance_admin')
-      out(`${opts.msp ? 'MSP' : 'appliance'} admin ${String(opts.email).toLowerCase()} created (id ${id})`)
+      const msp = typeof opts.msp === 'string' ? appliance().tenants.msp(opts.msp) : null
+      const id = await new Accounts(appliance().db).createAdmin(String(opts.email), password, msp ? 'msp_admin' : 'appliance_admin', msp?.id)
+      out(`${msp ? `MSP ${msp.name}` : 'appliance'} admin ${String(opts.email).toLowerCase()} created (id ${id})`)
     },
   },
   {

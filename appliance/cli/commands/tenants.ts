@@ -37,13 +37,48 @@ const DOMAIN_SWITCHES: { name: string; label: string; column: 'catch_all' | 'ver
 
 export const tenantCommands: Command[] = [
   {
-    path: ['org', 'add'],
+    path: ['msp', 'add'],
     usage: 'NAME',
-    summary: 'Create an organisation (a customer of the MSP).',
+    summary: 'Add an MSP to the appliance: its admins (moat admin create --msp NAME) see and manage only its organisations.',
     run({ args, out }) {
+      need(args, 1, 'MSP name')
+      const m = appliance().tenants.addMsp(args[0])
+      out(`MSP ${m.name} created (id ${m.id})`)
+    },
+  },
+  {
+    path: ['msp', 'list'],
+    usage: '[--json]',
+    summary: 'List the MSPs with how many organisations each has and its admins.',
+    options: { json },
+    run({ opts, out }) {
+      const rows = appliance().tenants.listMsps()
+      if (opts.json) return out(JSON.stringify(rows))
+      printTable(out, rows.map((m) => ({ ...m, created_at: isoTime(m.created_at) })), ['id', 'name', 'organisations', 'admins', 'created_at'])
+    },
+  },
+  {
+    path: ['org', 'add'],
+    usage: 'NAME [--msp NAME]',
+    summary: 'Create an organisation (a customer of an MSP; the first MSP, "local", unless --msp says another).',
+    options: { msp: { type: 'string', description: 'the MSP whose customer it is' } },
+    run({ args, opts, out }) {
       need(args, 1, 'organisation name')
-      const org = appliance().tenants.addOrg(args[0])
+      const { tenants } = appliance()
+      const org = tenants.addOrg(args[0], typeof opts.msp === 'string' ? tenants.msp(opts.msp).id : undefined)
       out(`organisation ${org.name} created (id ${org.id})`)
+    },
+  },
+  {
+    path: ['org', 'move'],
+    usage: 'ORG --msp NAME',
+    summary: "Hand an organisation to another MSP: that MSP's admins manage it from now on.",
+    options: { msp: { type: 'string', description: 'the MSP that takes it' } },
+    run({ args, opts, out }) {
+      need(args, 1, 'organisation name')
+      if (typeof opts.msp !== 'string') throw new UsageError('--msp is required')
+      const org = appliance().tenants.moveOrg(args[0], opts.msp)
+      out(`organisation ${org.name} now belongs to MSP ${opts.msp.toLowerCase()}`)
     },
   },
   {

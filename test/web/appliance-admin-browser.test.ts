@@ -1,5 +1,7 @@
 /*
- * The backups page in Chromium against the real web app and Debian's OpenSSH server: the admin
+ * The appliance admin's own pages in Chromium.
+ *
+ * Backups, in Chromium against the real web app and Debian's OpenSSH server: the admin
  * sets the SFTP target (the pinned key is the server's), makes a backup now, sees it kept on
  * the appliance and on the server, and stages a restore of the server's copy. Nobody but the
  * appliance admin reaches the page.
@@ -83,4 +85,47 @@ t.test('nightly backups and the copy off the box, set in the UI', { skip: !fs.ex
   const db = new Database(path.join(dir, 'moat.db'), { readonly: true })
   t.same((db.prepare(`SELECT action FROM audit_log WHERE action LIKE 'backup%' OR action = 'restore-staged' ORDER BY id`).all() as { action: string }[]).map((r) => r.action), ['backup-schedule', 'backup-sftp', 'backup', 'restore-staged'], 'each action is in the audit log')
   db.close()
+})
+
+t.test('several MSPs: the appliance admin adds one, its admin, and hands it an organisation', { skip: !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async (t) => {
+  const dir = workDir(t)
+  provisionAcme(dir, 2525)
+  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
+  moatOk(dir, ['admin', 'require-totp', 'off'])
+  const web = await startWeb(dir)
+  t.teardown(() => web.stop())
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage()
+  await page.goto(`${web.url}/login`)
+  await page.fill('input[name=email]', 'root@moat.test')
+  await page.fill('input[name=password]', PASSWORD)
+  await page.click('button[type=submit]')
+  await page.waitForURL(/\/quarantine/)
+  await page.click('nav a[href="/msps"]')
+  await page.fill('input[name=name]', 'northwind')
+  await page.click('button:has-text("Add MSP")')
+  t.match(await page.textContent('#done'), /MSP added/)
+  await page.selectOption('select[name=msp]', 'northwind')
+  await page.fill('input[name=email]', 'ops@northwind.test')
+  await page.fill('input[name=password]', PASSWORD)
+  await page.click('button:has-text("Add admin")')
+  t.match(await page.textContent('#done'), /MSP admin added/)
+  await page.selectOption('select[name=org]', 'acme')
+  await page.selectOption('select[aria-label="to MSP"]', 'northwind')
+  await page.click('button:has-text("Hand over")')
+  t.match(await page.textContent('#done'), /Organisation handed over/)
+  t.match(await page.textContent('#msps'), /northwind\s*1\s*ops@northwind\.test/)
+  await page.screenshot({ path: path.join(SHOTS, 'msps.png'), fullPage: true })
+
+  // The new MSP's admin signs in and finds its organisation.
+  const ops = await browser.newPage()
+  await ops.goto(`${web.url}/login`)
+  await ops.fill('input[name=email]', 'ops@northwind.test')
+  await ops.fill('input[name=password]', PASSWORD)
+  await ops.click('button[type=submit]')
+  await ops.waitForURL(/\/quarantine/)
+  await ops.goto(`${web.url}/orgs`)
+  t.match(await ops.textContent('#orgs'), /acme/)
+  t.equal(await ops.locator('nav a[href="/msps"]').count(), 0, 'no MSPs page for an MSP admin')
 })
