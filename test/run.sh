@@ -2,12 +2,13 @@
 # The whole test suite. On a fresh Debian 12 machine, run as root, it first installs what the
 # tests talk to (swaks, a real SMTP client; nmap for its open-relay script; chromium for the
 # browser tests; mmdebstrap for a clean Debian root and wixl/msitools for the agent's
-# packages; OpenSSH's server for the backups sent off the box over SFTP) and the npm packages;
+# packages; OpenSSH's server for the backups sent off the box over SFTP; OpenLDAP's slapd for
+# the directory sync) and the npm packages;
 # then it builds and runs tap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(swaks libnet-ssleay-perl rbldnsd clamav-daemon nmap chromium packer shellcheck nftables qemu-utils libxml2-utils systemd-journal-remote mmdebstrap wixl msitools openssh-server)
+DEBIAN_PACKAGES=(swaks libnet-ssleay-perl rbldnsd clamav-daemon nmap chromium packer shellcheck nftables qemu-utils libxml2-utils systemd-journal-remote mmdebstrap wixl msitools openssh-server slapd)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,7 @@ import { ruleCommands } from './commands/rules'
 import { mailCommands } from './commands/mail'
 import { serviceCommands } from './commands/service'
 import { backupCommands } from './commands/backups'
+import { directoryCommands } from './commands/directory'
 import { tenantCommands } from './commands/tenants'
 import { outboundCommands } from './commands/outbound'
 import { accountCommands } from './commands/accounts'
@@ -24,15 +25,16 @@ import { ArchiveQueryError } from '../services/archive'
 import { RuleError } from '../services/rules'
 import { BackupError } from '../backups/backup'
 import { SftpError } from '../backups/sftp'
+import { DirectoryError } from '../directory/sync'
 import { ReleaseError } from '../services/release-package'
 import { HostSettingsError } from '../services/host-settings'
 
-export const COMMANDS: Command[] = [...serviceCommands, ...backupCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...learningCommands, ...systemCommands, ...fleetCommands]
+export const COMMANDS: Command[] = [...serviceCommands, ...backupCommands, ...directoryCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...learningCommands, ...systemCommands, ...fleetCommands]
 
 /** Runs one of the appliance's commands. */
 export function main(argv: string[]): Promise<number> {
   return dispatch(argv, COMMANDS, 'moat', (e) =>
-    e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError || e instanceof BackupError || e instanceof SftpError ||
+    e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError || e instanceof BackupError || e instanceof SftpError || e instanceof DirectoryError ||
     e instanceof ReleaseError || e instanceof HostSettingsError || e instanceof FleetError || e instanceof AgentError,
   )
 }

@@ -767,4 +767,24 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE domains ADD COLUMN verify_recipients INTEGER NOT NULL DEFAULT 0 CHECK (verify_recipients IN (0, 1));
   `,
+  // 31: users from the directory (directory/sync.ts): each organisation's LDAP / Active
+  // Directory source, and which users and aliases the sync made (and so may remove again;
+  // those made by hand it never touches).
+  `
+  CREATE TABLE directory_sources (
+    org_id INTEGER PRIMARY KEY REFERENCES organisations(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    bind_dn TEXT NOT NULL,
+    bind_password TEXT NOT NULL,
+    base_dn TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    every_minutes INTEGER NOT NULL CHECK (every_minutes BETWEEN 5 AND 10080),
+    last_attempt_at INTEGER,
+    last_ok_at INTEGER,
+    last_result TEXT,
+    last_error TEXT
+  ) STRICT;
+  ALTER TABLE users ADD COLUMN from_directory INTEGER NOT NULL DEFAULT 0 CHECK (from_directory IN (0, 1));
+  ALTER TABLE aliases ADD COLUMN from_directory INTEGER NOT NULL DEFAULT 0 CHECK (from_directory IN (0, 1));
+  `,
 ]

@@ -18,6 +18,7 @@ import { watchFleet } from '../fleet/watch'
 import { PushNotifier } from '../notifier/push'
 import { learnFingerprints } from '../learning/learn-fingerprints'
 import { BackupSchedule } from '../backups/schedule'
+import { DirectorySync } from '../directory/sync'
 
 // Read here rather than from service.ts, which imports this module.
 const VERSION: string = require('../../../package.json').version
@@ -44,6 +45,8 @@ export const JOBS: { name: string; schedule: string; run: (deps: JobDeps) => Pro
       return new BackupSchedule({ db: deps.db, dataDir: s.dataDir, version: VERSION, hostname: s.hostname }).tick()
     },
   },
+  // Every 5 minutes: each organisation's directory, when its own interval has passed (directory/sync.ts).
+  { name: 'directory-sync', schedule: '*/5 * * * *', run: (deps) => new DirectorySync(deps.db).syncDue(Date.now(), deps.log) },
   { name: 'retention', schedule: '17 3 * * *', run: (deps) => retention.run(deps) },
   // Hourly: each user's digest goes out when their hourly / 4-hourly / daily turn comes.
   { name: 'digests', schedule: '5 * * * *', run: (deps) => runDigests(deps) },

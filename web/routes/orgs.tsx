@@ -17,6 +17,7 @@ import { PolicyForm } from '../views/org-policy'
 import { orgSettingsRoutes } from './org-settings'
 import { outboundRoutes } from './outbound'
 import { userRoutes } from './users'
+import { directoryRoutes } from './directory'
 
 const CHUNK = 10_000
 const MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -122,7 +123,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
         <h1>{org.name}{org.suspended_at ? ' (suspended)' : ''}</h1>
         <Done {...doneOf(c)} />
         {error && <p class="error" role="alert">{error}</p>}
-        <p><a href={`/orgs/${org.id}/users`}>{users} users</a> · <a href={`/orgs/${org.id}/outbound`}>outbound mail</a> · <a href={`/stats?org=${org.id}`}>statistics</a></p>
+        <p><a href={`/orgs/${org.id}/users`}>{users} users</a> · <a href={`/orgs/${org.id}/directory`}>directory</a> · <a href={`/orgs/${org.id}/outbound`}>outbound mail</a> · <a href={`/stats?org=${org.id}`}>statistics</a></p>
         {admin && (
           <div class="actions">
             <form method="post" action={`/orgs/${org.id}/view`}><Csrf session={session} /><button type="submit">Switch into {org.name}</button></form>
@@ -191,6 +192,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
   app.get('/orgs/:id', (c) => orgPage(c, Number(c.req.param('id'))))
   app.route('/', orgSettingsRoutes({ db: deps.db, accounts: deps.accounts, page: orgPage, visible }))
   app.route('/', userRoutes({ db: deps.db, accounts: deps.accounts, visible }))
+  app.route('/', directoryRoutes({ db: deps.db, accounts: deps.accounts, visible }))
   app.route('/', outboundRoutes({ db: deps.db, accounts: deps.accounts, visible }))
 
   app.post('/orgs/:id/domains', async (c) => {
