@@ -64,6 +64,8 @@ export async function runLoad(opts: {
   to: string
   /** submission: STARTTLS, then AUTH PLAIN as this user */
   auth?: { user: string; password: string }
+  /** every Nth transaction first names a recipient the server does not know (refused, then the real one) */
+  unknownEvery?: number
 }): Promise<LoadResult> {
   const payloads = opts.messages.map(stuffed)
   let next = 0
@@ -92,6 +94,7 @@ export async function runLoad(opts: {
       const i = next++
       result.sent++
       const mail = await s.cmd(`MAIL FROM:<${opts.from}>\r\n`)
+      if (opts.unknownEvery && i % opts.unknownEvery === 0) await s.cmd(`RCPT TO:<nobody-${i}@${opts.to.split('@')[1]}>\r\n`)
       const rcpt = await s.cmd(`RCPT TO:<${opts.to}>\r\n`)
       const data = await s.cmd('DATA\r\n')
       if (!mail.startsWith('250') || !rcpt.startsWith('250') || !data.startsWith('354')) {

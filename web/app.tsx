@@ -39,6 +39,7 @@ import { statsRoutes } from './routes/stats'
 import { type Probe, systemRoutes } from './routes/system'
 import { backupRoutes } from './routes/backups'
 import { mspRoutes } from './routes/msps'
+import { trackingRoutes } from './routes/tracking'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -147,6 +148,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', ruleRoutes({ db: deps.db, accounts }))
   app.route('/', auditRoutes({ db: deps.db }))
   app.route('/', mspRoutes({ db: deps.db, accounts }))
+  app.route('/', trackingRoutes({ db: deps.db }))
   if (deps.dataDir) app.route('/', backupRoutes({ db: deps.db, accounts, dataDir: deps.dataDir, version: deps.version, hostname: deps.hostname ?? 'moat' }))
   app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat', probes: deps.probes ?? [], hostSettings: !!deps.hostSettings, releaseKeys: deps.releaseKeys ?? null }))
 

@@ -11,6 +11,7 @@ import { mailCommands } from './commands/mail'
 import { serviceCommands } from './commands/service'
 import { backupCommands } from './commands/backups'
 import { directoryCommands } from './commands/directory'
+import { trackingCommands } from './commands/tracking'
 import { tenantCommands } from './commands/tenants'
 import { outboundCommands } from './commands/outbound'
 import { accountCommands } from './commands/accounts'
@@ -29,7 +30,7 @@ import { DirectoryError } from '../directory/sync'
 import { ReleaseError } from '../services/release-package'
 import { HostSettingsError } from '../services/host-settings'
 
-export const COMMANDS: Command[] = [...serviceCommands, ...backupCommands, ...directoryCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...learningCommands, ...systemCommands, ...fleetCommands]
+export const COMMANDS: Command[] = [...serviceCommands, ...backupCommands, ...directoryCommands, ...trackingCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...learningCommands, ...systemCommands, ...fleetCommands]
 
 /** Runs one of the appliance's commands. */
 export function main(argv: string[]): Promise<number> {

@@ -787,4 +787,29 @@ export const migrations: readonly string[] = [
   ALTER TABLE users ADD COLUMN from_directory INTEGER NOT NULL DEFAULT 0 CHECK (from_directory IN (0, 1));
   ALTER TABLE aliases ADD COLUMN from_directory INTEGER NOT NULL DEFAULT 0 CHECK (from_directory IN (0, 1));
   `,
+  // 32: the tracking centre (tracking/): every refusal of the SMTP dialogue, one row a
+  // recipient (or one without a recipient when refused before RCPT), kept N days; accepted
+  // mail is already in messages, deliveries and delivery_attempts. Searches go by time first.
+  `
+  CREATE TABLE smtp_refusals (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    org_id INTEGER REFERENCES organisations(id) ON DELETE CASCADE,
+    session TEXT NOT NULL,
+    client_ip TEXT NOT NULL,
+    helo TEXT,
+    mail_from TEXT,
+    rcpt TEXT,
+    stage TEXT NOT NULL,
+    code INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    plugin TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX smtp_refusals_at ON smtp_refusals(at);
+  CREATE INDEX smtp_refusals_org_at ON smtp_refusals(org_id, at);
+  CREATE INDEX messages_queue ON messages(queue_id);
+  CREATE INDEX messages_received ON messages(received_at);
+  ALTER TABLE delivery_attempts ADD COLUMN message_id INTEGER;
+  CREATE INDEX delivery_attempts_message ON delivery_attempts(message_id) WHERE message_id IS NOT NULL;
+  `,
 ]

@@ -4,7 +4,7 @@
  * references any more, and their spool files; raw delivery attempts after 14 days or as set (their
  * hourly roll-up after 400), outbound sender counters after 2 days, and learned user reports
  * after REPORT_DAYS or beyond the newest REPORTS_KEPT; fleet metrics, logs and old reports
- * (fleet/console.ts purge).
+ * (fleet/console.ts purge); SMTP refusals after the tracking centre's days (tracking/search.ts).
  */
 import type { Db } from '../db/database'
 import { Archive } from '../services/archive'
@@ -17,6 +17,7 @@ import type { Spool } from '../services/spool'
 import { pruneReports } from '../engine/reports'
 import { Fleet } from '../fleet/console'
 import { expireFingerprints } from '../learning/fingerprint-store'
+import { Tracking } from '../tracking/search'
 
 export interface RetentionResult {
   quarantinePurged: number
@@ -25,6 +26,7 @@ export interface RetentionResult {
   reportsPurged: number
   fleet: ReturnType<Fleet['purge']>
   fingerprints: ReturnType<typeof expireFingerprints>
+  refusalsPurged: number
 }
 
 export const DELIVERY_ATTEMPT_DAYS = 14
@@ -45,5 +47,5 @@ export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise
   const rawDays = new StoredSettings(deps.db).get(DELIVERY_ATTEMPT_DAYS_SETTING, DELIVERY_ATTEMPT_DAYS)
   const delivery = new DeliveryMonitor(deps.db).purge(rawDays, DELIVERY_HOURLY_DAYS, now)
   new OutboundSenders(deps.db).prune(2 * 86_400_000, now)
-  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts, reportsPurged: pruneReports(deps.db, now), fleet: new Fleet(deps.db).purge(now), fingerprints: expireFingerprints(deps.db, now) }
+  return { quarantinePurged, archivePurged, deliveryAttemptsPurged: delivery.attempts, reportsPurged: pruneReports(deps.db, now), fleet: new Fleet(deps.db).purge(now), fingerprints: expireFingerprints(deps.db, now), refusalsPurged: new Tracking(deps.db).purge(now) }
 }

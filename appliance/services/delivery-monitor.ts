@@ -66,6 +66,8 @@ export interface Attempt {
   totalMs: number | null
   attempt: number
   recipients: number
+  /** the stored message it delivers (messages.id), for the tracking centre; null for mail Moat did not store */
+  messageId?: number | null
 }
 
 export interface IpStats {
@@ -120,9 +122,9 @@ export class DeliveryMonitor {
     this.q = {
       insert: db.prepare(
         `INSERT INTO delivery_attempts (at, queue_id, direction, domain, mx_host, ip, port, tls, outcome, class, code, response,
-           connect_ms, total_ms, attempt, recipients)
+           connect_ms, total_ms, attempt, recipients, message_id)
          VALUES (@at, @queueId, @direction, @domain, @mxHost, @ip, @port, @tls, @outcome, @class, @code, @response,
-           @connectMs, @totalMs, @attempt, @recipients)`,
+           @connectMs, @totalMs, @attempt, @recipients, @messageId)`,
       ),
       rollup: db.prepare(
         `INSERT INTO delivery_hourly (ip, hour, domain, attempts, delivered, deferred, bounced, failed, refused, timeouts, dropped,
@@ -156,7 +158,7 @@ export class DeliveryMonitor {
 
   private write(a: Attempt): void {
     const cls = classify(a.outcome, a.code, a.response)
-    this.q.insert.run({ ...a, tls: a.tls ? 1 : 0, class: cls, response: a.response.slice(0, 500) })
+    this.q.insert.run({ ...a, messageId: a.messageId ?? null, tls: a.tls ? 1 : 0, class: cls, response: a.response.slice(0, 500) })
     const counts: Record<string, number> = { refused: 0, timeouts: 0, dropped: 0, resources: 0, greylisted: 0, rbl: 0 }
     const col = COLUMN[cls]
     if (col) counts[col] = 1

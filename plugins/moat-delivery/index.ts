@@ -174,6 +174,7 @@ function recordAttempt(
     totalMs: t ? now - t.started : null,
     attempt,
     recipients: hmail.todo.rcpt_to.length,
+    messageId: hmail.todo.notes?.moat?.messageId ?? null,
   }
   ;(plugin.monitor as DeliveryMonitor).record(a).catch((err) => plugin.logerror(`moat-delivery: could not record an attempt: ${err}`))
 }

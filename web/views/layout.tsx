@@ -25,6 +25,7 @@ export function Layout(props: { title: string; session: Session | null; children
               <a href="/quarantine">Quarantine</a>
               <a href="/archive">Archive</a>
               <a href="/lists">Lists</a>
+              <a href="/tracking">Tracking</a>
               {s.principal.role !== 'user' && <a href={s.principal.orgId && s.principal.role === 'org_admin' ? `/orgs/${s.principal.orgId}` : '/orgs'}>Organisations</a>}
               {s.principal.role !== 'user' && <a href="/stats">Statistics</a>}
               {s.principal.role !== 'user' && <a href="/rules">Rules</a>}
