@@ -31,8 +31,11 @@ export function register(this: HarakaPlugin): void {
 export function load_config(this: HarakaPlugin): void {
   this.cfg = this.config.get('moat-relay.ini', () => this.load_config())
   this.maxRecipients = Number(this.cfg.main?.max_recipients) || 500
-  // auth_base waits 2^(failures-1) seconds before answering a failed AUTH, capped by this.
-  this.timeout = Number(this.cfg.main?.auth_fail_delay) > 0 ? Number(this.cfg.main.auth_fail_delay) + 1 : 2
+  // auth_base waits 2^(failures-1) seconds before answering a failed AUTH, capped by this;
+  // and a client's parallel AUTHs wait their turn (RelayControl.authenticate checks one at a
+  // time per login and address): eight at once, each a password hash, took more than the
+  // 2 s this once was, and the last ones were answered 500 "plugin timeout".
+  this.timeout = (Number(this.cfg.main?.auth_fail_delay) > 0 ? Number(this.cfg.main.auth_fail_delay) : 1) + 15
   this.blankout_password = true
 }
 
