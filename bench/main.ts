@@ -29,6 +29,8 @@ import { Spool } from '../appliance/services/spool'
 import { Tenants } from '../appliance/services/tenants'
 import { Accounts, REQUIRE_ADMIN_TOTP } from '../appliance/services/accounts'
 import { createApp } from '../web/app'
+import { MAX_BULK } from '../web/admin-api/routes'
+import { serve } from '@hono/node-server'
 import { RelayControl } from '../appliance/services/relay'
 import { Transport } from '../appliance/services/transport'
 import { StoredSettings } from '../appliance/services/stored-settings'
@@ -411,6 +413,36 @@ async function benchImport(users: number): Promise<void> {
       const s = Number(process.hrtime.bigint() - started) / 1e9
       const r = JSON.parse(out)
       rows.push({ method: 'moat user import (whole command)', users: r.created, seconds: s, 'activations/min': (r.created / s) * 60 })
+    }
+    {
+      // The admin API over real HTTP, as an MSP's provisioning tool calls it: one idempotent
+      // PUT of up to 100,000 users, then the same PUT again (nothing to change).
+      const { db } = setup('api')
+      await new Accounts(db).createAdmin('root@bench.test', BENCH_PASSWORD)
+      const login = await new Accounts(db).login('root@bench.test', BENCH_PASSWORD, '127.0.0.1')
+      if (!login.ok) throw new Error('bench admin login')
+      const token = new Accounts(db).createToken(login.session.principal, 'bench').token
+      const app = createApp({ db, spool: new Spool(path.join(tmp, 'api-spool')), version: 'bench', clamd: null })
+      const port = await freePort()
+      const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port })
+      try {
+        for (const pass of ['admin API: PUT users (HTTP, one request a 100,000)', 'admin API: the same PUT again (idempotent, nothing changes)']) {
+          const started = process.hrtime.bigint()
+          let done = 0
+          for (let from = 0; from < users; from += MAX_BULK) {
+            const chunk = Array.from({ length: Math.min(MAX_BULK, users - from) }, (_, k) => ({ email: `user${from + k}@d${(from + k) % 10}.bench.test`, display_name: `User ${from + k}` }))
+            const res = await fetch(`http://127.0.0.1:${port}/api/v1/admin/organisations/bench/users`, { method: 'PUT', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ users: chunk }) })
+            const r = (await res.json()) as { created: number; updated: number; unchanged: number; errors: unknown[] }
+            if (res.status !== 200 || r.errors.length) throw new Error(`admin API PUT: ${res.status} ${JSON.stringify(r).slice(0, 200)}`)
+            done += r.created + r.updated + r.unchanged
+          }
+          const s = Number(process.hrtime.bigint() - started) / 1e9
+          rows.push({ method: pass, users: done, seconds: s, 'activations/min': (done / s) * 60 })
+        }
+      } finally {
+        server.close()
+        db.close()
+      }
     }
     for (const row of rows) {
       row['× baseline'] = (row['activations/min'] as number) / (rows[0]['activations/min'] as number)

@@ -40,6 +40,7 @@ import { type Probe, systemRoutes } from './routes/system'
 import { backupRoutes } from './routes/backups'
 import { mspRoutes } from './routes/msps'
 import { trackingRoutes } from './routes/tracking'
+import { adminApiRoutes } from './admin-api/routes'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
 
@@ -71,6 +72,10 @@ export interface WebDeps {
 
 const STATIC: Record<string, { file: string; type: string }> = {
   'htmx.min.js': { file: require.resolve('htmx.org/dist/htmx.min.js'), type: 'text/javascript' },
+  // Plots: uPlot (MIT, 50 KB, no dependencies) draws the charts the pages render as SVG first.
+  'uPlot.iife.min.js': { file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript' },
+  'uPlot.min.css': { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css' },
+  'plots.js': { file: path.resolve(__dirname, '../../web/static/plots.js'), type: 'text/javascript' },
   'moat.css': { file: path.resolve(__dirname, '../../web/static/moat.css'), type: 'text/css' },
   // The notifier's icon, in every tab too.
   'favicon.svg': { file: path.resolve(__dirname, '../../web/notifier/icon.svg'), type: 'image/svg+xml' },
@@ -110,6 +115,8 @@ export function createApp(deps: WebDeps): Hono<Env> {
 
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
   app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive, version: deps.version, updateFeed: deps.updateFeed ?? null, push: new PushNotifier(deps.db, { endpointAllowed: deps.pushEndpointAllowed }) }) as unknown as Hono<Env>)
+  // The admin API: behind the same token check (apiRoutes' middleware covers /api/v1/*).
+  app.route('/', adminApiRoutes({ db: deps.db, accounts, version: deps.version }) as unknown as Hono<Env>)
   // The fleet agents sign their requests: no session, no CSRF token.
   app.route('/', fleetApiRoutes(deps.db) as unknown as Hono<Env>)
   // Digest release links and password resets: the token authorises, not a session (and a

@@ -61,7 +61,8 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     c.set('scope', deps.accounts.scope(principal))
     await next()
   }
-  app.use('/api/v1/*', async (c, next) => (c.req.path === '/api/v1/openapi.json' ? next() : auth(c, next)))
+  // The API documents are public; everything else needs a token.
+  app.use('/api/v1/*', async (c, next) => (c.req.path === '/api/v1/openapi.json' || c.req.path === '/api/v1/admin/openapi.json' ? next() : auth(c, next)))
 
   const entry = (c: Context<ApiEnv>) => {
     const id = Number(c.req.param('id'))
