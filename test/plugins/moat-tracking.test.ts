@@ -107,6 +107,20 @@ t.test('where is my mail: refused and delivered, found by sender, recipient, add
   t.match(await root.textContent('[role=alert]'), /"last week" is not a time/)
   await root.goto(`${web.url}/tracking`)
   await root.screenshot({ path: path.join(SHOTS, 'tracking.png'), fullPage: true })
+
+  // Statistics: the charts become uPlot plots (no CSP complaint), with the value under the cursor.
+  const cspErrors: string[] = []
+  root.on('console', (m: { type(): string; text(): string }) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) cspErrors.push(m.text())
+  })
+  await root.goto(`${web.url}/stats`)
+  await root.waitForSelector('figure.chart.interactive .uplot')
+  t.equal(await root.locator('figure.chart.interactive').count(), 3, 'every chart is interactive')
+  const over = (await root.locator('figure.chart.interactive .u-over').first().boundingBox())!
+  await root.mouse.move(over.x + over.width - 3, over.y + over.height / 2)
+  t.match(await root.locator('figure.chart.interactive .u-legend').first().textContent(), /clean\s*1\b/, "today's one clean message, under the cursor")
+  await root.screenshot({ path: path.join(SHOTS, 'stats-uplot.png'), fullPage: true })
+  t.same(cspErrors, [], 'no CSP complaints')
   const alice = await signIn('alice@example.com')
   await alice.goto(`${web.url}/tracking`)
   t.equal(await alice.locator('#tracking tbody tr').count(), 1, 'alice sees her own mail only')

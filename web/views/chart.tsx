@@ -1,6 +1,8 @@
 /*
- * Server-rendered SVG charts: no chart library to ship, nothing to run in the browser (the CSP
- * allows no inline script anyway), readable on a phone. Colours come from classes in moat.css.
+ * Charts, drawn twice: as SVG on the server, so a page reads without JavaScript and on any
+ * phone, and from the same numbers (the figure's data-plot attribute) by uPlot in the browser
+ * (web/static/plots.js), with the values under the cursor and drag-to-zoom. Colours come
+ * from classes in moat.css, for both.
  */
 
 import type { Child } from 'hono/jsx'
@@ -24,10 +26,11 @@ function niceMax(v: number): number {
 }
 
 /** The frame both charts share: axis, scale ticks, first and last label, legend. */
-function Frame(props: { title: string; caption: string; labels: string[]; series: Series[]; max: number; y: (v: number) => number; children: Child }) {
+function Frame(props: { title: string; caption: string; labels: string[]; series: Series[]; max: number; y: (v: number) => number; kind: 'bars' | 'lines'; unit?: string; children: Child }) {
   const n = props.labels.length
+  const plot = JSON.stringify({ title: props.caption, kind: props.kind, unit: props.unit ?? '', labels: props.labels, series: props.series })
   return (
-    <figure class="chart">
+    <figure class="chart" data-plot={plot}>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title}>
         <line class="axis" x1={PAD.l} y1={props.y(0)} x2={W - PAD.r} y2={props.y(0)} />
         <text class="tick" x={PAD.l - 4} y={props.y(props.max) + 4} text-anchor="end">{props.max}</text>
@@ -64,7 +67,7 @@ export function StackedBars(props: { title: string; labels: string[]; series: Se
     }
   })
   return (
-    <Frame title={props.title} caption={props.title} labels={props.labels} series={props.series} max={max} y={y}>
+    <Frame title={props.title} caption={props.title} labels={props.labels} series={props.series} max={max} y={y} kind="bars" unit={props.unit}>
       {bars.map((b) => (
         <rect class={b.cls} x={b.x.toFixed(1)} y={b.y.toFixed(1)} width={Math.max(1, bw - 2).toFixed(1)} height={b.h.toFixed(1)}><title>{b.tip}</title></rect>
       ))}
@@ -93,7 +96,7 @@ export function Lines(props: { title: string; labels: string[]; series: Series[]
   const x = (i: number) => PAD.l + ((W - PAD.l - PAD.r) * (n <= 1 ? 0.5 : i / (n - 1)))
   const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max)
   return (
-    <Frame title={props.title} caption={`${props.title} (${props.unit})`} labels={props.labels} series={props.series} max={max} y={y}>
+    <Frame title={props.title} caption={`${props.title} (${props.unit})`} labels={props.labels} series={props.series} max={max} y={y} kind="lines" unit={props.unit}>
       {props.series.flatMap((s) =>
         runs(s.values).map((run) =>
           run.length === 1 ? (

@@ -16,6 +16,9 @@ export function Layout(props: { title: string; session: Session | null; children
         <link rel="stylesheet" href="/static/moat.css" />
         <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
         <script src="/static/htmx.min.js" defer></script>
+        <link rel="stylesheet" href="/static/uPlot.min.css" />
+        <script src="/static/uPlot.iife.min.js" defer></script>
+        <script src="/static/plots.js" defer></script>
       </head>
       <body hx-headers={s ? JSON.stringify({ 'X-CSRF-Token': s.csrf }) : undefined}>
         <header>
