@@ -17,6 +17,9 @@ interface Job<T> {
 export class GroupCommitter {
   private queue: Job<unknown>[] = []
   private scheduled = false
+  /** Writes that may wait for the next batch (see later). */
+  private riders: (() => void)[] = []
+  private riderTimer: NodeJS.Timeout | null = null
 
   constructor(private readonly db: Db, private readonly maxBatch = 256) {}
 
@@ -31,8 +34,28 @@ export class GroupCommitter {
     })
   }
 
+  /**
+   * A write that need not be durable at once (a tracking row): it rides the next batch that
+   * mail makes anyway, so it costs no commit of its own, or is written within `maxWaitMs`
+   * when no mail comes. It must not throw: a rider never fails the batch it rides.
+   */
+  later(fn: () => void, maxWaitMs = 2000): void {
+    this.riders.push(fn)
+    if (!this.riderTimer) {
+      this.riderTimer = setTimeout(() => {
+        this.riderTimer = null
+        if (this.riders.length && !this.scheduled) {
+          this.scheduled = true
+          setImmediate(() => this.flush())
+        }
+      }, maxWaitMs)
+      this.riderTimer.unref()
+    }
+  }
+
   private flush(): void {
     this.scheduled = false
+    const riders = this.riders.splice(0)
     const batch = this.queue.splice(0, this.maxBatch)
     if (this.queue.length) {
       this.scheduled = true
@@ -41,6 +64,13 @@ export class GroupCommitter {
     const results: unknown[] = []
     try {
       this.db.transaction(() => {
+        for (const ride of riders) {
+          try {
+            ride()
+          } catch {
+            // a rider's failure is its own (it logs it); the mail in the batch still commits
+          }
+        }
         for (const job of batch) results.push(job.run())
       }).immediate()
     } catch (err) {

@@ -789,7 +789,8 @@ export const migrations: readonly string[] = [
   `,
   // 32: the tracking centre (tracking/): every refusal of the SMTP dialogue, one row a
   // recipient (or one without a recipient when refused before RCPT), kept N days; accepted
-  // mail is already in messages, deliveries and delivery_attempts. Searches go by time first.
+  // mail is already in messages, deliveries and delivery_attempts. Searches go by time first,
+  // on the (org_id, received_at) index messages has: no index is added to the mail path.
   `
   CREATE TABLE smtp_refusals (
     id INTEGER PRIMARY KEY,
@@ -807,8 +808,6 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX smtp_refusals_at ON smtp_refusals(at);
   CREATE INDEX smtp_refusals_org_at ON smtp_refusals(org_id, at);
-  CREATE INDEX messages_queue ON messages(queue_id);
-  CREATE INDEX messages_received ON messages(received_at);
   ALTER TABLE delivery_attempts ADD COLUMN message_id INTEGER;
   CREATE INDEX delivery_attempts_message ON delivery_attempts(message_id) WHERE message_id IS NOT NULL;
   `,

@@ -4,9 +4,12 @@
  * words said. One row a recipient, so "where is my mail to bob?" finds it; a refusal before
  * RCPT (connection, HELO, MAIL) is one row without a recipient.
  *
- * Rows ride the group committer's next batch, the same transaction and fsync as the mail
- * accepted in that tick, so recording adds no commit of its own. An insert that fails is
- * swallowed inside the batch: a tracking row must never take a message's commit down with it.
+ * Rows ride the group committer's next batch of mail (GroupCommitter.later): the same
+ * transaction and fsync as the mail accepted soon after, so recording adds no commit of its
+ * own (the first version committed each refusal on its own and cost 16 % of the SMTP rate
+ * on a load with one unknown recipient in four). With no mail, they are written within 2 s;
+ * a crash can lose those 2 s of tracking rows, never mail. An insert that fails is swallowed:
+ * a tracking row must never take a message's commit down with it.
  */
 import type { Db } from '../db/database'
 import type { GroupCommitter } from '../db/group-commit'
@@ -53,18 +56,16 @@ export class RefusalRecorder {
   record(r: Refusal): void {
     if (!this.enabled(r.at)) return
     const rows = r.rcpts.length ? r.rcpts : [null]
-    void this.committer
-      .submit(() => {
-        try {
-          for (const rcpt of rows) {
-            const domain = rcpt ? rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase() : null
-            const org = domain ? ((this.orgOfDomain.get(domain) as number | undefined) ?? null) : null
-            this.insert.run(r.at, org, r.session, r.clientIp, r.helo, r.mailFrom, rcpt, r.stage, r.code, r.reason.slice(0, 500), r.plugin)
-          }
-        } catch (err) {
-          this.log(`tracking: a refusal was not recorded: ${(err as Error).message}`)
+    this.committer.later(() => {
+      try {
+        for (const rcpt of rows) {
+          const domain = rcpt ? rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase() : null
+          const org = domain ? ((this.orgOfDomain.get(domain) as number | undefined) ?? null) : null
+          this.insert.run(r.at, org, r.session, r.clientIp, r.helo, r.mailFrom, rcpt, r.stage, r.code, r.reason.slice(0, 500), r.plugin)
         }
-      })
-      .catch(() => undefined)
+      } catch (err) {
+        this.log(`tracking: a refusal was not recorded: ${(err as Error).message}`)
+      }
+    })
   }
 }
