@@ -13,12 +13,10 @@ import { StoredSettings } from '../../appliance/services/stored-settings'
 import { Tenants } from '../../appliance/services/tenants'
 import { RefusalRecorder } from '../../appliance/tracking/record'
 import { parseTime, Tracking, TRACKING_DAYS_SETTING } from '../../appliance/tracking/search'
-import { message, moat, moatOk, provisionAcme, ROOT, smtpSend, startSink, startSmtp, startWeb, until, workDir } from '../helpers/appliance'
+import { message, moat, moatOk, provisionAcme, smtpSend, startSink, startSmtp, until, workDir } from '../helpers/appliance'
+import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 
-const { chromium } = require('playwright-core')
 
-const CHROMIUM = '/usr/bin/chromium'
-const SHOTS = path.join(ROOT, 'artifacts/screenshots')
 const PASSWORD = 'a long enough password here'
 
 const track = (dir: string, args: string[]) => moatOk(dir, ['track', ...args, '--json']).split('\n').filter(Boolean).map((l) => JSON.parse(l))
@@ -76,24 +74,11 @@ t.test('where is my mail: refused and delivered, found by sender, recipient, add
   t.same(new Tracking(db).search({}, { orgIds: [acme], userId: 99, addresses: ['alice@example.com'], surespam: false }).map((x) => x.id), [queueId], 'an end user: only mail to or from them')
 
   // The page, in Chromium: the admin finds the refusal; alice finds only her own mail.
-  if (!fs.existsSync(CHROMIUM)) return
-  fs.mkdirSync(SHOTS, { recursive: true })
+  if (NO_CHROMIUM) return
   moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
   moatOk(dir, ['admin', 'require-totp', 'off'])
   t.equal(moat(dir, ['user', 'password', 'alice@example.com'], `${PASSWORD}\n`).code, 0)
-  const web = await startWeb(dir)
-  t.teardown(() => web.stop())
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-  t.teardown(() => browser.close())
-  const signIn = async (email: string) => {
-    const page = await browser.newPage()
-    await page.goto(`${web.url}/login`)
-    await page.fill('input[name=email]', email)
-    await page.fill('input[name=password]', PASSWORD)
-    await page.click('button[type=submit]')
-    await page.waitForURL(/\/quarantine/)
-    return page
-  }
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
   const root = await signIn('root@moat.test')
   await root.click('nav a[href="/tracking"]')
   t.equal(await root.locator('#tracking tbody tr').count(), 3, 'all three transactions')

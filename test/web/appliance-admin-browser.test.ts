@@ -10,17 +10,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { moat, moatOk, provisionAcme, ROOT, startWeb, workDir } from '../helpers/appliance'
+import { moat, moatOk, provisionAcme, workDir } from '../helpers/appliance'
+import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 import { startSshd } from '../helpers/sshd'
 
-const { chromium } = require('playwright-core')
 
-const CHROMIUM = '/usr/bin/chromium'
-const SHOTS = path.join(ROOT, 'artifacts/screenshots')
 const PASSWORD = 'a long admin password here'
 
-t.test('nightly backups and the copy off the box, set in the UI', { skip: !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async (t) => {
-  fs.mkdirSync(SHOTS, { recursive: true })
+t.test('nightly backups and the copy off the box, set in the UI', { skip: NO_CHROMIUM }, async (t) => {
   const dir = workDir(t)
   provisionAcme(dir, 2525)
   moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
@@ -31,20 +28,7 @@ t.test('nightly backups and the copy off the box, set in the UI', { skip: !fs.ex
   t.teardown(() => sshd.stop())
   const offsite = path.join(dir, 'offsite')
   fs.mkdirSync(offsite)
-  const web = await startWeb(dir)
-  t.teardown(() => web.stop())
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-  t.teardown(() => browser.close())
-
-  const signIn = async (email: string) => {
-    const page = await browser.newPage()
-    await page.goto(`${web.url}/login`)
-    await page.fill('input[name=email]', email)
-    await page.fill('input[name=password]', PASSWORD)
-    await page.click('button[type=submit]')
-    await page.waitForURL(/\/quarantine/)
-    return page
-  }
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
   const boss = await signIn('boss@example.com')
   t.equal((await boss.goto(`${web.url}/system/backups`)).status(), 404, 'an organisation admin does not reach backups')
 
@@ -87,21 +71,13 @@ t.test('nightly backups and the copy off the box, set in the UI', { skip: !fs.ex
   db.close()
 })
 
-t.test('several MSPs: the appliance admin adds one, its admin, and hands it an organisation', { skip: !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async (t) => {
+t.test('several MSPs: the appliance admin adds one, its admin, and hands it an organisation', { skip: NO_CHROMIUM }, async (t) => {
   const dir = workDir(t)
   provisionAcme(dir, 2525)
   moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
   moatOk(dir, ['admin', 'require-totp', 'off'])
-  const web = await startWeb(dir)
-  t.teardown(() => web.stop())
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-  t.teardown(() => browser.close())
-  const page = await browser.newPage()
-  await page.goto(`${web.url}/login`)
-  await page.fill('input[name=email]', 'root@moat.test')
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('button[type=submit]')
-  await page.waitForURL(/\/quarantine/)
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
+  const page = await signIn('root@moat.test')
   await page.click('nav a[href="/msps"]')
   await page.fill('input[name=name]', 'northwind')
   await page.click('button:has-text("Add MSP")')
@@ -119,12 +95,7 @@ t.test('several MSPs: the appliance admin adds one, its admin, and hands it an o
   await page.screenshot({ path: path.join(SHOTS, 'msps.png'), fullPage: true })
 
   // The new MSP's admin signs in and finds its organisation.
-  const ops = await browser.newPage()
-  await ops.goto(`${web.url}/login`)
-  await ops.fill('input[name=email]', 'ops@northwind.test')
-  await ops.fill('input[name=password]', PASSWORD)
-  await ops.click('button[type=submit]')
-  await ops.waitForURL(/\/quarantine/)
+  const ops = await signIn('ops@northwind.test')
   await ops.goto(`${web.url}/orgs`)
   t.match(await ops.textContent('#orgs'), /acme/)
   t.equal(await ops.locator('nav a[href="/msps"]').count(), 0, 'no MSPs page for an MSP admin')

@@ -3,20 +3,16 @@
  * the source, previews, syncs, and the users appear; the organisation's own admin sees the
  * outcome and may sync, but cannot point the appliance at another server.
  */
-import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { moat, moatOk, provisionAcme, ROOT, startWeb, workDir } from '../helpers/appliance'
+import { moat, moatOk, provisionAcme, workDir } from '../helpers/appliance'
+import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 import { adUser, READER_DN, READER_PASSWORD, startSlapd, SUFFIX } from '../helpers/slapd'
 
-const { chromium } = require('playwright-core')
 
-const CHROMIUM = '/usr/bin/chromium'
-const SHOTS = path.join(ROOT, 'artifacts/screenshots')
 const PASSWORD = 'a long admin password here'
 
-t.test('users from the directory, set and synced in the UI', { skip: !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async (t) => {
-  fs.mkdirSync(SHOTS, { recursive: true })
+t.test('users from the directory, set and synced in the UI', { skip: NO_CHROMIUM }, async (t) => {
   const dir = workDir(t)
   const ldap = await startSlapd(path.join(dir, 'ldap'))
   t.teardown(() => ldap.stop())
@@ -30,19 +26,7 @@ t.test('users from the directory, set and synced in the UI', { skip: !fs.existsS
   moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
   t.equal(moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code, 0)
   const acme = (JSON.parse(moatOk(dir, ['org', 'list', '--json'])) as { id: number; name: string }[]).find((o) => o.name === 'acme')!
-  const web = await startWeb(dir)
-  t.teardown(() => web.stop())
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-  t.teardown(() => browser.close())
-  const signIn = async (email: string) => {
-    const page = await browser.newPage()
-    await page.goto(`${web.url}/login`)
-    await page.fill('input[name=email]', email)
-    await page.fill('input[name=password]', PASSWORD)
-    await page.click('button[type=submit]')
-    await page.waitForURL(/\/quarantine/)
-    return page
-  }
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
 
   const page = await signIn('root@moat.test')
   await page.goto(`${web.url}/orgs/${acme.id}`)

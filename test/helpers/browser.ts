@@ -1,0 +1,37 @@
+/*
+ * The appliance's web service and Debian's Chromium (playwright-core) for a browser test,
+ * both stopped when the test ends, and a sign-in through the real login form.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { ROOT, type RunningWeb, startWeb } from './appliance'
+
+const { chromium } = require('playwright-core')
+
+export const CHROMIUM = '/usr/bin/chromium'
+export const SHOTS = path.join(ROOT, 'artifacts/screenshots')
+export const NO_CHROMIUM = !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium'
+
+// playwright-core's types are not a dependency; a page is used through its own methods.
+type Page = any
+
+export async function webInBrowser(t: { teardown(fn: () => unknown): void }, dataDir: string, password: string): Promise<{ web: RunningWeb; browser: any; signIn(email: string): Promise<Page> }> {
+  fs.mkdirSync(SHOTS, { recursive: true })
+  const web = await startWeb(dataDir)
+  t.teardown(() => web.stop())
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  t.teardown(() => browser.close())
+  return {
+    web,
+    browser,
+    async signIn(email: string) {
+      const page = await browser.newPage()
+      await page.goto(`${web.url}/login`)
+      await page.fill('input[name=email]', email)
+      await page.fill('input[name=password]', password)
+      await page.click('button[type=submit]')
+      await page.waitForURL(/\/quarantine/)
+      return page
+    },
+  }
+}
