@@ -33,9 +33,14 @@ t.test('purges by each organisation\'s retention and keeps what is still needed'
   const ancient = await accept('ancient', 20, 'deliver', 2 * 1024 * 1024) // large: a spool file
   const ancientQ = await accept('ancient-quarantined', 20, 'quarantine')
   db.prepare(`UPDATE deliveries SET state = 'delivered'`).run()
+  // The tracking centre's refusals: kept 30 days by default.
+  const refusal = db.prepare(`INSERT INTO smtp_refusals (at, session, client_ip, rcpt, stage, code, reason, plugin) VALUES (?, 's', '192.0.2.1', ?, 'rcpt', 550, 'no', 'p')`)
+  refusal.run(now - 31 * DAY, 'old@example.com')
+  refusal.run(now - 29 * DAY, 'recent@example.com')
 
   const r = await run({ db, spool, now })
-  t.same(r, { quarantinePurged: 2, archivePurged: 2, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 }, fingerprints: { revoked: 0, deleted: 0 } }, 'two quarantine entries past 5 days; two messages past 10 days')
+  t.same(r, { quarantinePurged: 2, archivePurged: 2, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 }, fingerprints: { revoked: 0, deleted: 0 }, refusalsPurged: 1 }, 'two quarantine entries past 5 days; two messages past 10 days; a refusal past 30 days')
+  t.same(db.prepare('SELECT rcpt FROM smtp_refusals').pluck().all(), ['recent@example.com'], 'the refusal within 30 days stays')
   const subjects = (db.prepare(`SELECT subject FROM messages ORDER BY subject`).all() as { subject: string }[]).map((x) => x.subject)
   t.same(subjects, ['old-quarantined', 'young'], 'the 6-day-old message stays archived after its quarantine entry went')
   const spoolFiles = () => (fs.readdirSync(path.join(dir, 'spool'), { recursive: true }) as string[]).filter((f) => f.endsWith('.eml'))
@@ -45,7 +50,7 @@ t.test('purges by each organisation\'s retention and keeps what is still needed'
   t.notOk(ancientQ.rawId === undefined)
   t.ok(raws.read(young.rawId).toString().startsWith('Subject: young'))
   t.equal((db.prepare(`SELECT count(*) AS n FROM archive_fts WHERE archive_fts MATCH 'ancient'`).get() as { n: number }).n, 0, 'index rows go too')
-  t.same(await run({ db, spool, now }), { quarantinePurged: 0, archivePurged: 0, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 }, fingerprints: { revoked: 0, deleted: 0 } }, 'idempotent')
+  t.same(await run({ db, spool, now }), { quarantinePurged: 0, archivePurged: 0, deliveryAttemptsPurged: 0, reportsPurged: 0, fleet: { metricSamples: 0, metricHours: 0, logLines: 0, reports: 0 }, fingerprints: { revoked: 0, deleted: 0 }, refusalsPurged: 0 }, 'idempotent')
 })
 
 t.test('a failed commit rejects every job of its batch and leaves no spool file', async (t) => {
