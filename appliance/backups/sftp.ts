@@ -14,9 +14,13 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import SftpClient from 'ssh2-sftp-client'
-import { utils } from 'ssh2'
+import type SftpClient from 'ssh2-sftp-client'
 import type { StoredSettings } from '../services/stored-settings'
+
+// Loaded when first used: every `moat` command loads this module, and ssh2 alone took a
+// third of a second of each one's start (the test suite runs the CLI hundreds of times).
+const sftpClient = (): typeof SftpClient => require('ssh2-sftp-client')
+const sshUtils = (): typeof import('ssh2').utils => require('ssh2').utils
 
 const KEY_SETTING = 'backup_ssh_key'
 
@@ -36,7 +40,7 @@ export class SftpError extends Error {}
 export function backupKey(settings: StoredSettings): { privateKey: string; publicKey: string } {
   let key = settings.get<{ privateKey: string; publicKey: string } | null>(KEY_SETTING, null)
   if (!key) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment: 'moat-backup' })
+    const pair = sshUtils().generateKeyPairSync('ed25519', { comment: 'moat-backup' })
     key = { privateKey: pair.private, publicKey: pair.public }
     settings.set(KEY_SETTING, key)
   }
@@ -66,7 +70,7 @@ export class SftpStore {
   ) {}
 
   private async connect(): Promise<SftpClient> {
-    const client = new SftpClient('moat-backup')
+    const client = new (sftpClient())('moat-backup')
     const t = this.target
     try {
       await client.connect({

@@ -15,7 +15,7 @@
  * nothing (a wrong base DN or a lost permission must not empty an organisation), and every
  * run is one transaction: the recipients are the old set or the new one, never half.
  */
-import { Client } from 'ldapts'
+import type { Client as LdapClient } from 'ldapts'
 import { z } from 'zod'
 import type { Db } from '../db/database'
 import { normaliseAddress } from '../services/tenants'
@@ -73,6 +73,8 @@ export function readEntry(e: Record<string, unknown>): DirectoryPerson | null {
 
 /** Reads every matching entry (paged: Active Directory returns at most 1,000 a page). */
 export async function readDirectory(src: DirectorySource, timeoutMs = 15_000): Promise<DirectoryPerson[]> {
+  // Loaded when first used, not with every `moat` command.
+  const { Client } = require('ldapts') as { Client: typeof LdapClient }
   const client = new Client({ url: src.url, timeout: timeoutMs, connectTimeout: timeoutMs })
   try {
     try {
