@@ -40,6 +40,7 @@ import { type Probe, systemRoutes } from './routes/system'
 import { backupRoutes } from './routes/backups'
 import { mspRoutes } from './routes/msps'
 import { trackingRoutes } from './routes/tracking'
+import { homeRoutes } from './routes/home'
 import { adminApiRoutes } from './admin-api/routes'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
@@ -159,7 +160,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   if (deps.dataDir) app.route('/', backupRoutes({ db: deps.db, accounts, dataDir: deps.dataDir, version: deps.version, hostname: deps.hostname ?? 'moat' }))
   app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat', probes: deps.probes ?? [], hostSettings: !!deps.hostSettings, releaseKeys: deps.releaseKeys ?? null }))
 
-  app.get('/', (c) => c.redirect(c.get('session') ? '/quarantine' : '/login', 303))
+  app.route('/', homeRoutes({ db: deps.db }))
 
   return app
 }

@@ -52,7 +52,7 @@ t.test('first admin hint, favicon, TOTP as a QR code', { skip: !fs.existsSync(CH
   await page.fill('input[name=email]', 'alice@example.com')
   await page.fill('input[name=password]', PASSWORD)
   await page.click('button[type=submit]')
-  await page.waitForURL(/\/quarantine/)
+  await page.waitForURL(/:\d+\/$/)
   await page.goto(`${web.url}/account/totp`)
   const uri = (await page.textContent('p.muted code'))!.trim()
   t.match(uri, /^otpauth:\/\/totp\/.*secret=[A-Z2-7]{32}/)
@@ -66,7 +66,7 @@ t.test('first admin hint, favicon, TOTP as a QR code', { skip: !fs.existsSync(CH
   await admin.fill('input[name=email]', 'boss@example.com')
   await admin.fill('input[name=password]', PASSWORD)
   await admin.click('button[type=submit]')
-  await admin.waitForURL(/\/quarantine/)
+  await admin.waitForURL(/:\d+\/$/)
   const acme = (JSON.parse(moatOk(dir, ['org', 'list', '--json'])) as { id: number; name: string }[]).find((o) => o.name === 'acme')!
   await admin.goto(`${web.url}/orgs/${acme.id}/users`)
   await admin.fill('input[name=address]', 'sales@example.com')

@@ -15,7 +15,7 @@ const LOGIN_CSRF_COOKIE = 'moat_login'
 
 function safeNext(next: unknown): string {
   // Only our own paths: an open redirect after login is a phishing aid.
-  return typeof next === 'string' && /^\/[a-z]/.test(next) && !next.startsWith('//') ? next : '/quarantine'
+  return typeof next === 'string' && /^\/[a-z]/.test(next) && !next.startsWith('//') ? next : '/'
 }
 
 function LoginPage(props: { token: string; next: string; error?: string; email?: string; noAdmin: boolean }) {
@@ -50,7 +50,7 @@ export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }
     return c.html(<LoginPage token={token} next={safeNext(next)} error={error} email={email} noAdmin={!accounts.hasAdmin()} />, status)
   }
 
-  app.get('/login', (c) => (c.get('session') ? c.redirect('/quarantine', 303) : form(c, 200, c.req.query('next'))))
+  app.get('/login', (c) => (c.get('session') ? c.redirect('/', 303) : form(c, 200, c.req.query('next'))))
 
   app.post('/login', async (c) => {
     const body = await c.req.parseBody()
@@ -91,7 +91,7 @@ export function loginRoutes(accounts: Accounts, opts: { secureCookies: boolean }
   app.get('/login/totp', (c) => {
     const s = c.get('session')
     if (!s) return c.redirect('/login', 303)
-    return s.mfaPending ? totpForm(c, 200) : c.redirect('/quarantine', 303)
+    return s.mfaPending ? totpForm(c, 200) : c.redirect('/', 303)
   })
   app.post('/login/totp', async (c) => {
     const s = c.get('session')

@@ -5,12 +5,11 @@
  */
 import { Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
-import { whereIn } from '../../appliance/db/sql'
+import { MailStats, VERDICTS, type Verdict } from '../../appliance/stats/mail-stats'
 import { type Env, requireLogin } from '../security'
-import { type Series, StackedBars } from '../views/chart'
+import { type Series, StackedBars, verdictClass } from '../views/chart'
 import { Layout } from '../views/layout'
 
-const DAY = 86_400_000
 const TOP = 10
 
 export function statsRoutes(deps: { db: Db }): Hono<Env> {
@@ -26,36 +25,15 @@ export function statsRoutes(deps: { db: Db }): Hono<Env> {
       if (orgIds !== null && !orgIds.includes(wanted)) return c.notFound()
       orgIds = [wanted]
     }
-    const today = Math.floor(Date.now() / DAY)
-    const since = (today - days + 1) * DAY
-    const where = ['m.received_at >= ?']
-    const args: unknown[] = [since]
-    if (orgIds) {
-      const w = whereIn('m.org_id', orgIds)
-      where.push(w.sql)
-      args.push(...w.args)
-    }
-    const sql = where.join(' AND ')
-    const byDay = deps.db
-      .prepare(`SELECT m.received_at / ${DAY} AS day, m.direction, m.verdict, count(*) AS n FROM messages m WHERE ${sql} GROUP BY 1, 2, 3`)
-      .all(...args) as { day: number; direction: 'in' | 'out'; verdict: string; n: number }[]
-    const viruses = deps.db
-      .prepare(`SELECT q.created_at / ${DAY} AS day, count(*) AS n FROM quarantine q JOIN messages m ON m.id = q.message_id WHERE ${sql} AND q.reason = 'virus' GROUP BY 1`)
-      .all(...args) as { day: number; n: number }[]
-    const top = (col: string, direction: string) =>
-      deps.db
-        .prepare(`SELECT ${col} AS who, count(*) AS n, sum(m.verdict <> 'clean') AS spam FROM messages m WHERE ${sql} AND m.direction = ? GROUP BY 1 ORDER BY n DESC LIMIT ${TOP}`)
-        .all(...args, direction) as { who: string; n: number; spam: number }[]
-
-    const labels = Array.from({ length: days }, (_, i) => new Date((today - days + 1 + i) * DAY).toISOString().slice(5, 10))
+    const stats = new MailStats(deps.db)
+    const sees = { orgIds, userId: null, addresses: [] }
+    const daily = stats.daily(sees, days)
+    const since = Date.parse(`${daily.days[0]}T00:00:00Z`)
+    const labels = daily.days.map((d) => d.slice(5))
     const series = (direction: 'in' | 'out'): Series[] =>
-      (['clean', 'spam', 'surespam'] as const).map((verdict) => ({
-        name: verdict,
-        cls: verdict === 'clean' ? 's-ok' : verdict === 'spam' ? 's-defer' : 's-fail',
-        values: labels.map((_, i) => byDay.find((r) => r.day === today - days + 1 + i && r.direction === direction && r.verdict === verdict)?.n ?? 0),
-      }))
-    const total = (direction: string, verdict?: string) => byDay.filter((r) => r.direction === direction && (!verdict || r.verdict === verdict)).reduce((s, r) => s + r.n, 0)
-    const virusTotal = viruses.reduce((s, r) => s + r.n, 0)
+      VERDICTS.map((verdict) => ({ name: verdict, cls: verdictClass(verdict), values: daily[direction][verdict] }))
+    const total = (direction: 'in' | 'out', verdict?: Verdict) => (verdict ? [verdict] : [...VERDICTS]).reduce((s, v) => s + daily[direction][v].reduce((a, n) => a + n, 0), 0)
+    const virusTotal = daily.viruses.reduce((s, n) => s + n, 0)
     const Top = (props: { title: string; id: string; rows: { who: string; n: number; spam: number }[] }) => (
       <>
         <h2>{props.title}</h2>
@@ -79,10 +57,10 @@ export function statsRoutes(deps: { db: Db }): Hono<Env> {
         </table>
         <StackedBars title="Inbound per day" labels={labels} series={series('in')} />
         <StackedBars title="Outbound per day" labels={labels} series={series('out')} />
-        <StackedBars title="Viruses per day" labels={labels} series={[{ name: 'virus', cls: 's-fail', values: labels.map((_, i) => viruses.find((r) => r.day === today - days + 1 + i)?.n ?? 0) }]} />
-        <Top title="Top senders (inbound)" id="top-senders" rows={top('m.mail_from', 'in')} />
-        <Top title="Top recipients (inbound)" id="top-recipients" rows={top('m.rcpt_to', 'in')} />
-        <Top title="Top senders (outbound)" id="top-outbound" rows={top("coalesce(m.sender_login, m.mail_from)", 'out')} />
+        <StackedBars title="Viruses per day" labels={labels} series={[{ name: 'virus', cls: 's-fail', values: daily.viruses }]} />
+        <Top title="Top senders (inbound)" id="top-senders" rows={stats.top(sees, 'sender', since, TOP)} />
+        <Top title="Top recipients (inbound)" id="top-recipients" rows={stats.top(sees, 'recipient', since, TOP)} />
+        <Top title="Top senders (outbound)" id="top-outbound" rows={stats.top(sees, 'outbound-sender', since, TOP)} />
       </Layout>,
     )
   })

@@ -66,7 +66,8 @@
       scales: { x: { time: false, range: function (u, min, max) { return [min - 0.5, max + 0.5] } } },
       axes: [
         { values: function (u, splits) { return splits.map(function (v) { return spec.labels[Math.round(v)] || '' }) } },
-        {},
+        // Stacked bars count messages: whole numbers on the scale, not 0.25 of a message.
+        stacked ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6] } : {},
       ],
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },

@@ -15,6 +15,11 @@ export interface Series {
   values: (number | null)[]
 }
 
+/** The colour class of a verdict, the same in every plot. */
+export function verdictClass(verdict: string): string {
+  return verdict === 'clean' ? 's-ok' : verdict === 'spam' ? 's-defer' : 's-fail'
+}
+
 const W = 640
 const H = 180
 const PAD = { l: 40, r: 10, t: 10, b: 24 }

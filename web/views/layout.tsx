@@ -25,6 +25,7 @@ export function Layout(props: { title: string; session: Session | null; children
           <strong>Moat</strong>
           {s && (
             <nav>
+              <a href="/">Today</a>
               <a href="/quarantine">Quarantine</a>
               <a href="/archive">Archive</a>
               <a href="/lists">Lists</a>
