@@ -117,7 +117,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   // The API authenticates by token, never by cookie: mounted before the session and CSRF layers.
   app.route('/', apiRoutes({ db: deps.db, accounts, raws, archive, version: deps.version, updateFeed: deps.updateFeed ?? null, push: new PushNotifier(deps.db, { endpointAllowed: deps.pushEndpointAllowed }) }) as unknown as Hono<Env>)
   // The admin API: behind the same token check (apiRoutes' middleware covers /api/v1/*).
-  app.route('/', adminApiRoutes({ db: deps.db, accounts, version: deps.version }) as unknown as Hono<Env>)
+  app.route('/', adminApiRoutes({ db: deps.db, accounts, raws, version: deps.version }) as unknown as Hono<Env>)
   // The fleet agents sign their requests: no session, no CSRF token.
   app.route('/', fleetApiRoutes(deps.db) as unknown as Hono<Env>)
   // Digest release links and password resets: the token authorises, not a session (and a

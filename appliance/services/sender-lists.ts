@@ -87,6 +87,16 @@ export class SenderLists {
     return this.list().find((e) => e.org_id === orgId && e.user_id === userId && e.kind === kind && e.pattern === p)!
   }
 
+  /** Adds every entry missing, in one transaction; those already there are left as they are. */
+  addMany(orgId: number, entries: { userId: number | null; kind: ListKind; pattern: string }[]): { created: number; unchanged: number } {
+    const now = Date.now()
+    return this.db.transaction(() => {
+      let created = 0
+      for (const e of entries) created += this.q.insert.run(orgId, e.userId, e.kind, normalisePattern(e.pattern), now).changes
+      return { created, unchanged: entries.length - created }
+    })()
+  }
+
   get(id: number): ListEntry | undefined {
     return this.list().find((e) => e.id === id)
   }

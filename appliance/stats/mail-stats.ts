@@ -69,6 +69,13 @@ function messageScope(scope: Pick<Scope, 'orgIds' | 'userId' | 'addresses'>, all
   return { sql: parts.length ? parts.join(' AND ') : '1', args }
 }
 
+/** Local midnight: "today" as the appliance's clock has it. */
+export function startOfToday(now = Date.now()): number {
+  const d = new Date(now)
+  d.setHours(0, 0, 0, 0)
+  return d.getTime()
+}
+
 const empty = (n: number): Record<Verdict, number[]> => ({ clean: Array(n).fill(0), spam: Array(n).fill(0), surespam: Array(n).fill(0) })
 
 export class MailStats {

@@ -9,8 +9,7 @@ import { MailStore } from '../../appliance/services/mail-store'
 import { RawStore } from '../../appliance/services/raw-store'
 import { Spool } from '../../appliance/services/spool'
 import { Tenants } from '../../appliance/services/tenants'
-import { HOUR, MailStats } from '../../appliance/stats/mail-stats'
-import { startOfToday } from '../../web/routes/home'
+import { HOUR, MailStats, startOfToday } from '../../appliance/stats/mail-stats'
 import { signIn, setup } from '../helpers/web'
 
 const tiles = (html: string): Record<string, number> =>

@@ -17,7 +17,7 @@ export class ApiError extends Error {
 }
 
 export interface Endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType> {
-  method: 'get' | 'post' | 'put' | 'delete'
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete'
   /** Hono style: /api/v1/admin/organisations/:org */
   path: string
   summary: string

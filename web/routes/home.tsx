@@ -8,7 +8,7 @@
 import { Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { Alerts } from '../../appliance/services/alerts'
-import { MailStats, type Today, VERDICTS } from '../../appliance/stats/mail-stats'
+import { MailStats, startOfToday, type Today, VERDICTS } from '../../appliance/stats/mail-stats'
 import { type Env, requireLogin } from '../security'
 import { StackedBars, verdictClass } from '../views/chart'
 import { Layout } from '../views/layout'
@@ -20,13 +20,6 @@ interface Tile {
   href: string | null
   /** a number that wants a look when it is not 0 */
   warn?: boolean
-}
-
-/** Local midnight: "today" as the appliance's clock has it. */
-export function startOfToday(now = Date.now()): number {
-  const d = new Date(now)
-  d.setHours(0, 0, 0, 0)
-  return d.getTime()
 }
 
 function tiles(role: string, t: Today, openAlerts: number): Tile[] {
