@@ -73,7 +73,7 @@ export function startWeb(settings: Settings, opts: { jobs: boolean } = { jobs: t
   const db = openData(settings.dataDir)
   const spool = new Spool(spoolDir(settings.dataDir))
   const linkFile = setupUrlFile(settings.dataDir)
-  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, publicUrl: settings.publicUrl, hostname: settings.hostname, probes: servicesToProbe(settings), onSetupDone: () => fs.rmSync(linkFile, { force: true }), hostSettings: settings.hostSettings, releaseKeys: settings.releaseKeys })
+  const app = createApp({ db, spool, version: VERSION, clamd: settings.clamd, secureCookies: settings.webTls, dataDir: settings.dataDir, updateFeed: settings.updateFeed, publicUrl: settings.publicUrl, hostname: settings.hostname, probes: servicesToProbe(settings), onSetupDone: () => fs.rmSync(linkFile, { force: true }), hostSettings: settings.hostSettings, releaseKeys: settings.releaseKeys, dnsServer: settings.dnsServer })
   const host = settings.listen.includes(':') ? `[${settings.listen}]` : settings.listen
   let server
   if (settings.webTls) {

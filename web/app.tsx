@@ -69,6 +69,8 @@ export interface WebDeps {
   hostSettings?: boolean
   /** Public keys a release uploaded on the Status page must be signed with. */
   releaseKeys?: string
+  /** The resolver blocklist checks ask (MOAT_DNS_SERVER; null: the system's). */
+  dnsServer?: string | null
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -148,7 +150,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   }))
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
-  app.route('/', orgRoutes({ db: deps.db, accounts }))
+  app.route('/', orgRoutes({ db: deps.db, accounts, dnsServer: deps.dnsServer ?? null }))
   app.route('/', alertRoutes(deps.db))
   app.route('/', fleetRoutes(deps.db))
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))

@@ -29,14 +29,18 @@ export interface WatchResult {
   held: { org_id: number; address: string } | null
 }
 
-export function readZoneFile(file: string): string[] {
-  const zones = fs
-    .readFileSync(file, 'utf8')
+/** Zones one a line (# starts a comment), as the shipped file, `moat rbl zones --file` and the Outbound page give them. */
+export function parseZones(text: string, where = 'the list'): string[] {
+  const zones = text
     .split('\n')
     .map((l) => l.replace(/#.*/, '').trim().toLowerCase())
     .filter(Boolean)
-  for (const z of zones) if (!/^([a-z0-9-]+\.)+[a-z0-9-]+$/.test(z)) throw new TenantError(`"${z}" in ${file} is not a DNS zone`)
+  for (const z of zones) if (!/^([a-z0-9-]+\.)+[a-z0-9-]+$/.test(z)) throw new TenantError(`"${z}" in ${where} is not a DNS zone`)
   return [...new Set(zones)]
+}
+
+export function readZoneFile(file: string): string[] {
+  return parseZones(fs.readFileSync(file, 'utf8'), file)
 }
 
 export class RblWatch {
@@ -79,6 +83,16 @@ export class RblWatch {
     if (ips === null) return this.settings.remove('rbl_watch_ips')
     for (const ip of ips) if (!net.isIP(ip)) throw new TenantError(`"${ip}" is not an IP address`)
     this.settings.set('rbl_watch_ips', [...new Set(ips)])
+  }
+
+  /** Whether the admin chose the addresses (else this machine's public ones are found). */
+  ipsChosen(): boolean {
+    return this.settings.get<string[] | null>('rbl_watch_ips', null) !== null
+  }
+
+  /** Whether the admin replaced the shipped list of zones. */
+  zonesChosen(): boolean {
+    return this.settings.get<string[] | null>('rbl_watch_zones', null) !== null
   }
 
   zones(): string[] {

@@ -15,9 +15,9 @@ export const NO_CHROMIUM = !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium'
 // playwright-core's types are not a dependency; a page is used through its own methods.
 type Page = any
 
-export async function webInBrowser(t: { teardown(fn: () => unknown): void }, dataDir: string, password: string): Promise<{ web: RunningWeb; browser: any; signIn(email: string): Promise<Page> }> {
+export async function webInBrowser(t: { teardown(fn: () => unknown): void }, dataDir: string, password: string, env: Record<string, string> = {}): Promise<{ web: RunningWeb; browser: any; signIn(email: string): Promise<Page> }> {
   fs.mkdirSync(SHOTS, { recursive: true })
-  const web = await startWeb(dataDir)
+  const web = await startWeb(dataDir, env)
   t.teardown(() => web.stop())
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
   t.teardown(() => browser.close())

@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { moat, moatOk, provisionAcme, workDir } from '../helpers/appliance'
+import { moat, moatOk, provisionAcme, startRbldnsd, workDir } from '../helpers/appliance'
 import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 import { startSshd } from '../helpers/sshd'
 
@@ -99,4 +99,52 @@ t.test('several MSPs: the appliance admin adds one, its admin, and hands it an o
   await ops.goto(`${web.url}/orgs`)
   t.match(await ops.textContent('#orgs'), /acme/)
   t.equal(await ops.locator('nav a[href="/msps"]').count(), 0, 'no MSPs page for an MSP admin')
+})
+
+t.test("the appliance's own addresses on blocklists: watched, checked and listed in the UI", { skip: NO_CHROMIUM }, async (t) => {
+  const dir = workDir(t)
+  provisionAcme(dir, 2525)
+  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
+  moatOk(dir, ['admin', 'require-totp', 'off'])
+  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
+  t.equal(moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code, 0)
+  // A real DNS server on loopback with one list that has us on it and one that does not.
+  const dns = await startRbldnsd(path.join(dir, 'dns'), { 'bl.test': ['ip4set', '192.0.2.25 :127.0.0.2:Listed for spam\n'], 'clean.test': ['ip4set', '203.0.113.1\n'] })
+  t.teardown(() => dns.proc.kill())
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD, { MOAT_DNS_SERVER: `127.0.0.1:${dns.port}` })
+  const page = await signIn('root@moat.test')
+  await page.click('nav a[href="/outbound"]')
+  t.ok(await page.isChecked('#rbl-ips input[name=auto]'), "by default, this machine's own addresses")
+  t.ok((await page.inputValue('#rbl-zones textarea')).split('\n').length >= 100, 'the shipped list of over 100 blocklists')
+
+  await page.fill('#rbl-ips input[name=ips]', '192.0.2.25')
+  await page.click('button:has-text("Save addresses")')
+  t.match(await page.textContent('[role=alert]'), /not both/, 'a clear error: the box is still ticked')
+  await page.uncheck('#rbl-ips input[name=auto]')
+  await page.fill('#rbl-ips input[name=ips]', '192.0.2.25 not-an-ip')
+  await page.click('button:has-text("Save addresses")')
+  t.match(await page.textContent('[role=alert]'), /"not-an-ip" is not an IP address/)
+  await page.uncheck('#rbl-ips input[name=auto]')
+  await page.fill('#rbl-ips input[name=ips]', '192.0.2.25')
+  await page.click('button:has-text("Save addresses")')
+  t.match(await page.textContent('#done'), /these addresses are watched/)
+
+  await page.fill('#rbl-zones textarea', '# our test lists\nbl.test\nclean.test\nbad zone!\n')
+  await page.click('button:has-text("Save blocklists")')
+  t.match(await page.textContent('[role=alert]'), /"bad zone!" in the list is not a DNS zone/)
+  await page.fill('#rbl-zones textarea', '# our test lists\nbl.test\nclean.test\n')
+  await page.click('button:has-text("Save blocklists")')
+  t.match(await page.textContent('#done'), /these blocklists are watched/)
+  t.same(JSON.parse(moatOk(dir, ['rbl', 'zones', '--json'])), ['bl.test', 'clean.test'], 'what the CLI and the job see')
+
+  await page.click('button:has-text("Check now")')
+  t.match(await page.textContent('#done'), /listed on 1 blocklist/)
+  t.match(await page.textContent('#listed'), /192\.0\.2\.25\s*bl\.test/)
+  t.match(await page.textContent('#rbl-history'), /192\.0\.2\.25\s*bl\.test.*listed/s)
+  await page.screenshot({ path: path.join(SHOTS, 'outbound-rbl.png'), fullPage: true })
+  await page.click('button:has-text("Back to the shipped list")')
+  t.ok(JSON.parse(moatOk(dir, ['rbl', 'zones', '--json'])).length >= 100, 'back to the shipped list')
+
+  const boss = await signIn('boss@example.com')
+  t.equal((await boss.request.post(`${web.url}/outbound/rbl/check`)).status(), 403, 'not for an organisation admin (and no CSRF token either)')
 })

@@ -32,7 +32,7 @@ interface ImportJob {
   seconds: number
 }
 
-export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
+export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string | null }): Hono<Env> {
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
   const jobs = new Map<string, ImportJob>()
@@ -193,7 +193,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
   app.route('/', orgSettingsRoutes({ db: deps.db, accounts: deps.accounts, page: orgPage, visible }))
   app.route('/', userRoutes({ db: deps.db, accounts: deps.accounts, visible }))
   app.route('/', directoryRoutes({ db: deps.db, accounts: deps.accounts, visible }))
-  app.route('/', outboundRoutes({ db: deps.db, accounts: deps.accounts, visible }))
+  app.route('/', outboundRoutes({ db: deps.db, accounts: deps.accounts, visible, dnsServer: deps.dnsServer ?? null }))
 
   app.post('/orgs/:id/domains', async (c) => {
     const org = visible(c, Number(c.req.param('id')))

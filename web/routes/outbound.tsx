@@ -12,7 +12,7 @@ import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
 import { Dkim, zoneLine } from '../../appliance/services/dkim'
 import { OutboundSenders } from '../../appliance/services/outbound-senders'
-import { RblWatch } from '../../appliance/services/rbl-watch'
+import { parseZones, RblWatch } from '../../appliance/services/rbl-watch'
 import { RelayControl } from '../../appliance/services/relay'
 import { type Organisation, TenantError, Tenants } from '../../appliance/services/tenants'
 import { Transport } from '../../appliance/services/transport'
@@ -21,7 +21,7 @@ import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 const MSP_ROLES: ('appliance_admin' | 'msp_admin')[] = ['appliance_admin', 'msp_admin']
 
-export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Context<Env>, id: number) => Organisation | undefined }): Hono<Env> {
+export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: Context<Env>, id: number) => Organisation | undefined; dnsServer: string | null }): Hono<Env> {
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
   const relay = new RelayControl(deps.db)
@@ -194,7 +194,8 @@ export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
   const applianceAdmin = requireLogin(['appliance_admin'])
   const page = (c: Context<Env>, status: 200 | 400 = 200, error?: string) => {
     const session = c.get('session')!
-    const rbl = new RblWatch(deps.db, null).status()
+    const watch = new RblWatch(deps.db, deps.dnsServer)
+    const rbl = watch.status()
     return c.html(
       <Layout title="Outbound routes" session={session}>
         <h1>Outbound routes and blocklists</h1>
@@ -229,6 +230,40 @@ export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
           </tbody>
         </table>
         {!rbl.listed.length && <p class="muted">Not listed anywhere.</p>}
+        <form method="post" action="/outbound/rbl/check" class="actions">
+          <Csrf session={session} />
+          <button type="submit">Check now</button>
+          <span class="muted">The check runs by itself every 30 minutes; a new listing raises an alert and holds the sender who sent the most spam.</span>
+        </form>
+        <h3>Addresses watched</h3>
+        <form method="post" action="/outbound/rbl/ips" class="policy" id="rbl-ips">
+          <Csrf session={session} />
+          <label class="check"><input type="checkbox" name="auto" checked={!watch.ipsChosen()} /> This machine's public addresses (found by itself)</label>
+          <label>Or these addresses, the ones mail leaves from (behind NAT, the public ones): <input name="ips" value={watch.ipsChosen() ? rbl.ips.join(' ') : ''} placeholder="203.0.113.25 2001:db8::25" /></label>
+          <div class="actions"><button type="submit">Save addresses</button></div>
+        </form>
+        <h3>Blocklists watched</h3>
+        <form method="post" action="/outbound/rbl/zones" class="policy" id="rbl-zones">
+          <Csrf session={session} />
+          <label>One zone a line{watch.zonesChosen() ? '' : ' (the shipped list)'}: <textarea name="zones" rows={8}>{watch.zones().join('\n')}</textarea></label>
+          <div class="actions">
+            <button type="submit" name="do" value="save">Save blocklists</button>
+            {watch.zonesChosen() && <button type="submit" name="do" value="shipped">Back to the shipped list</button>}
+          </div>
+        </form>
+        {!!rbl.history.length && (
+          <>
+            <h3>History</h3>
+            <table id="rbl-history">
+              <thead><tr><th>Address</th><th>List</th><th>Listed</th><th>Delisted</th></tr></thead>
+              <tbody>
+                {rbl.history.map((h) => (
+                  <tr><td>{String(h.ip)}</td><td>{String(h.zone)}</td><td>{when(Number(h.listed_at))}</td><td>{h.delisted_at ? when(Number(h.delisted_at)) : <strong>listed</strong>}</td></tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        )}
       </Layout>,
       status,
     )
@@ -244,6 +279,38 @@ export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
       throw err
     }
     return c.redirect('/outbound?done=route-added', 303)
+  })
+  app.post('/outbound/rbl/check', applianceAdmin, async (c) => {
+    const r = await new RblWatch(deps.db, deps.dnsServer).run()
+    audit(c, 'rbl-check', `${r.ips.length} addresses x ${r.zones} lists: ${r.listed.length} listed, ${r.errors} unreachable`)
+    return c.redirect(`/outbound?done=rbl-checked&n=${r.listed.length}`, 303)
+  })
+  app.post('/outbound/rbl/ips', applianceAdmin, async (c) => {
+    const body = await c.req.parseBody()
+    const ips = String(body.ips ?? '').split(/[\s,]+/).filter(Boolean)
+    const watch = new RblWatch(deps.db, deps.dnsServer)
+    try {
+      if (body.auto === 'on' && ips.length) return page(c, 400, 'Either this machine\'s addresses or the ones given, not both.')
+      if (body.auto !== 'on' && !ips.length) return page(c, 400, 'Name the addresses to watch, or tick "this machine\'s public addresses".')
+      watch.setIps(body.auto === 'on' ? null : ips)
+    } catch (err) {
+      if (err instanceof TenantError) return page(c, 400, err.message)
+      throw err
+    }
+    audit(c, 'rbl-watch', watch.ips().join(' ') || '(none found)')
+    return c.redirect('/outbound?done=rbl-ips', 303)
+  })
+  app.post('/outbound/rbl/zones', applianceAdmin, async (c) => {
+    const body = await c.req.parseBody()
+    const watch = new RblWatch(deps.db, deps.dnsServer)
+    try {
+      watch.setZones(body.do === 'shipped' ? null : parseZones(String(body.zones ?? '').replace(/\r/g, '')))
+    } catch (err) {
+      if (err instanceof TenantError) return page(c, 400, err.message)
+      throw err
+    }
+    audit(c, 'rbl-zones', body.do === 'shipped' ? 'the shipped list' : `${watch.zones().length} zones`)
+    return c.redirect('/outbound?done=rbl-zones', 303)
   })
   app.post('/outbound/routes/delete', applianceAdmin, async (c) => {
     const domain = String((await c.req.parseBody()).domain ?? '')
