@@ -23,7 +23,9 @@ import { createApp } from '../web/app'
 import type { Probe } from '../web/routes/system'
 import { Accounts } from './services/accounts'
 
-export const VERSION: string = require('../../package.json').version
+import { VERSION } from './version'
+
+export { VERSION }
 
 function log(msg: string): void {
   process.stdout.write(`[moat] ${new Date().toISOString()} ${msg}\n`)

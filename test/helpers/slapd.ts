@@ -4,9 +4,9 @@
  * userAccountControl). The suffix's root account loads entries; a read-only service account,
  * as an admin would make for Moat, reads them. Anonymous users read nothing.
  */
+import { tcpAnswers } from '../../appliance/net/tcp-answers'
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { Client } from 'ldapts'
 import { freePort } from './appliance'
@@ -22,14 +22,6 @@ export interface Slapd {
   /** a client bound as the suffix's root, to add and change entries */
   admin(): Promise<Client>
   stop(): Promise<void>
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.once('connect', () => (s.destroy(), resolve(true)))
-    s.once('error', () => resolve(false))
-  })
 }
 
 /** An AD user entry: the attributes Active Directory gives a mailbox user. */
@@ -73,7 +65,7 @@ export async function startSlapd(dir: string): Promise<Slapd> {
   const proc: ChildProcess = spawn('/usr/sbin/slapd', ['-h', `${url}/`, '-f', config, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let said = ''
   proc.stderr?.on('data', (d) => (said += d))
-  for (let i = 0; i < 100 && !(await answers(port)); i++) {
+  for (let i = 0; i < 100 && !(await tcpAnswers('127.0.0.1', port)); i++) {
     if (proc.exitCode !== null) throw new Error(`slapd did not start: ${said}`)
     await new Promise((r) => setTimeout(r, 50))
   }

@@ -3,9 +3,9 @@
  * its own host key, one account (the user the tests run as) that accepts only the keys given,
  * and the in-process SFTP server.
  */
+import { tcpAnswers } from '../../appliance/net/tcp-answers'
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { freePort } from './appliance'
@@ -17,14 +17,6 @@ export interface Sshd {
   fingerprint: string
   stop(): Promise<void>
   start(): Promise<void>
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.once('connect', () => (s.destroy(), resolve(true)))
-    s.once('error', () => resolve(false))
-  })
 }
 
 export async function startSshd(dir: string, authorizedKeys: string[]): Promise<Sshd> {
@@ -63,7 +55,7 @@ export async function startSshd(dir: string, authorizedKeys: string[]): Promise<
       proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
       let said = ''
       proc.stderr?.on('data', (d) => (said += d))
-      for (let i = 0; i < 100 && !(await answers(port)); i++) {
+      for (let i = 0; i < 100 && !(await tcpAnswers('127.0.0.1', port)); i++) {
         if (proc.exitCode !== null) throw new Error(`sshd did not start: ${said}`)
         await new Promise((r) => setTimeout(r, 50))
       }

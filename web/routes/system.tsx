@@ -8,9 +8,9 @@
  * release, its signature checked here and applied by the root moat-update unit); and the
  * host name and network (applied by the root moat-system unit).
  */
+import { tcpAnswers } from '../../appliance/net/tcp-answers'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { type Context, Hono } from 'hono'
@@ -32,19 +32,6 @@ export interface Probe {
   name: string
   host: string
   port: number
-}
-
-function answers(p: Probe, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(p.port, p.host)
-    const done = (ok: boolean) => {
-      s.destroy()
-      resolve(ok)
-    }
-    s.setTimeout(timeoutMs, () => done(false))
-    s.once('connect', () => done(true))
-    s.once('error', () => done(false))
-  })
 }
 
 function certificateInfo(dataDir: string): { subject: string; validTo: string; selfSigned: boolean } | null {
@@ -91,7 +78,7 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
 
   const page = async (c: Context<Env>, status: 200 | 400 = 200, message?: { error?: string; ok?: string }, form: Record<string, string> = {}) => {
     const session = c.get('session')!
-    const services = await Promise.all(deps.probes.map(async (p) => ({ ...p, up: await answers(p) })))
+    const services = await Promise.all(deps.probes.map(async (p) => ({ ...p, up: await tcpAnswers(p.host, p.port) })))
     const queueDir = deps.dataDir ? path.join(deps.dataDir, 'haraka/queue') : null
     const queueFiles = queueDir && fs.existsSync(queueDir) ? fs.readdirSync(queueDir).filter((f) => !f.startsWith('.')).length : null
     const disk = deps.dataDir ? fs.statfsSync(deps.dataDir) : null

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { loadSettings } from '../../config'
 import { createBackup, stageRestore } from '../../backups/backup'
 import { type BackupPolicy, backupPolicySchema, BackupSchedule } from '../../backups/schedule'
-import { VERSION } from '../../service'
+import { VERSION } from '../../version'
 import { type Command, isoTime, need, printTable, UsageError } from '../command'
 import { appliance } from '../context'
 
