@@ -4,8 +4,9 @@
  *
  * A simulation with the real parts that decide: the shipped model and weights score every
  * message (moat scan's engine), each appliance has its own FingerprintIndex, and words move
- * between them as the agent and console move them (fleet/learning.ts: a host's word relayed
- * with trust capped at HOST_CAP), after the delays the schedules give.
+ * between them through the console's real code (fleet/learning.ts on a SQLite file: a host's
+ * word relayed with trust capped at HOST_CAP, or vouched for once the host is proven), after
+ * the delays the schedules give.
  *
  * The stream, over STREAM_DAYS in time order, to SITES appliances:
  *   - spam campaigns: phishing_pot messages (never trained on), each sent as near-duplicate
@@ -25,7 +26,14 @@ import { loadDefaultModel } from '../appliance/engine/models'
 import { corpusRaw } from '../appliance/engine/recipe/corpus'
 import { DEFAULT_THRESHOLDS, weightOf } from '../appliance/engine/symbols'
 import { corpusDir, readManifest } from '../appliance/engine/training'
-import { HOST_CAP } from '../appliance/fleet/learning'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { openDatabase } from '../appliance/db/database'
+import { Fleet } from '../appliance/fleet/console'
+import { MAX_WORDS_PER_BUNDLE } from '../appliance/fleet/learning'
+import { Tenants } from '../appliance/services/tenants'
 import { FingerprintIndex, FLEET_REPORTER, TRUST } from '../appliance/learning/fingerprint-index'
 import { fingerprintKeys } from '../appliance/learning/fingerprint-store'
 import { type Fingerprints, fingerprintsOf, signatureFromHex } from '../appliance/learning/fingerprints'
@@ -140,6 +148,34 @@ interface Outcome {
 
 type Mode = 'isolated' | 'fleet' | 'oracle'
 
+interface Pending {
+  kind: 'local' | 'share' | 'pull'
+  at: number
+  site: number
+  fps: Fingerprints
+  label: 'spam' | 'ham'
+  reporter: string
+  trust: number
+  campaign: number
+}
+
+/** How often an appliance's agent asks the console for the fleet's words. */
+const PULL_TICK = 30_000
+
+/** A console of its own for one simulated run: one MSP, one organisation, an appliance a site, enrolled as agents enrol. */
+function fleetConsole(sites: number): { learning: Fleet['learning']; hosts: number[] } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moat-fleet-learning-'))
+  const db = openDatabase(path.join(dir, 'console.db'))
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  const org = new Tenants(db).addOrg('customers')
+  const fleet = new Fleet(db)
+  const hosts = Array.from({ length: sites }, (_, i) => {
+    const publicKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64')
+    return fleet.enroll({ token: fleet.createToken(org.id, { by: 'bench' }).token, publicKey, name: `site${i}`, kind: 'appliance' }).hostId
+  })
+  return { learning: fleet.learning, hosts }
+}
+
 function simulate(prepared: Prepared, o: FleetLearningOptions, mode: Mode, tempoMinutes: number): Outcome {
   const copies = prepared.copies.map((c) => ({ ...c, at: Math.min(o.days * DAY - 1, c.start + c.offset * tempoMinutes * MIN) })).sort((a, b) => a.at - b.at)
   const p = { ...prepared, copies }
@@ -148,8 +184,8 @@ function simulate(prepared: Prepared, o: FleetLearningOptions, mode: Mode, tempo
   const sites = Array.from({ length: o.sites }, () => new FingerprintIndex())
   const out: Outcome = { spam: 0, spamMissed: 0, missedByDay: Array(o.days).fill(0), spamByDay: Array(o.days).fill(0), ham: 0, hamFlagged: 0, reports: 0, misreports: 0, spread: [], missedBeforeReport: 0, missedNeverReported: 0 }
   let entry = 0
-  // Words waiting for their time.
-  const pending: { at: number; site: number; fps: Fingerprints; label: 'spam' | 'ham'; reporter: string; trust: number; campaign: number }[] = []
+  // Words waiting for their time: learned locally, shared with the console, pulled from it.
+  const pending: Pending[] = []
   const firstReport = new Map<number, number>()
   const missed: Copy[] = []
   const blocked = new Map<number, Set<number>>()
@@ -158,24 +194,74 @@ function simulate(prepared: Prepared, o: FleetLearningOptions, mode: Mode, tempo
   const teach = (site: number, fps: Fingerprints, label: 'spam' | 'ham', reporter: string, trust: number) => {
     for (const k of fingerprintKeys(fps)) sites[site].add({ id: ++entry, kind: k.kind, key: k.key, sig: k.kind === 'text' ? signatureFromHex(k.key)! : undefined, label, reporter, trust })
   }
+  // Fleet sharing goes through the console's real code (fleet/learning.ts, on a SQLite file):
+  // it caps, vouches for proven appliances (fleet/reputation.ts) and relays; each appliance
+  // pulls what is new on its agent's schedule and keeps one entry per host and fingerprint.
+  const console_ = fleet ? fleetConsole(o.sites) : null
+  const pulled = Array(o.sites).fill(0)
+  const relayed = new Map<string, number>()
+  const campaignOfKey = new Map<string, number>()
+  const pulls = new Set<string>()
   const word = (at: number, site: number, fps: Fingerprints, label: 'spam' | 'ham', reporter: string, trust: number, campaign: number) => {
-    pending.push({ at: at + o.jobSeconds * 1000, site, fps, label, reporter, trust, campaign })
-    if (fleet) for (let s = 0; s < o.sites; s++) if (s !== site) pending.push({ at: at + (o.jobSeconds + o.relaySeconds) * 1000, site: s, fps, label, reporter: `${FLEET_REPORTER}${site}`, trust: Math.min(HOST_CAP, trust), campaign })
+    pending.push({ kind: 'local', at: at + o.jobSeconds * 1000, site, fps, label, reporter, trust, campaign })
+    if (fleet) pending.push({ kind: 'share', at: at + o.jobSeconds * 1000, site, fps, label, reporter, trust, campaign })
     pending.sort((a, b) => a.at - b.at)
+  }
+  const checkSpread = (campaign: number, at: number) => {
+    // Has every site this campaign reached started blocking it?
+    const probe = p.probes.get(campaign)
+    if (!probe || !firstReport.has(campaign) || doneSpread.has(campaign)) return
+    const set = blocked.get(campaign) ?? new Set()
+    blocked.set(campaign, set)
+    for (const [site, pr] of probe) if (!set.has(site) && pr.base + points(site, pr.fps) >= DEFAULT_THRESHOLDS.spam) set.add(site)
+    if (set.size === probe.size) {
+      doneSpread.add(campaign)
+      out.spread.push(at - firstReport.get(campaign)!)
+    }
+  }
+  const share = (w: Pending) => {
+    const keys = fingerprintKeys(w.fps)
+    for (const k of keys) campaignOfKey.set(`${k.kind}:${k.key}`, w.campaign)
+    console_!.learning.ingest(console_!.hosts[w.site], keys.map((k) => ({ kind: k.kind, key: k.key, label: w.label, reporter: w.reporter, trust: w.trust })), Math.round(w.at))
+    // Every other appliance's agent pulls at its next tick after the relay time.
+    const tick = Math.ceil((w.at + o.relaySeconds * 1000) / PULL_TICK) * PULL_TICK
+    for (let s = 0; s < o.sites; s++) {
+      if (s === w.site || pulls.has(`${s}|${tick}`)) continue
+      pulls.add(`${s}|${tick}`)
+      pending.push({ kind: 'pull', at: tick, site: s, fps: w.fps, label: w.label, reporter: '', trust: 0, campaign: -1 })
+    }
+    pending.sort((a, b) => a.at - b.at)
+  }
+  const pull = (site: number, at: number) => {
+    const touched = new Set<number>()
+    for (;;) {
+      const bundle = console_!.learning.since(console_!.hosts[site], pulled[site])
+      for (const w of bundle.words) {
+        const reporter = `${FLEET_REPORTER}${w.host}`
+        const id = `${site}|${reporter}|${w.kind}|${w.key}|${w.label}`
+        const old = relayed.get(id)
+        if (old !== undefined) sites[site].remove(old)
+        relayed.delete(id)
+        if (w.trust > 0) {
+          sites[site].add({ id: ++entry, kind: w.kind, key: w.key, sig: w.kind === 'text' ? signatureFromHex(w.key)! : undefined, label: w.label, reporter, trust: w.trust })
+          relayed.set(id, entry)
+        }
+        const c = campaignOfKey.get(`${w.kind}:${w.key}`)
+        if (c !== undefined) touched.add(c)
+      }
+      pulled[site] = bundle.version
+      if (bundle.words.length < MAX_WORDS_PER_BUNDLE) break
+    }
+    for (const c of touched) checkSpread(c, at)
   }
   const apply = (until: number) => {
     while (pending.length && pending[0].at <= until) {
       const w = pending.shift()!
-      teach(w.site, w.fps, w.label, w.reporter, w.trust)
-      // Has every site this campaign reached started blocking it?
-      const probe = p.probes.get(w.campaign)
-      if (!probe || !firstReport.has(w.campaign) || doneSpread.has(w.campaign)) continue
-      const set = blocked.get(w.campaign) ?? new Set()
-      blocked.set(w.campaign, set)
-      for (const [site, pr] of probe) if (!set.has(site) && pr.base + points(site, pr.fps) >= DEFAULT_THRESHOLDS.spam) set.add(site)
-      if (set.size === probe.size) {
-        doneSpread.add(w.campaign)
-        out.spread.push(w.at - firstReport.get(w.campaign)!)
+      if (w.kind === 'share') share(w)
+      else if (w.kind === 'pull') pull(w.site, w.at)
+      else {
+        teach(w.site, w.fps, w.label, w.reporter, w.trust)
+        checkSpread(w.campaign, w.at)
       }
     }
   }

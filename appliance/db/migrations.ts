@@ -811,4 +811,9 @@ export const migrations: readonly string[] = [
   ALTER TABLE delivery_attempts ADD COLUMN message_id INTEGER;
   CREATE INDEX delivery_attempts_message ON delivery_attempts(message_id) WHERE message_id IS NOT NULL;
   `,
+  // 33: appliance reputation (fleet/reputation.ts): whether another appliance of the MSP said
+  // the same of a fingerprint is a lookup by key across hosts.
+  `
+  CREATE INDEX fleet_fingerprints_key ON fleet_fingerprints(msp_id, kind, key);
+  `,
 ]

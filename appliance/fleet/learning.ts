@@ -15,6 +15,11 @@
  * The MSP can withdraw a host's words, one reporter's, or one fingerprint's; a withdrawal is
  * a new version with trust 0, and spreads the way the words did.
  *
+ * A host that has been right before (fleet/reputation.ts) is proven: its spam words are
+ * relayed with trust VOUCHED, which the others let count alone. A host loses that the moment
+ * another host says ham of, or the MSP withdraws, enough of what it called spam; its vouched
+ * words are then relayed again, capped, so no appliance keeps trusting them.
+ *
  * The bundle a host pulls is signed with the console's own Ed25519 key (made at first use,
  * kept in settings); the agent pins that key the first time, as it pins the TLS key.
  */
@@ -22,8 +27,12 @@ import crypto from 'node:crypto'
 import type { Db } from '../db/database'
 import type BetterSqlite3 from 'better-sqlite3'
 import { FleetError } from './errors'
+import { Reputation } from './reputation'
+import { FLEET_VOUCHED } from '../learning/fingerprint-index'
 
 export const HOST_CAP = 2
+/** The relayed trust of a proven appliance's spam word: it may count alone elsewhere (fleet/reputation.ts). */
+export const VOUCHED = FLEET_VOUCHED
 export const HOST_WORDS_PER_HOUR = 5000
 export const MAX_WORDS_PER_REPORT = 2000
 export const MAX_WORDS_PER_BUNDLE = 5000
@@ -81,6 +90,9 @@ export class FleetLearning {
   private readonly setWord: BetterSqlite3.Statement
   private readonly setReporters: BetterSqlite3.Statement
   private readonly withdrawWord: BetterSqlite3.Statement
+  private readonly vouchedRows: BetterSqlite3.Statement
+  private readonly vouchedOn: BetterSqlite3.Statement
+  private readonly reputation: Reputation
 
   constructor(private readonly db: Db) {
     this.maxVersion = db.prepare(`SELECT max(version) FROM fleet_fingerprints`).pluck()
@@ -90,6 +102,39 @@ export class FleetLearning {
     this.setWord = db.prepare(`UPDATE fleet_fingerprints SET reporters = ?, trust = ?, version = ? WHERE id = ?`)
     this.setReporters = db.prepare(`UPDATE fleet_fingerprints SET reporters = ? WHERE id = ?`)
     this.withdrawWord = db.prepare(`UPDATE fleet_fingerprints SET trust = 0, withdrawn_by = ?, version = ? WHERE id = ?`)
+    this.vouchedRows = db.prepare(`SELECT id, reporters FROM fleet_fingerprints WHERE host_id = ? AND trust = ${VOUCHED}`)
+    // Hosts that said spam of a fingerprint (vouched for or not then) and are vouched for now.
+    this.vouchedOn = db.prepare(
+      `SELECT DISTINCT f.host_id FROM fleet_fingerprints f WHERE f.msp_id = ? AND f.kind = ? AND f.key = ? AND f.label = 'spam'
+         AND EXISTS (SELECT 1 FROM fleet_fingerprints v WHERE v.host_id = f.host_id AND v.trust = ${VOUCHED})`,
+    )
+    this.reputation = new Reputation(db)
+  }
+
+  /** The trust a host's word is relayed with: its reporters' best, capped, or VOUCHED for a proven host's spam. */
+  private relayTrust(reporters: Record<string, number>, label: 'spam' | 'ham', proven: boolean): number {
+    const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
+    return trust > 0 && proven && label === 'spam' ? VOUCHED : trust
+  }
+
+  /** A host no longer proven: its vouched words go out again, capped. */
+  private recheck(hostId: number): void {
+    if (this.reputation.of(hostId).proven) return
+    for (const r of this.vouchedRows.all(hostId) as { id: number; reporters: string }[]) {
+      this.setWord.run(r.reporters, this.relayTrust(JSON.parse(r.reporters), 'spam', false), this.nextVersion(), r.id)
+    }
+  }
+
+  /** The vouched-for hosts whose spam words a ham word on these fingerprints contradicts. */
+  private contradicted(msp: number | undefined, keys: { kind: Kind; key: string }[]): Set<number> {
+    const hosts = new Set<number>()
+    for (const k of keys) for (const h of this.vouchedOn.all(msp, k.kind, k.key) as { host_id: number }[]) hosts.add(h.host_id)
+    return hosts
+  }
+
+  /** Whether a host is proven, and what its standing rests on. */
+  standing(hostId: number): { corroborated: number; contradicted: number; proven: boolean } {
+    return this.reputation.of(hostId)
   }
 
   private nextVersion(): number {
@@ -109,7 +154,10 @@ export class FleetLearning {
     let budget = HOST_WORDS_PER_HOUR - (this.db.prepare(`SELECT count(*) FROM fleet_fingerprints WHERE host_id = ? AND created_at > ?`).pluck().get(hostId, now - 3_600_000) as number)
     let changed = 0
     let refused = 0
+    const proven = words.some((w) => w.label === 'spam' && w.trust > 0) && this.reputation.of(hostId).proven
+    const hamKeys: { kind: Kind; key: string }[] = []
     for (const w of words) {
+      if (w.label === 'ham' && w.trust > 0) hamKeys.push(w)
       const row = this.getWord.get(hostId, w.kind, w.key, w.label) as { id: number; reporters: string; trust: number; withdrawn_by: string | null } | undefined
       if (!row) {
         if (w.trust === 0) continue
@@ -118,7 +166,7 @@ export class FleetLearning {
           continue
         }
         budget--
-        this.insertWord.run(msp, hostId, w.kind, w.key, w.label, JSON.stringify({ [w.reporter]: w.trust }), Math.min(HOST_CAP, w.trust), now, this.nextVersion())
+        this.insertWord.run(msp, hostId, w.kind, w.key, w.label, JSON.stringify({ [w.reporter]: w.trust }), this.relayTrust({ [w.reporter]: w.trust }, w.label, proven), now, this.nextVersion())
         changed++
         continue
       }
@@ -127,13 +175,14 @@ export class FleetLearning {
       const reporters = JSON.parse(row.reporters) as Record<string, number>
       if (w.trust === 0) delete reporters[w.reporter]
       else reporters[w.reporter] = w.trust
-      const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
+      const trust = this.relayTrust(reporters, w.label, proven)
       if (trust !== row.trust) {
         this.setWord.run(JSON.stringify(reporters), trust, this.nextVersion(), row.id)
         changed++
       } else this.setReporters.run(JSON.stringify(reporters), row.id)
     }
     if (refused) this.db.prepare(`UPDATE fleet_hosts SET learning_refused = learning_refused + ? WHERE id = ?`).run(refused, hostId)
+    for (const other of this.contradicted(msp, hamKeys)) if (other !== hostId) this.recheck(other)
     return { changed, refused }
   }
 
@@ -160,27 +209,30 @@ export class FleetLearning {
     if (args.length === 0) throw new FleetError('withdraw what? name a host or a fingerprint')
     if (mspIds) where.push(`msp_id IN (${mspIds.map(() => '?').join(',')})`), args.push(...mspIds)
     return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT id, reporters FROM fleet_fingerprints WHERE ${where.join(' AND ')}`).all(...args) as { id: number; reporters: string }[]
+      const rows = this.db.prepare(`SELECT id, host_id, label, reporters FROM fleet_fingerprints WHERE ${where.join(' AND ')}`).all(...args) as { id: number; host_id: number; label: 'spam' | 'ham'; reporters: string }[]
       let n = 0
+      const hosts = new Set<number>()
       for (const r of rows) {
         if (by.reporter) {
           // One reporter of the host: the host's word is what its other reporters say.
           const reporters = JSON.parse(r.reporters) as Record<string, number>
           if (!(by.reporter in reporters)) continue
           delete reporters[by.reporter]
-          const trust = Math.min(HOST_CAP, Math.max(0, ...Object.values(reporters)))
-          this.setWord.run(JSON.stringify(reporters), trust, this.nextVersion(), r.id)
+          this.setWord.run(JSON.stringify(reporters), this.relayTrust(reporters, r.label, this.reputation.of(r.host_id).proven), this.nextVersion(), r.id)
         } else this.withdrawWord.run(who, this.nextVersion(), r.id)
+        hosts.add(r.host_id)
         n++
       }
+      // A withdrawn word counts against the host that said it.
+      for (const h of hosts) this.recheck(h)
       return n
     }).immediate()
   }
 
-  /** What each host shared (words standing, by label) and had refused, for the hosts given (null: all). */
-  status(hostIds: number[] | null): { host_id: number; spam: number; ham: number; withdrawn: number; refused: number }[] {
+  /** What each host shared (words standing, by label), had refused, and its standing, for the hosts given (null: all). */
+  status(hostIds: number[] | null): { host_id: number; spam: number; ham: number; withdrawn: number; refused: number; corroborated: number; contradicted: number; proven: boolean }[] {
     const scope = hostIds ? `WHERE h.id IN (${hostIds.map(() => '?').join(',') || 'NULL'})` : `WHERE h.kind = 'appliance'`
-    return this.db
+    const rows = this.db
       .prepare(
         `SELECT h.id AS host_id,
                 count(CASE WHEN f.label = 'spam' AND f.trust > 0 THEN 1 END) AS spam,
@@ -190,6 +242,7 @@ export class FleetLearning {
            FROM fleet_hosts h LEFT JOIN fleet_fingerprints f ON f.host_id = h.id ${scope} GROUP BY h.id ORDER BY h.id`,
       )
       .all(...(hostIds ?? [])) as { host_id: number; spam: number; ham: number; withdrawn: number; refused: number }[]
+    return rows.map((r) => ({ ...r, ...this.reputation.of(r.host_id) }))
   }
 
   /** The console's bundle signing key: made at first use, never leaves the settings table. */

@@ -27,6 +27,12 @@ export const CONFIRMED = 3
 export const CONFIRMED_SOURCES = 2
 /** Reporters of words relayed from the MSP's other appliances are `fleet:<host id>`. */
 export const FLEET_REPORTER = 'fleet:'
+/**
+ * The trust the console relays a proven appliance's spam word with (fleet/reputation.ts):
+ * such a word may count alone, but only as weak evidence, so it tips mail that already looks
+ * like spam and never flags mail that looks clean on its own.
+ */
+export const FLEET_VOUCHED = 3
 /** Signatures agreeing in at least this share of slots are the same campaign. */
 export const TEXT_MATCH = 0.6
 
@@ -71,10 +77,15 @@ function combined(kind: FingerprintKind, matched: Fingerprint[]): Match | null {
   }
   if (!reporters.size) return null
   // A word relayed from the fleet is one other appliance's: alone it moves nothing here (it may
-  // be a hostile or broken host); with a second appliance's, or a reporter of our own, it does.
+  // be a hostile or broken host), unless the console vouches for that appliance's record, and
+  // then only as weak evidence; with a second appliance's, or a reporter of our own, it does.
   let local = 0
   for (const who of reporters.keys()) if (!who.startsWith(FLEET_REPORTER)) local++
-  if (local === 0 && reporters.size < 2) return null
+  if (local === 0 && reporters.size < 2) {
+    const [only] = reporters.values()
+    if (only < FLEET_VOUCHED) return null
+    return { kind, strength: Math.min(only, CONFIRMED - 1), reporters: 1, sources: 1 }
+  }
   let strength = 0
   for (const t of reporters.values()) strength += t
   return { kind, strength, reporters: reporters.size, sources: reporters.size - local + (local ? 1 : 0) }

@@ -343,6 +343,9 @@ export function fleetRoutes(db: Db): Hono<Env> {
               return (
                 <div id="learning">
                   Learning shared with the fleet: {l?.spam ?? 0} spam and {l?.ham ?? 0} ham fingerprints standing, {l?.withdrawn ?? 0} withdrawn, {l?.refused ?? 0} refused as a flood.{' '}
+                  {l?.proven
+                    ? <>Proven: {l.corroborated} of its words confirmed by other appliances, so its next words count on their own (weakly).{' '}</>
+                    : <>Not proven yet ({l?.corroborated ?? 0} confirmed, {l?.contradicted ?? 0} contradicted): its words count only beside another appliance's.{' '}</>}
                   <form method="post" action={`/fleet/hosts/${h.id}/learning/withdraw`} class="inline"><Csrf session={session} /><button type="submit">Withdraw what it shared</button></form>
                 </div>
               )

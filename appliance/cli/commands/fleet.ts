@@ -154,12 +154,12 @@ export const fleetCommands: Command[] = [
   {
     path: ['fleet', 'learning'],
     usage: '[--json]',
-    summary: "What each appliance shared with the fleet: campaign fingerprints it says are spam or ham, those withdrawn, and words refused as a flood.",
+    summary: "What each appliance shared with the fleet: campaign fingerprints it says are spam or ham, those withdrawn, words refused as a flood, and its standing (proven: its word counts alone, weakly).",
     options: { json: { type: 'boolean', description: 'print JSON' } },
     run({ opts, out }) {
       const rows = new Fleet(appliance().db).learning.status(null)
       if (opts.json) return out(JSON.stringify(rows))
-      printTable(out, rows, ['host_id', 'spam', 'ham', 'withdrawn', 'refused'])
+      printTable(out, rows.map((r) => ({ ...r, proven: r.proven ? 'yes' : 'no' })), ['host_id', 'spam', 'ham', 'withdrawn', 'refused', 'corroborated', 'contradicted', 'proven'])
     },
   },
   {

@@ -15,7 +15,8 @@ import { corpusRaw } from '../../../appliance/engine/recipe/corpus'
 import { corpusDir, readManifest } from '../../../appliance/engine/training'
 import { Fleet } from '../../../appliance/fleet/console'
 import { FleetError } from '../../../appliance/fleet/errors'
-import { HOST_CAP, HOST_WORDS_PER_HOUR, type SharedWord, verifyBundle } from '../../../appliance/fleet/learning'
+import { HOST_CAP, HOST_WORDS_PER_HOUR, type SharedWord, verifyBundle, VOUCHED } from '../../../appliance/fleet/learning'
+import { PROVEN_AFTER } from '../../../appliance/fleet/reputation'
 import { SyncedIndex, fingerprintKeys } from '../../../appliance/learning/fingerprint-store'
 import { fingerprintsOf } from '../../../appliance/learning/fingerprints'
 import { fuzzySymbols } from '../../../appliance/engine/filters/fuzzy'
@@ -155,4 +156,59 @@ t.test('a withdrawn word takes back only its own label', async (t) => {
   applyBundle(db, [{ kind: 'attachment', key, label: 'spam', host: 7, trust: 0 }])
   const live = db.prepare(`SELECT label FROM fuzzy_hashes WHERE key = ? AND revoked_at IS NULL`).pluck().all(key)
   t.same(live, ['ham'], 'the ham word stays')
+})
+
+t.test('an appliance proven right before is vouched for: its word counts alone, weakly, until it is contradicted', async (t) => {
+  const consoleDb = openDatabase(`${t.testdir()}/console.db`)
+  t.teardown(() => consoleDb.close())
+  const org = new Tenants(consoleDb).addOrg('acme')
+  const fleet = new Fleet(consoleDb)
+  const [a, b, c, d] = ['mx-a', 'mx-b', 'mx-c', 'mx-d'].map((name) => enrollTestHost(fleet, org.id, name, 'appliance'))
+  const dDb = openDatabase(`${t.testdir()}/d.db`)
+  t.teardown(() => dDb.close())
+  const dIndex = new SyncedIndex(dDb)
+  let dVersion = 0
+  const pullD = () => {
+    for (;;) {
+      const bundle = fleet.learning.since(d.hostId, dVersion)
+      applyBundle(dDb, bundle.words)
+      if (bundle.version === dVersion) break
+      dVersion = bundle.version
+    }
+    dIndex.sync()
+  }
+  const url = (n: number) => n.toString(16).padStart(32, '0')
+  const say = (host: typeof a, keys: string[], label: 'spam' | 'ham', reporter: string) =>
+    host.send([{ kind: 'fingerprints', at: Date.now(), data: { words: keys.map((key) => ({ kind: 'url', key, label, reporter, trust: 1 })) } }])
+
+  // A earns its standing: B reports the same campaigns' links after A did.
+  const earned = Array.from({ length: PROVEN_AFTER }, (_, i) => url(i + 1))
+  say(a, earned.slice(0, PROVEN_AFTER - 1), 'spam', 'u1')
+  say(b, earned.slice(0, PROVEN_AFTER - 1), 'spam', 'u2')
+  t.match(fleet.learning.standing(a.hostId), { corroborated: PROVEN_AFTER - 1, proven: false }, 'one corroboration short')
+
+  const spam = rows.find((r) => r.label === 'spam' && r.source === 'sa-spam' && r.sha256.startsWith('2'))!
+  const original = await parseMessage(corpusRaw(spam))
+  const campaign = async (seed: number) => fingerprintKeys(fingerprintsOf(await parseMessage(campaignCopy(original, seed))))
+  const fuzzyAtD = async () => fuzzySymbols(dIndex.index, await parseMessage(campaignCopy(original, 99))).map((s) => s.name)
+  a.send([{ kind: 'fingerprints', at: Date.now(), data: { words: (await campaign(1)).map((k) => ({ ...k, label: 'spam', reporter: 'u1', trust: 1 })) } }])
+  pullD()
+  t.same(await fuzzyAtD(), [], 'not yet proven: its lone word moves nothing at D')
+
+  say(a, [earned.at(-1)!], 'spam', 'u1')
+  say(b, [earned.at(-1)!], 'spam', 'u2')
+  t.match(fleet.learning.standing(a.hostId), { corroborated: PROVEN_AFTER, contradicted: 0, proven: true })
+  a.send([{ kind: 'fingerprints', at: Date.now(), data: { words: (await campaign(2)).map((k) => ({ ...k, label: 'spam', reporter: 'u3', trust: 1 })) } }])
+  pullD()
+  t.equal(dDb.prepare(`SELECT max(trust) FROM fuzzy_hashes WHERE reporter = ?`).pluck().get(`fleet:${a.hostId}`), VOUCHED, 'relayed as vouched for')
+  const alone = await fuzzyAtD()
+  t.ok(alone.includes('FUZZY_TEXT_WEAK'), `proven: its first report of a new campaign protects D at once (${alone})`)
+  t.notOk(alone.some((n) => !n.endsWith('_WEAK')), 'but only as weak evidence, never a confirmed match on its word alone')
+
+  // C says one of A's campaigns is wanted mail: A's standing is gone, and with it the vouching.
+  say(c, [earned[0]], 'ham', 'u4')
+  t.match(fleet.learning.standing(a.hostId), { contradicted: 1, proven: false })
+  pullD()
+  t.equal(dDb.prepare(`SELECT max(trust) FROM fuzzy_hashes WHERE reporter = ? AND revoked_at IS NULL`).pluck().get(`fleet:${a.hostId}`), 1, "A's words are relayed again with its users' own trust (1), no longer vouched for")
+  t.same(await fuzzyAtD(), [], 'so its lone word moves nothing at D again')
 })
