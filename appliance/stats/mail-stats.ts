@@ -48,25 +48,45 @@ export interface TopRow {
   spam: number
 }
 
-/**
- * A WHERE clause limiting message rows (alias m) to what the scope may see. The whole
- * appliance is every organisation named, so SQLite walks the (org_id, received_at) index
- * instead of the whole archive.
- */
-function messageScope(scope: Pick<Scope, 'orgIds' | 'userId' | 'addresses'>, allOrgs: () => number[], alias = 'm'): { sql: string; args: unknown[] } {
+interface Clause {
+  sql: string
+  args: unknown[]
+}
+
+/** A scope as a WHERE clause: the organisations (a column IN the list; null: no limit) and, for an end user, what is theirs. */
+function scopeClause(orgColumn: string, orgIds: number[] | null, own: Clause | null): Clause {
   const parts: string[] = []
   const args: unknown[] = []
-  const w = whereIn(`${alias}.org_id`, scope.orgIds ?? allOrgs())
-  parts.push(w.sql)
-  args.push(...w.args)
-  if (scope.userId !== null) {
-    // An end user's mail: from or to one of their addresses (rcpt_to is a comma list).
-    const mine = scope.addresses.map((a) => a.toLowerCase())
-    if (!mine.length) return { sql: '0', args: [] }
-    parts.push(`(${mine.map(() => `lower(${alias}.mail_from) = ? OR instr(',' || replace(lower(${alias}.rcpt_to), ' ', '') || ',', ?) > 0`).join(' OR ')})`)
-    for (const a of mine) args.push(a, `,${a},`)
+  if (orgIds) {
+    const w = whereIn(orgColumn, orgIds)
+    parts.push(w.sql)
+    args.push(...w.args)
+  }
+  if (own) {
+    parts.push(own.sql)
+    args.push(...own.args)
   }
   return { sql: parts.length ? parts.join(' AND ') : '1', args }
+}
+
+/** An end user's own: one of their addresses in a column or (a comma list, as messages.rcpt_to has) in a list column. */
+function addressClause(addresses: string[], single: string, list?: string): Clause {
+  const mine = addresses.map((a) => a.toLowerCase())
+  if (!mine.length) return { sql: '0', args: [] }
+  if (!list) return { sql: `lower(${single}) IN (${mine.map(() => '?').join(', ')})`, args: mine }
+  return {
+    sql: `(${mine.map(() => `lower(${single}) = ? OR instr(',' || replace(lower(${list}), ' ', '') || ',', ?) > 0`).join(' OR ')})`,
+    args: mine.flatMap((a) => [a, `,${a},`]),
+  }
+}
+
+/**
+ * Message rows (alias m) the scope may see: mail from or to an end user's addresses. The
+ * whole appliance is every organisation named, so SQLite walks the (org_id, received_at)
+ * index instead of the whole archive.
+ */
+function messageScope(scope: Pick<Scope, 'orgIds' | 'userId' | 'addresses'>, allOrgs: () => number[]): Clause {
+  return scopeClause('m.org_id', scope.orgIds ?? allOrgs(), scope.userId === null ? null : addressClause(scope.addresses, 'm.mail_from', 'm.rcpt_to'))
 }
 
 /** Local midnight: "today" as the appliance's clock has it. */
@@ -156,35 +176,11 @@ export class MailStats {
       .all(since, who === 'outbound-sender' ? 'out' : 'in', ...s.args, limit) as TopRow[]
   }
 
-  private quarantineWhere(scope: Pick<Scope, 'orgIds' | 'userId'>): { sql: string; args: unknown[] } {
-    const parts: string[] = []
-    const args: unknown[] = []
-    if (scope.orgIds) {
-      const w = whereIn('q.org_id', scope.orgIds)
-      parts.push(w.sql)
-      args.push(...w.args)
-    }
-    if (scope.userId !== null) {
-      parts.push('q.user_id = ?')
-      args.push(scope.userId)
-    }
-    return { sql: parts.length ? parts.join(' AND ') : '1', args }
+  private quarantineWhere(scope: Pick<Scope, 'orgIds' | 'userId'>): Clause {
+    return scopeClause('q.org_id', scope.orgIds, scope.userId === null ? null : { sql: 'q.user_id = ?', args: [scope.userId] })
   }
 
-  private deliveryWhere(scope: Pick<Scope, 'orgIds' | 'userId' | 'addresses'>): { sql: string; args: unknown[] } {
-    const parts: string[] = []
-    const args: unknown[] = []
-    if (scope.orgIds) {
-      const w = whereIn('d.org_id', scope.orgIds)
-      parts.push(w.sql)
-      args.push(...w.args)
-    }
-    if (scope.userId !== null) {
-      const mine = scope.addresses.map((a) => a.toLowerCase())
-      if (!mine.length) return { sql: '0', args: [] }
-      parts.push(`lower(d.rcpt) IN (${mine.map(() => '?').join(', ')})`)
-      args.push(...mine)
-    }
-    return { sql: parts.length ? parts.join(' AND ') : '1', args }
+  private deliveryWhere(scope: Pick<Scope, 'orgIds' | 'userId' | 'addresses'>): Clause {
+    return scopeClause('d.org_id', scope.orgIds, scope.userId === null ? null : addressClause(scope.addresses, 'd.rcpt'))
   }
 }

@@ -17,13 +17,19 @@ import { startSshd } from '../helpers/sshd'
 
 const PASSWORD = 'a long admin password here'
 
-t.test('nightly backups and the copy off the box, set in the UI', { skip: NO_CHROMIUM }, async (t) => {
+/** acme's appliance with its appliance admin (no TOTP, for the browser) and acme's organisation admin boss. */
+function applianceWithAdmins(t: Parameters<typeof workDir>[0]): string {
   const dir = workDir(t)
   provisionAcme(dir, 2525)
   moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
   moatOk(dir, ['admin', 'require-totp', 'off'])
   moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
-  t.equal(moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code, 0)
+  if (moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code !== 0) throw new Error("could not set boss's password")
+  return dir
+}
+
+t.test('nightly backups and the copy off the box, set in the UI', { skip: NO_CHROMIUM }, async (t) => {
+  const dir = applianceWithAdmins(t)
   const sshd = await startSshd(path.join(dir, 'sshd'), [moatOk(dir, ['backup', 'key']).trim()])
   t.teardown(() => sshd.stop())
   const offsite = path.join(dir, 'offsite')
@@ -102,12 +108,7 @@ t.test('several MSPs: the appliance admin adds one, its admin, and hands it an o
 })
 
 t.test("the appliance's own addresses on blocklists: watched, checked and listed in the UI", { skip: NO_CHROMIUM }, async (t) => {
-  const dir = workDir(t)
-  provisionAcme(dir, 2525)
-  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
-  moatOk(dir, ['admin', 'require-totp', 'off'])
-  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
-  t.equal(moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code, 0)
+  const dir = applianceWithAdmins(t)
   // A real DNS server on loopback with one list that has us on it and one that does not.
   const dns = await startRbldnsd(path.join(dir, 'dns'), { 'bl.test': ['ip4set', '192.0.2.25 :127.0.0.2:Listed for spam\n'], 'clean.test': ['ip4set', '203.0.113.1\n'] })
   t.teardown(() => dns.proc.kill())
