@@ -96,13 +96,24 @@ export class Archive {
    * orgIds limits to those organisations (null: all); addresses to messages those addresses
    * sent or received (an end user's own mail).
    */
-  search(query: string, opts: { orgId?: number; orgIds?: number[] | null; addresses?: string[]; limit?: number; offset?: number } = {}): ArchiveHit[] {
+  /**
+   * Newest first, in the order mail arrived (message id), a page at a time: `before` is the
+   * last id of the previous page. With words, SQLite walks the full-text index from its
+   * newest row down and stops once the page is full, so a word in millions of messages costs
+   * no more than a rare one: nothing is collected and sorted first.
+   */
+  search(query: string, opts: { orgId?: number; orgIds?: number[] | null; addresses?: string[]; limit?: number; offset?: number; before?: number } = {}): ArchiveHit[] {
     const pq = parseArchiveQuery(query)
     const where: string[] = []
     const args: unknown[] = []
+    const id = pq.match ? 'f.rowid' : 'm.id'
     if (pq.match) {
-      where.push('m.id IN (SELECT rowid FROM archive_fts WHERE archive_fts MATCH ?)')
+      where.push('archive_fts MATCH ?')
       args.push(pq.match)
+    }
+    if (opts.before !== undefined) {
+      where.push(`${id} < ?`)
+      args.push(opts.before)
     }
     if (opts.orgId !== undefined) {
       where.push('m.org_id = ?')
@@ -128,9 +139,9 @@ export class Archive {
     args.push(opts.limit ?? 50, opts.offset ?? 0)
     const sql = `SELECT m.id, m.org_id, o.name AS org, m.direction, m.received_at, m.mail_from, m.rcpt_to, m.from_header,
         m.subject, m.size, m.verdict, m.score
-      FROM messages m JOIN organisations o ON o.id = m.org_id
+      FROM ${pq.match ? 'archive_fts f JOIN messages m ON m.id = f.rowid' : 'messages m'} JOIN organisations o ON o.id = m.org_id
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY m.received_at DESC, m.id DESC LIMIT ? OFFSET ?`
+      ORDER BY ${id} DESC LIMIT ? OFFSET ?`
     return this.db.prepare(sql).all(...args) as ArchiveHit[]
   }
 

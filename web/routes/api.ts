@@ -186,11 +186,14 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
   app.get('/api/v1/archive', (c) => {
     const scope = c.get('scope')
     try {
+      const limit = Math.min(200, Math.max(1, Number(c.req.query('limit')) || 50))
+      const cursor = Number(c.req.query('cursor'))
       const hits = deps.archive.search(c.req.query('q') ?? '', {
         orgIds: scope.orgIds, addresses: scope.userId !== null ? scope.addresses : undefined,
-        limit: Math.min(200, Math.max(1, Number(c.req.query('limit')) || 50)), offset: Math.max(0, Number(c.req.query('offset')) || 0),
+        limit: limit + 1, offset: Math.max(0, Number(c.req.query('offset')) || 0), before: Number.isInteger(cursor) && cursor > 0 ? cursor : undefined,
       })
-      return c.json({ items: hits.map((h) => ({ ...h, received_at: new Date(h.received_at).toISOString() })) })
+      const page = hits.slice(0, limit)
+      return c.json({ items: page.map((h) => ({ ...h, received_at: new Date(h.received_at).toISOString() })), next_cursor: hits.length > limit ? String(page.at(-1)!.id) : null })
     } catch (err) {
       if (err instanceof ArchiveQueryError) return problem(c, 400, err.message)
       throw err

@@ -28,6 +28,9 @@ interface Row {
   symbols: string
 }
 
+/** Messages a page: newest first, the next page after the last one's id (Archive.search). */
+const PAGE = 100
+
 export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive; accounts: Accounts }): Hono<Env> {
   const app = new Hono<Env>()
   app.use('/archive', requireLogin())
@@ -46,12 +49,18 @@ export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive; 
     const query = c.req.query('q') ?? ''
     let hits: ReturnType<Archive['search']> = []
     let error: string | null = null
+    const before = Number(c.req.query('before'))
     try {
-      hits = deps.archive.search(query, { orgIds: scope.orgIds, addresses: scope.userId !== null ? scope.addresses : undefined, limit: 100 })
+      hits = deps.archive.search(query, {
+        orgIds: scope.orgIds, addresses: scope.userId !== null ? scope.addresses : undefined, limit: PAGE + 1,
+        before: Number.isInteger(before) && before > 0 ? before : undefined,
+      })
     } catch (err) {
       if (!(err instanceof ArchiveQueryError)) throw err
       error = err.message
     }
+    const more = hits.length > PAGE
+    hits = hits.slice(0, PAGE)
     return c.html(
       <Layout title="Archive" session={session}>
         <h1>LiveArchive</h1>
@@ -75,6 +84,7 @@ export function archiveRoutes(deps: { db: Db; raws: RawStore; archive: Archive; 
           </tbody>
         </table>
         {!hits.length && !error && <p class="muted">No messages match.</p>}
+        {more && <p><a id="older" href={`/archive?${new URLSearchParams({ q: query, before: String(hits.at(-1)!.id) })}`}>Older messages</a></p>}
       </Layout>,
     )
   })
