@@ -23,7 +23,7 @@ import path from 'node:path'
 import { SMTPServer } from 'smtp-server'
 import { openDatabase } from '../appliance/db/database'
 import { GroupCommitter } from '../appliance/db/group-commit'
-import { Archive } from '../appliance/services/archive'
+import { Archive, parseArchiveQuery } from '../appliance/services/archive'
 import { MailStore } from '../appliance/services/mail-store'
 import { RawStore } from '../appliance/services/raw-store'
 import { Spool } from '../appliance/services/spool'
@@ -522,6 +522,15 @@ async function benchArchive(sizes: number[]): Promise<void> {
       queries.push([w, `subject:${w}`, `${w} from:${samples[q % samples.length].parsed.from?.address.split('@')[0] ?? 'a'}`, `"${w}" after:2026-01-15`][q % 4])
     }
     const archive = new Archive(db, raws)
+    // The anchor: the query as it was before (every match collected, then sorted by date).
+    const before = (q: string, orgId: number) => {
+      const pq = parseArchiveQuery(q)
+      const where = ['m.org_id = ?']
+      const args: unknown[] = [orgId]
+      if (pq.match) where.push('m.id IN (SELECT rowid FROM archive_fts WHERE archive_fts MATCH ?)'), args.push(pq.match)
+      if (pq.after !== null) where.push('m.received_at >= ?'), args.push(pq.after)
+      return db.prepare(`SELECT m.id FROM messages m WHERE ${where.join(' AND ')} ORDER BY m.received_at DESC, m.id DESC LIMIT 50`).all(...args).length
+    }
     const rows: Record<string, string | number>[] = []
     let baseline = 0
     for (const size of sizes) {
@@ -537,6 +546,12 @@ async function benchArchive(sizes: number[]): Promise<void> {
       if (!baseline) baseline = rate
       const first: number[] = []
       const second: number[] = []
+      const anchor: number[] = []
+      for (const [i, q] of queries.entries()) {
+        const t0 = process.hrtime.bigint()
+        before(q, orgs[i % 2].id)
+        anchor.push(Number(process.hrtime.bigint() - t0) / 1e6)
+      }
       let hits = 0
       let ordered = true
       for (const [i, q] of queries.entries()) {
@@ -562,6 +577,8 @@ async function benchArchive(sizes: number[]): Promise<void> {
         'search p95 ms': percentile(first, 95).toFixed(1),
         'search max ms': Math.max(...first).toFixed(1),
         'next page p95 ms': second.length ? percentile(second, 95).toFixed(1) : '—',
+        'before: p95 ms': percentile(anchor, 95).toFixed(1),
+        'before: max ms': Math.max(...anchor).toFixed(1),
         'newest first': ordered ? 'yes' : 'NO',
         'rows found': hits,
         'database MB': Math.round(fs.statSync(path.join(tmp, 'moat.db')).size / 1e6),
