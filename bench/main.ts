@@ -554,11 +554,13 @@ async function benchArchive(sizes: number[]): Promise<void> {
       }
       let hits = 0
       let ordered = true
+      let slowest = ''
       for (const [i, q] of queries.entries()) {
         const orgId = orgs[i % 2].id
         let t0 = process.hrtime.bigint()
         const page = archive.search(q, { orgId, limit: 50 })
         first.push(Number(process.hrtime.bigint() - t0) / 1e6)
+        if (first.at(-1)! >= Math.max(...first)) slowest = `${q} (org ${orgId}, ${page.length} found)`
         hits += page.length
         if (page.length === 50) {
           t0 = process.hrtime.bigint()
@@ -583,7 +585,7 @@ async function benchArchive(sizes: number[]): Promise<void> {
         'rows found': hits,
         'database MB': Math.round(fs.statSync(path.join(tmp, 'moat.db')).size / 1e6),
       })
-      console.log(JSON.stringify(rows.at(-1)))
+      console.log(JSON.stringify(rows.at(-1)), `slowest search: ${slowest}`)
     }
     table(`LiveArchive as it grows: ${queries.length} searches (words, subject:, from:, after:) and their second page at each size; targets at 10M: p95 < 100 ms, max < 500 ms, ingest ≥ 0.8× the 100k rate`, rows)
     db.close()

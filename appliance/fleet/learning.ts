@@ -119,7 +119,7 @@ export class FleetLearning {
 
   /** A host no longer proven: its vouched words go out again, capped. */
   private recheck(hostId: number): void {
-    if (this.reputation.of(hostId).proven) return
+    if (this.reputation.of(hostId, true).proven) return
     for (const r of this.vouchedRows.all(hostId) as { id: number; reporters: string }[]) {
       this.setWord.run(r.reporters, this.relayTrust(JSON.parse(r.reporters), 'spam', false), this.nextVersion(), r.id)
     }
@@ -134,7 +134,7 @@ export class FleetLearning {
 
   /** Whether a host is proven, and what its standing rests on. */
   standing(hostId: number): { corroborated: number; contradicted: number; proven: boolean } {
-    return this.reputation.of(hostId)
+    return this.reputation.of(hostId, true)
   }
 
   private nextVersion(): number {
@@ -154,7 +154,7 @@ export class FleetLearning {
     let budget = HOST_WORDS_PER_HOUR - (this.db.prepare(`SELECT count(*) FROM fleet_fingerprints WHERE host_id = ? AND created_at > ?`).pluck().get(hostId, now - 3_600_000) as number)
     let changed = 0
     let refused = 0
-    const proven = words.some((w) => w.label === 'spam' && w.trust > 0) && this.reputation.of(hostId).proven
+    const proven = words.some((w) => w.label === 'spam' && w.trust > 0) && this.reputation.of(hostId, false, now).proven
     const hamKeys: { kind: Kind; key: string }[] = []
     for (const w of words) {
       if (w.label === 'ham' && w.trust > 0) hamKeys.push(w)
@@ -242,7 +242,7 @@ export class FleetLearning {
            FROM fleet_hosts h LEFT JOIN fleet_fingerprints f ON f.host_id = h.id ${scope} GROUP BY h.id ORDER BY h.id`,
       )
       .all(...(hostIds ?? [])) as { host_id: number; spam: number; ham: number; withdrawn: number; refused: number }[]
-    return rows.map((r) => ({ ...r, ...this.reputation.of(r.host_id) }))
+    return rows.map((r) => ({ ...r, ...this.reputation.of(r.host_id, true) }))
   }
 
   /** The console's bundle signing key: made at first use, never leaves the settings table. */

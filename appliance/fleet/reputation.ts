@@ -31,8 +31,12 @@ export function isProven(corroborated: number, contradicted: number): boolean {
   return corroborated >= PROVEN_AFTER && contradicted <= corroborated * CONTRADICTION_TOLERANCE
 }
 
+/** How long a host's standing is reused: counting it walks all its spam fingerprints. */
+export const STANDING_TTL_MS = 60_000
+
 export class Reputation {
   private readonly counts: BetterSqlite3.Statement
+  private readonly cache = new Map<number, { at: number; standing: Standing }>()
 
   constructor(db: Db) {
     this.counts = db.prepare(
@@ -47,8 +51,17 @@ export class Reputation {
     )
   }
 
-  of(hostId: number): Standing {
+  /**
+   * The host's standing: reused for a minute (a report batch from each appliance every few
+   * seconds would otherwise count it each time), counted afresh when `fresh`, as a
+   * contradiction must be: a host loses its standing at once, and gains it a minute late at most.
+   */
+  of(hostId: number, fresh = false, now = Date.now()): Standing {
+    const hit = this.cache.get(hostId)
+    if (!fresh && hit && now >= hit.at && now - hit.at < STANDING_TTL_MS) return hit.standing
     const r = this.counts.get(hostId) as { corroborated: number; contradicted: number }
-    return { ...r, proven: isProven(r.corroborated, r.contradicted) }
+    const standing = { ...r, proven: isProven(r.corroborated, r.contradicted) }
+    this.cache.set(hostId, { at: now, standing })
+    return standing
   }
 }

@@ -16,7 +16,7 @@ import { corpusDir, readManifest } from '../../../appliance/engine/training'
 import { Fleet } from '../../../appliance/fleet/console'
 import { FleetError } from '../../../appliance/fleet/errors'
 import { HOST_CAP, HOST_WORDS_PER_HOUR, type SharedWord, verifyBundle, VOUCHED } from '../../../appliance/fleet/learning'
-import { PROVEN_AFTER } from '../../../appliance/fleet/reputation'
+import { PROVEN_AFTER, Reputation, STANDING_TTL_MS } from '../../../appliance/fleet/reputation'
 import { SyncedIndex, fingerprintKeys } from '../../../appliance/learning/fingerprint-store'
 import { fingerprintsOf } from '../../../appliance/learning/fingerprints'
 import { fuzzySymbols } from '../../../appliance/engine/filters/fuzzy'
@@ -211,4 +211,22 @@ t.test('an appliance proven right before is vouched for: its word counts alone, 
   pullD()
   t.equal(dDb.prepare(`SELECT max(trust) FROM fuzzy_hashes WHERE reporter = ? AND revoked_at IS NULL`).pluck().get(`fleet:${a.hostId}`), 1, "A's words are relayed again with its users' own trust (1), no longer vouched for")
   t.same(await fuzzyAtD(), [], 'so its lone word moves nothing at D again')
+})
+
+t.test("a host's standing is counted at most once a minute, unless asked afresh", async (t) => {
+  const db = openDatabase(`${t.testdir()}/console.db`)
+  t.teardown(() => db.close())
+  const org = new Tenants(db).addOrg('acme')
+  const fleet = new Fleet(db)
+  const [a, b] = ['mx-a', 'mx-b'].map((name) => enrollTestHost(fleet, org.id, name, 'appliance'))
+  const keys = Array.from({ length: PROVEN_AFTER + 1 }, (_, i) => (i + 1).toString(16).padStart(32, '0'))
+  for (const host of [a, b]) host.send([{ kind: 'fingerprints', at: Date.now(), data: { words: keys.map((key) => ({ kind: 'url', key, label: 'spam', reporter: 'u', trust: 1 })) } }])
+  const reputation = new Reputation(db)
+  const t0 = 1_000_000
+  t.equal(reputation.of(a.hostId, false, t0).proven, true)
+  // The MSP withdraws two of them behind the cache's back.
+  db.prepare(`UPDATE fleet_fingerprints SET withdrawn_by = 'msp', trust = 0 WHERE host_id = ? AND key IN (?, ?)`).run(a.hostId, keys[0], keys[1])
+  t.equal(reputation.of(a.hostId, false, t0 + 30_000).proven, true, 'within the minute: the counted standing')
+  t.equal(reputation.of(a.hostId, false, t0 + STANDING_TTL_MS).proven, false, 'after it: counted again')
+  t.equal(reputation.of(a.hostId, true, t0).proven, false, 'and afresh whenever asked')
 })
