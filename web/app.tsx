@@ -41,6 +41,7 @@ import { backupRoutes } from './routes/backups'
 import { mspRoutes } from './routes/msps'
 import { trackingRoutes } from './routes/tracking'
 import { homeRoutes } from './routes/home'
+import { fingerprintRoutes } from './routes/fingerprints'
 import { adminApiRoutes } from './admin-api/routes'
 import { csrfCheck, type Env, loadSession, requireLogin, securityHeaders } from './security'
 import { Layout } from './views/layout'
@@ -159,6 +160,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', auditRoutes({ db: deps.db }))
   app.route('/', mspRoutes({ db: deps.db, accounts }))
   app.route('/', trackingRoutes({ db: deps.db }))
+  app.route('/', fingerprintRoutes({ db: deps.db, accounts }))
   if (deps.dataDir) app.route('/', backupRoutes({ db: deps.db, accounts, dataDir: deps.dataDir, version: deps.version, hostname: deps.hostname ?? 'moat' }))
   app.route('/', systemRoutes({ db: deps.db, accounts, version: deps.version, antivirus, dataDir: deps.dataDir, hostname: deps.hostname ?? 'moat', probes: deps.probes ?? [], hostSettings: !!deps.hostSettings, releaseKeys: deps.releaseKeys ?? null }))
 

@@ -12,6 +12,8 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { moat, moatOk, provisionAcme, startRbldnsd, workDir } from '../helpers/appliance'
 import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
+import { openDatabase } from '../../appliance/db/database'
+import { recordFingerprints } from '../../appliance/learning/fingerprint-store'
 import { startSshd } from '../helpers/sshd'
 
 
@@ -148,4 +150,95 @@ t.test("the appliance's own addresses on blocklists: watched, checked and listed
 
   const boss = await signIn('boss@example.com')
   t.equal((await boss.request.post(`${web.url}/outbound/rbl/check`)).status(), 403, 'not for an organisation admin (and no CSRF token either)')
+})
+
+t.test('settings the shell had alone, as forms: retention, TOTP, bounce keys, fleet incidents and agents, learning, rules, fingerprints', { skip: NO_CHROMIUM }, async (t) => {
+  const dir = applianceWithAdmins(t)
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
+  const page = await signIn('root@moat.test')
+  await page.click('nav a[href="/settings"]')
+
+  // The browser refuses it already (max=3650); the server's own check is for other clients.
+  await page.$eval('#retention input[name=tracking_days]', (e: { removeAttribute(n: string): void }) => e.removeAttribute('max'))
+  await page.fill('#retention input[name=tracking_days]', '4000')
+  await page.click('button:has-text("Save retention")')
+  t.match(await page.textContent('[role=alert]'), /Refusals: a whole number of days from 0 to 3650/)
+  await page.fill('#retention input[name=tracking_days]', '90')
+  await page.fill('#retention input[name=delivery_days]', '21')
+  await page.click('button:has-text("Save retention")')
+  t.match(await page.textContent('#done'), /keeps records this long/)
+  t.match(moatOk(dir, ['track', 'days']), /kept 90 days/, 'what the CLI and the nightly job read')
+  t.match(moatOk(dir, ['delivery', 'retention']), /kept 21 days/)
+
+  const keysBefore = JSON.parse(moatOk(dir, ['bounce-keys', 'list', '--json'])).length
+  await page.click('button:has-text("Make a new key")')
+  t.match(await page.textContent('#done'), /New bounce key/)
+  t.equal(JSON.parse(moatOk(dir, ['bounce-keys', 'list', '--json'])).length, keysBefore + 1)
+
+  await page.fill('#fleet-incidents input[name=mail]', 'noc@msp.test, not an address')
+  await page.click('button:has-text("Save incidents")')
+  t.match(await page.textContent('[role=alert]'), /not an e-mail address: "not an address"/)
+  await page.fill('#fleet-incidents input[name=mail]', 'noc@msp.test')
+  await page.fill('#fleet-incidents input[name=webhook]', 'https://tickets.msp.test/hook')
+  await page.click('button:has-text("Save incidents")')
+  t.match(moatOk(dir, ['fleet', 'mail']), /noc@msp\.test/)
+  t.match(moatOk(dir, ['fleet', 'webhook']), /https:\/\/tickets\.msp\.test\/hook/)
+
+  await page.uncheck('#totp input[name=required]')
+  await page.click('button:has-text("Save sign-in")')
+  t.match(await page.textContent('#done'), /optional/)
+  await page.screenshot({ path: path.join(SHOTS, 'settings.png'), fullPage: true })
+  await page.check('#totp input[name=required]')
+  await page.click('button:has-text("Save sign-in")')
+  await page.waitForURL(/\/account\/totp/)
+  t.pass('required again: root, who has no second factor, is sent to set one up before anything else')
+  moatOk(dir, ['admin', 'require-totp', 'off'])
+
+  // An organisation's agents and thresholds.
+  const acme = (JSON.parse(moatOk(dir, ['org', 'list', '--json'])) as { id: number; name: string }[]).find((o) => o.name === 'acme')!
+  await page.goto(`${web.url}/orgs/${acme.id}`)
+  await page.click('a:has-text("fleet settings")')
+  await page.fill('#agents input[name=metricsCron]', 'every minute')
+  await page.click('button:has-text("Save agents")')
+  t.match(await page.textContent('[role=alert]'), /"every minute" is not a cron expression/)
+  await page.fill('#agents input[name=metricsCron]', '*/5 * * * *')
+  await page.selectOption('#agents select[name=logPriority]', '3')
+  await page.click('button:has-text("Save agents")')
+  t.same(JSON.parse(moatOk(dir, ['fleet', 'settings', '--org', 'acme', '--json'])), { metricsCron: '*/5 * * * *', logPriority: 3 })
+  await page.fill('#thresholds input[name=diskPercent]', '80')
+  await page.click('button:has-text("Save thresholds")')
+  t.match(JSON.parse(moatOk(dir, ['fleet', 'rules', '--org', 'acme', '--json'])), { diskPercent: 80 })
+  await page.screenshot({ path: path.join(SHOTS, 'fleet-settings.png'), fullPage: true })
+  const boss = await signIn('boss@example.com')
+  t.equal((await boss.goto(`${web.url}/orgs/${acme.id}/fleet-settings`)).status(), 404, "not the organisation admin's (a 404, as every page beyond a role)")
+
+  // The organisation's learning opt-outs, on its policy form.
+  await page.goto(`${web.url}/orgs/${acme.id}`)
+  await page.uncheck('input[name=share_learning]')
+  await page.click('button:has-text("Save policy")')
+  t.match(JSON.parse(moatOk(dir, ['org', 'policy', 'acme', '--json'])), { share_learning: 0, learn_outbound: 1 })
+
+  // Rules: export what is there, import a file.
+  const rulesFile = path.join(dir, 'rules.json')
+  fs.writeFileSync(rulesFile, JSON.stringify([{ name: 'FROM_FILE', org: 'acme', what: { subject: 'overdue invoice' }, action: 'spam' }]))
+  await page.goto(`${web.url}/rules`)
+  const download = page.waitForEvent('download')
+  await page.click('#export')
+  const exported = JSON.parse(fs.readFileSync(await (await download).path(), 'utf8'))
+  t.same(exported.map((r: { name: string }) => r.name), JSON.parse(moatOk(dir, ['rule', 'export'])).map((r: { name: string }) => r.name), 'the export is what moat rule export gives')
+  await page.setInputFiles('#import input[type=file]', rulesFile)
+  await page.click('button:has-text("Import rules")')
+  t.match(await page.textContent('#done'), /Imported 1 rule/)
+  t.ok(JSON.parse(moatOk(dir, ['rule', 'list', '--json'])).some((r: { name: string; org: string }) => r.name === 'FROM_FILE' && r.org === 'acme'))
+
+  // Fingerprints: a reporter's words withdrawn.
+  const db = openDatabase(path.join(dir, 'moat.db'))
+  recordFingerprints(db, [{ kind: 'url', key: 'ab'.repeat(16) }, { kind: 'url', key: 'cd'.repeat(16) }], { label: 'spam', reporter: 'user:mallory@example.com', trust: 1 })
+  db.close()
+  await page.goto(`${web.url}/fingerprints`)
+  t.match(await page.textContent('#counts'), /url\s*spam\s*this appliance\s*2/)
+  await page.click('#reporters button:has-text("Withdraw all of theirs")')
+  t.match(await page.textContent('#done'), /Withdrew 2 fingerprints/)
+  t.same(JSON.parse(moatOk(dir, ['fingerprints', '--json'])).counts, [], 'none left')
+  t.equal((await boss.goto(`${web.url}/fingerprints`)).status(), 404)
 })

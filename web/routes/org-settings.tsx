@@ -29,6 +29,8 @@ function policyFrom(body: Record<string, unknown>): OrgPolicy {
     dmarc_action: body.dmarc_action as OrgPolicy['dmarc_action'],
     backscatter_action: body.backscatter_action as OrgPolicy['backscatter_action'],
     allowlist_skips_rbl_delay: body.allowlist_skips_rbl_delay ? 1 : 0,
+    learn_outbound: body.learn_outbound ? 1 : 0,
+    share_learning: body.share_learning ? 1 : 0,
   }
 }
 

@@ -16,6 +16,7 @@ import { Csrf, Done, doneOf, Layout } from '../views/layout'
 import { PolicyForm } from '../views/org-policy'
 import { orgSettingsRoutes } from './org-settings'
 import { outboundRoutes } from './outbound'
+import { settingsRoutes } from './settings'
 import { userRoutes } from './users'
 import { directoryRoutes } from './directory'
 
@@ -123,7 +124,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string
         <h1>{org.name}{org.suspended_at ? ' (suspended)' : ''}</h1>
         <Done {...doneOf(c)} />
         {error && <p class="error" role="alert">{error}</p>}
-        <p><a href={`/orgs/${org.id}/users`}>{users} users</a> · <a href={`/orgs/${org.id}/directory`}>directory</a> · <a href={`/orgs/${org.id}/outbound`}>outbound mail</a> · <a href={`/stats?org=${org.id}`}>statistics</a></p>
+        <p><a href={`/orgs/${org.id}/users`}>{users} users</a> · <a href={`/orgs/${org.id}/directory`}>directory</a> · <a href={`/orgs/${org.id}/outbound`}>outbound mail</a> · <a href={`/stats?org=${org.id}`}>statistics</a>{session.principal.role !== 'org_admin' && <> · <a href={`/orgs/${org.id}/fleet-settings`}>fleet settings</a></>}</p>
         {admin && (
           <div class="actions">
             <form method="post" action={`/orgs/${org.id}/view`}><Csrf session={session} /><button type="submit">Switch into {org.name}</button></form>
@@ -194,6 +195,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string
   app.route('/', userRoutes({ db: deps.db, accounts: deps.accounts, visible }))
   app.route('/', directoryRoutes({ db: deps.db, accounts: deps.accounts, visible }))
   app.route('/', outboundRoutes({ db: deps.db, accounts: deps.accounts, visible, dnsServer: deps.dnsServer ?? null }))
+  app.route('/', settingsRoutes({ db: deps.db, accounts: deps.accounts, visible }))
 
   app.post('/orgs/:id/domains', async (c) => {
     const org = visible(c, Number(c.req.param('id')))

@@ -7,7 +7,7 @@
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
-import { RULE_ACTIONS, type RuleAction, RuleError, Rules } from '../../appliance/services/rules'
+import { RULE_ACTIONS, type RuleAction, RuleError, Rules, type RuleSpec } from '../../appliance/services/rules'
 import { TenantError } from '../../appliance/services/tenants'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
@@ -78,12 +78,48 @@ export function ruleRoutes(deps: { db: Db; accounts: Accounts }): Hono<Env> {
           <label>Condition (JSON) <textarea name="what" rows={4} required placeholder='{"all":[{"subject":"invoice"},{"attachment":"\\.zip$"}]}'></textarea></label>
           <button type="submit">Add rule</button>
         </form>
+        <h2>Export and import</h2>
+        <p><a href="/rules/export" download="moat-rules.json" id="export">Download these rules</a> as JSON, the format of <code>moat rule export</code>.</p>
+        {global && (
+          <form method="post" action="/rules/import" enctype="multipart/form-data" class="filters" id="import">
+            <Csrf session={session} />
+            <input type="file" name="file" accept="application/json,.json" required />
+            <button type="submit">Import rules</button>
+            <span class="muted">All or nothing; a rule of the same name is replaced.</span>
+          </form>
+        )}
       </Layout>,
       status,
     )
   }
 
   app.get('/rules', (c) => page(c))
+
+  app.get('/rules/export', (c) => {
+    const names = new Set(visible(c).map((r) => r.name))
+    c.header('Content-Disposition', 'attachment; filename="moat-rules.json"')
+    return c.json(rules.export().filter((r) => names.has(r.name)))
+  })
+
+  // Appliance-wide, as `moat rule import`: a file may name any organisation, or none.
+  app.post('/rules/import', requireLogin(['appliance_admin']), async (c) => {
+    const file = (await c.req.parseBody()).file
+    if (!(file instanceof File)) return page(c, 400, 'Choose a rules file (JSON) to import.')
+    let specs: unknown
+    try {
+      specs = JSON.parse(await file.text())
+    } catch (err) {
+      return page(c, 400, `The file is not JSON: ${(err as Error).message}`)
+    }
+    try {
+      const n = rules.import(specs as RuleSpec[])
+      deps.accounts.audit(c.get('session')!.principal, 'rule-import', `${n} rules from ${file.name}`)
+      return c.redirect(`/rules?done=rules-imported&n=${n}`, 303)
+    } catch (err) {
+      if (err instanceof RuleError || err instanceof TenantError) return page(c, 400, err.message)
+      throw err
+    }
+  })
 
   app.post('/rules', async (c) => {
     const body = await c.req.parseBody()

@@ -39,6 +39,7 @@ export function Layout(props: { title: string; session: Session | null; children
               {s.principal.role !== 'user' && <a href="/audit">Audit</a>}
               {admin && <a href="/msps">MSPs</a>}
               {admin && <a href="/status">Status</a>}
+              {admin && <a href="/settings">Settings</a>}
               <a href="/about">About</a>
               <a href="/account">{s.principal.email}</a>
               <form method="post" action="/logout" class="inline">
@@ -115,6 +116,15 @@ const DONE: Record<string, (n: number) => string> = {
   'relay-removed': () => 'The network may no longer relay.',
   'route-added': () => 'Route added: it applies to the next delivery.',
   'route-removed': () => 'Route removed: that mail goes by DNS MX again.',
+  'rules-imported': (n) => `Imported ${n} rule${n === 1 ? '' : 's'}: they apply to the next message.`,
+  'fingerprints-revoked': (n) => `Withdrew ${n} fingerprint${n === 1 ? '' : 's'}: the mail path drops them within seconds.`,
+  retention: () => 'Saved: the nightly clean-up keeps records this long from now on.',
+  'totp-required': () => 'Appliance and MSP admins must use a second factor from their next sign-in.',
+  'totp-optional': () => 'A second factor is optional for admins now.',
+  'bounce-key': () => 'New bounce key: outbound mail is stamped with it from now on.',
+  'fleet-incidents': () => 'Saved: fleet incidents go there from the next one.',
+  'fleet-agents': () => 'Saved: the agents follow at their next report.',
+  'fleet-thresholds': () => 'Saved: incidents open at these thresholds from the next check.',
   'rbl-checked': (n) => (n ? `Checked: listed on ${n} blocklist${n === 1 ? '' : 's'}, below.` : 'Checked: not listed anywhere.'),
   'rbl-ips': () => 'Saved: these addresses are watched from the next check.',
   'rbl-zones': () => 'Saved: these blocklists are watched from the next check.',

@@ -55,6 +55,17 @@ export function PolicyForm(props: { org: Organisation; session: Session }) {
         </label>
       </fieldset>
       <fieldset>
+        <legend>Learning</legend>
+        <label class="check">
+          <input type="checkbox" name="learn_outbound" value="1" checked={o.learn_outbound === 1} />
+          The users' outbound mail teaches what wanted mail looks like (fingerprints only; forwards excepted)
+        </label>
+        <label class="check">
+          <input type="checkbox" name="share_learning" value="1" checked={o.share_learning === 1} />
+          What these users report protects the MSP's other customers (hashes only, never text or addresses)
+        </label>
+      </fieldset>
+      <fieldset>
         <legend>Limits and retention</legend>
         <NumberField name="max_message_mb" label="Largest message (MB)" value={Math.round(o.max_message_bytes / 1048576)} />
         <NumberField name="archive_retention_days" label="Archive (days)" value={o.archive_retention_days} />
