@@ -151,7 +151,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   }))
   app.route('/', listRoutes({ db: deps.db, accounts }))
   app.route('/', deliveryRoutes(deps.db))
-  app.route('/', orgRoutes({ db: deps.db, accounts, dnsServer: deps.dnsServer ?? null }))
+  app.route('/', orgRoutes({ db: deps.db, accounts, archive, dnsServer: deps.dnsServer ?? null }))
   app.route('/', alertRoutes(deps.db))
   app.route('/', fleetRoutes(deps.db))
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))

@@ -169,17 +169,40 @@ export class Archive {
          LIMIT ?`,
       )
       .all(now, batch) as { id: number; raw_id: number; delivered_raw_id: number | null }[]
-    if (!expired.length) return 0
+    await this.drop(expired)
+    return expired.length
+  }
+
+  /**
+   * Deletes every message of an organisation that is being removed, with its index entries,
+   * quarantine and deliveries, and raw bytes no other organisation's copy shares. In batches,
+   * each its own transaction, so the SMTP path's commits get their turn in between.
+   */
+  async dropOrganisation(orgId: number, batch = 2000, onBatch?: (dropped: number) => void): Promise<number> {
+    const next = this.db.prepare(`SELECT id, raw_id, delivered_raw_id FROM messages WHERE org_id = ? LIMIT ?`)
+    let dropped = 0
+    for (;;) {
+      const rows = next.all(orgId, batch) as { id: number; raw_id: number; delivered_raw_id: number | null }[]
+      if (!rows.length) return dropped
+      await this.drop(rows)
+      dropped += rows.length
+      onBatch?.(dropped)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+
+  /** One transaction: the rows, their FTS entries (contentless: by rowid), unshared raw bytes. */
+  private async drop(rows: { id: number; raw_id: number; delivered_raw_id: number | null }[]): Promise<void> {
+    if (!rows.length) return
     const delFts = this.db.prepare(`DELETE FROM archive_fts WHERE rowid = ?`)
     const delMsg = this.db.prepare(`DELETE FROM messages WHERE id = ?`)
     const files = this.db.transaction(() => {
-      for (const e of expired) {
+      for (const e of rows) {
         delFts.run(e.id)
         delMsg.run(e.id)
       }
-      return this.raws.dropUnreferenced(expired.flatMap((e) => (e.delivered_raw_id ? [e.raw_id, e.delivered_raw_id] : [e.raw_id])))
+      return this.raws.dropUnreferenced(rows.flatMap((e) => (e.delivered_raw_id ? [e.raw_id, e.delivered_raw_id] : [e.raw_id])))
     })()
     await this.raws.removeFiles(files)
-    return expired.length
   }
 }

@@ -8,6 +8,7 @@ import crypto from 'node:crypto'
 import { type Context, Hono } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import type { Accounts } from '../../appliance/services/accounts'
+import type { Archive } from '../../appliance/services/archive'
 import { type ImportResult, TenantError, Tenants } from '../../appliance/services/tenants'
 import { parseUserCsv } from '../../appliance/services/user-csv'
 import { Digests } from '../../appliance/services/digests'
@@ -19,6 +20,7 @@ import { outboundRoutes } from './outbound'
 import { settingsRoutes } from './settings'
 import { userRoutes } from './users'
 import { directoryRoutes } from './directory'
+import { removalRoutes } from './removal'
 
 const CHUNK = 10_000
 const MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -33,7 +35,7 @@ interface ImportJob {
   seconds: number
 }
 
-export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string | null }): Hono<Env> {
+export function orgRoutes(deps: { db: Db; accounts: Accounts; archive: Archive; dnsServer?: string | null }): Hono<Env> {
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
   const jobs = new Map<string, ImportJob>()
@@ -66,6 +68,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string
     return c.html(
       <Layout title="Organisations" session={session}>
         <h1>Organisations</h1>
+        <Done {...doneOf(c)} />
         <table id="orgs">
           <thead><tr><th>Organisation</th><th class="num">Domains</th><th class="num">Users</th><th class="num">Mail 24 h</th><th class="num">Spam 24 h</th><th class="num wide">Quarantined</th><th class="num">Viruses 24 h</th><th class="num">Deferred or bounced 24 h</th><th class="num wide">Held senders</th></tr></thead>
           <tbody>
@@ -133,6 +136,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string
               <input type="hidden" name="suspended" value={org.suspended_at ? 'off' : 'on'} />
               <button type="submit">{org.suspended_at ? 'Resume' : 'Suspend'} {org.name}</button>
             </form>
+            <a class="danger" href={`/orgs/${org.id}/remove`}>Remove {org.name}…</a>
           </div>
         )}
         <h2>Policy</h2>
@@ -156,6 +160,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string
                     </td>
                   )
                 })}
+                <td><a href={`/orgs/${org.id}/domains/${d.id}/remove`} aria-label={`Remove ${d.name}`}>Remove…</a></td>
               </tr>
             ))}
           </tbody>
@@ -196,6 +201,7 @@ export function orgRoutes(deps: { db: Db; accounts: Accounts; dnsServer?: string
   app.route('/', directoryRoutes({ db: deps.db, accounts: deps.accounts, visible }))
   app.route('/', outboundRoutes({ db: deps.db, accounts: deps.accounts, visible, dnsServer: deps.dnsServer ?? null }))
   app.route('/', settingsRoutes({ db: deps.db, accounts: deps.accounts, visible }))
+  app.route('/', removalRoutes({ db: deps.db, accounts: deps.accounts, archive: deps.archive, visible }))
 
   app.post('/orgs/:id/domains', async (c) => {
     const org = visible(c, Number(c.req.param('id')))

@@ -95,6 +95,8 @@ const DONE: Record<string, (n: number) => string> = {
   suspended: () => 'Suspended: its mail is refused until it is resumed.',
   resumed: () => 'Resumed: its mail is accepted again.',
   'domain-added': () => 'Domain added: its mail is accepted from now on.',
+  'domain-removed': () => 'Domain removed: its mail is refused from now on.',
+  'org-removed': (n) => `Organisation removed, with ${n} archived message${n === 1 ? '' : 's'}.`,
   'tag-mode': (n) => `Tag mode is ${n ? 'on: spam is delivered with X-Moat headers' : 'off: spam is quarantined'}.`,
   'catch-all': (n) => `Catch-all is ${n ? 'on: every local part is accepted' : 'off: only known users and aliases are accepted'}.`,
   'verify-recipients': (n) => `Recipient verification is ${n ? "on: unknown recipients are asked of the domain's server" : 'off'}.`,

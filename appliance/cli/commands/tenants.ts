@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import { parseUserCsv } from '../../services/user-csv'
 import { type Command, need, printTable, UsageError, isoTime } from '../command'
 import { appliance } from '../context'
+import { removeOrganisation } from '../../tenancy/removal'
 import type { Domain, OrgPolicy, Tenants } from '../../services/tenants'
 
 const json = { type: 'boolean', description: 'print JSON' } as const
@@ -107,11 +108,12 @@ export const tenantCommands: Command[] = [
   {
     path: ['org', 'remove'],
     usage: 'NAME',
-    summary: 'Delete an organisation with all its domains, users, quarantine and archive.',
-    run({ args, out }) {
+    summary: 'Delete an organisation with all its domains, users, quarantine and archive (suspended first; mail not yet delivered is dropped).',
+    async run({ args, out }) {
       need(args, 1, 'organisation name')
-      appliance().tenants.removeOrg(args[0])
-      out(`organisation ${args[0]} removed`)
+      const { db, archive } = appliance()
+      const dropped = await removeOrganisation(db, archive, args[0])
+      out(`organisation ${args[0]} removed with ${dropped} archived messages`)
     },
   },
   {
