@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import { canSeeEntry } from '../../appliance/services/accounts'
-import { quarantineReport, recordReports } from '../../appliance/engine/reports'
+import { QUARANTINE_ACTIONS, QuarantineActions } from '../../appliance/quarantine/actions'
 import { Quarantine, QuarantineError, type QuarantineEntry } from '../../appliance/services/quarantine'
 import type { ApiContext } from './context'
 
@@ -24,6 +24,7 @@ const view = (e: QuarantineEntry): z.infer<typeof Entry_> => ({
 
 export function quarantineEndpoints({ api, db, raws, accounts, orgIn }: ApiContext): void {
   const quarantine = new Quarantine(db)
+  const actions = new QuarantineActions({ db, raws, accounts })
 
   api.add({
     method: 'get', path: '/api/v1/admin/quarantine', tag: 'quarantine', summary: 'Quarantined mail in scope, newest first',
@@ -50,7 +51,7 @@ export function quarantineEndpoints({ api, db, raws, accounts, orgIn }: ApiConte
   api.add({
     method: 'post', path: '/api/v1/admin/quarantine/actions', tag: 'quarantine',
     summary: `Release, delete or "not spam" (release and learn as wanted mail) up to ${MAX_ACTION.toLocaleString('en')} entries; repeating it changes nothing more`,
-    body: z.object({ action: z.enum(['release', 'delete', 'not-spam']), ids: z.array(z.number().int()).min(1).max(MAX_ACTION) }),
+    body: z.object({ action: z.enum(QUARANTINE_ACTIONS), ids: z.array(z.number().int()).min(1).max(MAX_ACTION) }),
     response: z.object({ done: z.array(z.number().int()), unchanged: z.array(z.number().int()).describe('released already'), not_found: z.array(z.number().int()) }),
     run: ({ principal, scope, body }) => {
       const out = { done: [] as number[], unchanged: [] as number[], not_found: [] as number[] }
@@ -67,15 +68,10 @@ export function quarantineEndpoints({ api, db, raws, accounts, orgIn }: ApiConte
           out.not_found.push(id)
           continue
         }
-        if (body.action === 'delete') quarantine.remove(e.id)
-        else if (e.released_at) {
+        if (actions.act(principal, e, body.action, 'API').outcome !== 'done') {
           out.unchanged.push(id)
           continue
-        } else {
-          quarantine.release(e.id)
-          if (body.action === 'not-spam') recordReports(db, [quarantineReport(raws, e)], `${principal.email} via API: quarantine ${e.id}`)
         }
-        accounts.audit(principal, `quarantine-${body.action}`, `entry ${e.id} for ${e.rcpt} (API)`)
         out.done.push(id)
       }
       return out

@@ -10,10 +10,11 @@ import path from 'node:path'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import type { Db } from '../../appliance/db/database'
 import { parseMessage } from '../../appliance/engine/message'
-import { quarantineReport, recordReports } from '../../appliance/engine/reports'
+import { recordReports } from '../../appliance/engine/reports'
+import { QuarantineActions } from '../../appliance/quarantine/actions'
 import { type Accounts, canSeeEntry, canSeeMessage, type Principal, type Scope } from '../../appliance/services/accounts'
 import { type Archive, ArchiveQueryError } from '../../appliance/services/archive'
-import { adminReleaseOnly, Quarantine, QuarantineError } from '../../appliance/services/quarantine'
+import { Quarantine, QuarantineError } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
 import { SenderLists } from '../../appliance/services/sender-lists'
 import { TenantError } from '../../appliance/services/tenants'
@@ -42,6 +43,7 @@ const VERSION_CHECK_TTL_MS = 10 * 60_000
 export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; archive: Archive; version?: string; updateFeed?: string | null; push?: PushNotifier }): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>()
   const quarantine = new Quarantine(deps.db)
+  const actions = new QuarantineActions(deps)
   const lists = new SenderLists(deps.db)
   const spec = fs.readFileSync(OPENAPI)
 
@@ -138,25 +140,21 @@ export function apiRoutes(deps: { db: Db; accounts: Accounts; raws: RawStore; ar
     return e ? c.json(view(e)) : problem(c, 404, 'no such quarantine entry')
   })
 
+  // Release, and "not spam" (release and teach the classifier): safe to repeat.
+  const adminOnly = (c: Context<ApiEnv>) => problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
   app.post('/api/v1/quarantine/:id/release', async (c) => {
     const e = entry(c)
     if (!e) return problem(c, 404, 'no such quarantine entry')
-    if (e.released_at) return c.json({ id: e.id, released: true, already: true })
-    if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
-    quarantine.release(e.id)
-    deps.accounts.audit(c.get('principal'), 'quarantine-release', `entry ${e.id} via API`)
-    return c.json({ id: e.id, released: true })
+    const r = actions.act(c.get('principal'), e, 'release', 'API')
+    if (r.outcome === 'admin-only') return adminOnly(c)
+    return c.json(r.outcome === 'unchanged' ? { id: e.id, released: true, already: true } : { id: e.id, released: true })
   })
-
-  // "Not spam": release and teach the classifier.
   app.post('/api/v1/quarantine/:id/report', async (c) => {
     const e = entry(c)
     if (!e) return problem(c, 404, 'no such quarantine entry')
-    if (c.get('principal').role === 'user' && adminReleaseOnly(e)) return problem(c, 403, 'only an administrator can release this entry: it holds a virus or a dangerous attachment')
-    if (!e.released_at) quarantine.release(e.id)
-    const [report] = recordReports(deps.db, [quarantineReport(deps.raws, e)], `${c.get('principal').email} via API: quarantine ${e.id}`)
-    deps.accounts.audit(c.get('principal'), 'quarantine-not-spam', `entry ${e.id} via API`)
-    return c.json({ id: e.id, released: true, learned: 'ham', report })
+    const r = actions.act(c.get('principal'), e, 'not-spam', 'API')
+    if (r.outcome === 'admin-only') return adminOnly(c)
+    return c.json({ id: e.id, released: true, learned: 'ham', report: r.report })
   })
 
   // Spam that slipped through, or mail wrongly in Junk: the client sends the message as it

@@ -7,7 +7,7 @@
 import { type Context, Hono } from 'hono'
 import { type Accounts, canSeeEntry } from '../../appliance/services/accounts'
 import type { Archive } from '../../appliance/services/archive'
-import { quarantineReport, recordReports } from '../../appliance/engine/reports'
+import { QUARANTINE_ACTIONS, type QuarantineAction, QuarantineActions } from '../../appliance/quarantine/actions'
 import { parseMessage } from '../../appliance/engine/message'
 import { adminReleaseOnly, Quarantine, type QuarantineEntry, QuarantineError, type QuarantineFilter } from '../../appliance/services/quarantine'
 import type { RawStore } from '../../appliance/services/raw-store'
@@ -209,34 +209,26 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     return c.html(msg.html || '')
   })
 
-  const act = async (c: Context<Env>, ids: number[], action: string): Promise<number> => {
-    const session = c.get('session')!
-    const by = session.principal.role === 'user' ? 'user' : 'admin'
+  const actions = new QuarantineActions({ db: deps.db, raws: deps.raws, accounts: deps.accounts })
+  /** How many of `ids` the action changed; unseen, already released or admin-only ones are skipped. */
+  const act = (c: Context<Env>, ids: number[], action: QuarantineAction): number => {
+    const principal = c.get('session')!.principal
     let done = 0
     for (const id of ids) {
       const e = entry(c, String(id))
-      if (!e) continue
-      try {
-        if (action === 'delete') quarantine.remove(e.id)
-        else quarantine.release(e.id, undefined, Date.now(), by)
-        if (action === 'not-spam') recordReports(deps.db, [quarantineReport(deps.raws, e)], `${session.principal.email}: quarantine ${e.id}`)
-        deps.accounts.audit(session.principal, `quarantine-${action}`, `entry ${e.id} for ${e.rcpt}`)
-        done++
-      } catch (err) {
-        if (!(err instanceof QuarantineError)) throw err // released already: nothing to do
-      }
+      if (e && actions.act(principal, e, action, 'web').outcome === 'done') done++
     }
     return done
   }
 
-  for (const action of ['release', 'delete', 'not-spam']) {
+  for (const action of QUARANTINE_ACTIONS) {
     app.post(`/quarantine/:id/${action}`, async (c) => {
       const e = entry(c, c.req.param('id'))
       if (!e) return c.notFound()
       if (action !== 'delete' && c.get('session')!.principal.role === 'user' && adminReleaseOnly(e)) {
         return c.text('Only an administrator can release this message: it holds a virus or a dangerous attachment.', 403)
       }
-      const n = await act(c, [Number(c.req.param('id'))], action)
+      const n = act(c, [Number(c.req.param('id'))], action)
       return c.redirect(`/quarantine?done=${action}&n=${n}`, 303)
     })
   }
@@ -255,7 +247,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       if (forUser) lists.add(e.org_id, e.user_id, kind, sender)
       else addForPrincipal(lists, p, e.org_id, kind, sender)
       deps.accounts.audit(p, `list-add`, `${kind} ${sender} from quarantine entry ${e.id}${forUser ? ` for ${e.rcpt}` : ''}`)
-      if (kind === 'allow' && !e.released_at) await act(c, [e.id], 'release')
+      if (kind === 'allow' && !e.released_at) act(c, [e.id], 'release')
       return c.redirect(`/quarantine?done=${path}`, 303)
     })
   }
@@ -264,7 +256,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     const body = await c.req.parseBody({ all: true })
     const ids = ([] as unknown[]).concat(body.ids ?? []).map(Number).filter(Number.isInteger)
     const action = body.action === 'delete' ? 'delete' : 'release'
-    const n = await act(c, ids.slice(0, 500), action)
+    const n = act(c, ids.slice(0, 500), action)
     return c.redirect(`/quarantine?done=${action}&n=${n}`, 303)
   })
   return app
