@@ -28,6 +28,7 @@ import { BackupError } from '../backups/backup'
 import { SftpError } from '../backups/sftp'
 import { DirectoryError } from '../directory/sync'
 import { ReleaseError } from '../services/release-package'
+import { RetentionError } from '../jobs/retention'
 import { HostSettingsError } from '../services/host-settings'
 
 export const COMMANDS: Command[] = [...serviceCommands, ...backupCommands, ...directoryCommands, ...trackingCommands, ...tenantCommands, ...accountCommands, ...listCommands, ...outboundCommands, ...mailCommands, ...ruleCommands, ...engineCommands, ...learningCommands, ...systemCommands, ...fleetCommands]
@@ -36,7 +37,7 @@ export const COMMANDS: Command[] = [...serviceCommands, ...backupCommands, ...di
 export function main(argv: string[]): Promise<number> {
   return dispatch(argv, COMMANDS, 'moat', (e) =>
     e instanceof TenantError || e instanceof QuarantineError || e instanceof ArchiveQueryError || e instanceof RuleError || e instanceof BackupError || e instanceof SftpError || e instanceof DirectoryError ||
-    e instanceof ReleaseError || e instanceof HostSettingsError || e instanceof FleetError || e instanceof AgentError,
+    e instanceof ReleaseError || e instanceof RetentionError || e instanceof HostSettingsError || e instanceof FleetError || e instanceof AgentError,
   )
 }
 

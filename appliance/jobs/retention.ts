@@ -17,7 +17,7 @@ import type { Spool } from '../services/spool'
 import { pruneReports } from '../engine/reports'
 import { Fleet } from '../fleet/console'
 import { expireFingerprints } from '../learning/fingerprint-store'
-import { Tracking } from '../tracking/search'
+import { Tracking, TRACKING_DAYS_SETTING } from '../tracking/search'
 
 export interface RetentionResult {
   quarantinePurged: number
@@ -33,6 +33,23 @@ export const DELIVERY_ATTEMPT_DAYS = 14
 /** Stored setting that overrides DELIVERY_ATTEMPT_DAYS ('moat delivery retention DAYS'). */
 export const DELIVERY_ATTEMPT_DAYS_SETTING = 'delivery_attempt_days'
 export const DELIVERY_HOURLY_DAYS = 400
+
+export class RetentionError extends Error {}
+
+/** The retention settings an admin may change, from the CLI or the Settings page alike. */
+const RETENTION_SETTINGS = {
+  refusals: { key: TRACKING_DAYS_SETTING, label: 'Refusals', min: 0 },
+  'delivery-attempts': { key: DELIVERY_ATTEMPT_DAYS_SETTING, label: 'Delivery attempts', min: 1 },
+} as const
+
+/** Checks and stores a number of days; a bad value is refused with the limits in the words. */
+export function setRetentionDays(db: Db, which: keyof typeof RETENTION_SETTINGS, value: unknown): number {
+  const { key, label, min } = RETENTION_SETTINGS[which]
+  const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value)
+  if (!Number.isInteger(n) || n < min || n > 3650) throw new RetentionError(`${label}: a whole number of days from ${min} to 3650.`)
+  new StoredSettings(db).set(key, n)
+  return n
+}
 
 export async function run(deps: { db: Db; spool: Spool; now?: number }): Promise<RetentionResult> {
   const now = deps.now ?? Date.now()

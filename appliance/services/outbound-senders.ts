@@ -38,7 +38,7 @@ export class OutboundSenders {
       alert: db.prepare(`INSERT INTO alerts (org_id, kind, message, created_at) VALUES (?, ?, ?, ?)`),
       list: db.prepare(
         `SELECT h.*, o.name AS org FROM held_senders h JOIN organisations o ON o.id = h.org_id
-         WHERE (@all OR h.released_at IS NULL) ORDER BY h.held_at DESC`,
+         WHERE (@all OR h.released_at IS NULL) AND (@org IS NULL OR h.org_id = @org) ORDER BY h.held_at DESC`,
       ),
       release: db.prepare(`UPDATE held_senders SET released_at = ? WHERE org_id = ? AND address = ? AND released_at IS NULL`),
       unholdDeliveries: db.prepare(
@@ -68,16 +68,23 @@ export class OutboundSenders {
   }
 
   /** Holds a sender by hand (or for the own-IP blocklist watch). */
+  /** Holds a sender (false: held already). Whoever asks, the address is checked here. */
   hold(orgId: number, address: string, reason: string, now = Date.now()): boolean {
-    const who = address.toLowerCase()
+    const who = address.trim().toLowerCase()
+    if (!/^[^\s@]+@[^\s@]+$/.test(who)) throw new TenantError(`"${address}" is not a sender address`)
     if (this.q.active.get(orgId, who)) return false
     this.q.hold.run(orgId, who, reason, now)
     this.q.alert.run(orgId, 'sender-held', `Outbound mail from ${who} is held: ${reason}.`, now)
     return true
   }
 
-  list(all = false): HeldSender[] {
-    return this.q.list.all({ all: all ? 1 : 0 }) as HeldSender[]
+  /** Held senders (all: released ones too), of one organisation or every one. */
+  list(all = false, orgId: number | null = null): HeldSender[] {
+    return this.q.list.all({ all: all ? 1 : 0, org: orgId }) as HeldSender[]
+  }
+
+  isHeld(orgId: number, address: string): boolean {
+    return !!this.q.active.get(orgId, address.trim().toLowerCase())
   }
 
   /** Releases a held sender; its held mail goes out. Returns how many deliveries were freed. */

@@ -56,7 +56,7 @@ export class RelayControl {
         `SELECT r.*, o.name AS org FROM relay_networks r JOIN organisations o ON o.id = r.org_id
          WHERE o.suspended_at IS NULL ORDER BY o.name, r.cidr`,
       ),
-      allNetworks: db.prepare(`SELECT r.*, o.name AS org FROM relay_networks r JOIN organisations o ON o.id = r.org_id ORDER BY o.name, r.cidr`),
+      allNetworks: db.prepare(`SELECT r.*, o.name AS org FROM relay_networks r JOIN organisations o ON o.id = r.org_id WHERE @org IS NULL OR r.org_id = @org ORDER BY o.name, r.cidr`),
       insert: db.prepare(`INSERT INTO relay_networks (org_id, cidr, description, created_at) VALUES (?, ?, ?, ?)`),
       remove: db.prepare(`DELETE FROM relay_networks WHERE cidr = ?`),
       orgByName: db.prepare(`SELECT id FROM organisations WHERE name = ?`),
@@ -87,8 +87,9 @@ export class RelayControl {
     if (!this.q.remove.run(n.cidr).changes) throw new TenantError(`${n.cidr} is not registered`)
   }
 
-  listNetworks(): RelayNetwork[] {
-    return this.q.allNetworks.all() as RelayNetwork[]
+  /** One organisation's networks, or every organisation's. */
+  listNetworks(orgId: number | null = null): RelayNetwork[] {
+    return this.q.allNetworks.all({ org: orgId }) as RelayNetwork[]
   }
 
   /** The organisation whose registered mail server this address is, if any. */

@@ -73,10 +73,17 @@ export class SenderLists {
       insert: db.prepare(`INSERT OR IGNORE INTO sender_lists (org_id, user_id, kind, pattern, created_at) VALUES (?, ?, ?, ?, ?)`),
       byId: db.prepare(`SELECT * FROM sender_lists WHERE id = ?`),
       remove: db.prepare(`DELETE FROM sender_lists WHERE id = ?`),
+      // One organisation's entries, or (@org null) everyone's: an API call about one customer
+      // does not read the whole appliance's lists.
       list: db.prepare(
         `SELECT l.*, o.name AS org, u.email AS user FROM sender_lists l JOIN organisations o ON o.id = l.org_id
-         LEFT JOIN users u ON u.id = l.user_id ORDER BY o.name, u.email, l.kind, l.pattern`,
+         LEFT JOIN users u ON u.id = l.user_id WHERE @org IS NULL OR l.org_id = @org ORDER BY o.name, u.email, l.kind, l.pattern`,
       ),
+      one: db.prepare(
+        `SELECT l.*, o.name AS org, u.email AS user FROM sender_lists l JOIN organisations o ON o.id = l.org_id
+         LEFT JOIN users u ON u.id = l.user_id WHERE l.id = ?`,
+      ),
+      entry: db.prepare(`SELECT id FROM sender_lists WHERE org_id = ? AND coalesce(user_id, 0) = coalesce(?, 0) AND kind = ? AND pattern = ?`),
     }
   }
 
@@ -84,7 +91,7 @@ export class SenderLists {
     if (kind !== 'allow' && kind !== 'block') throw new TenantError('a list is "allow" or "block"')
     const p = normalisePattern(pattern)
     this.q.insert.run(orgId, userId, kind, p, Date.now())
-    return this.list().find((e) => e.org_id === orgId && e.user_id === userId && e.kind === kind && e.pattern === p)!
+    return this.get((this.q.entry.get(orgId, userId, kind, p) as { id: number }).id)!
   }
 
   /** Adds every entry missing, in one transaction; those already there are left as they are. */
@@ -98,15 +105,15 @@ export class SenderLists {
   }
 
   get(id: number): ListEntry | undefined {
-    return this.list().find((e) => e.id === id)
+    return this.q.one.get(id) as ListEntry | undefined
   }
 
   remove(id: number): void {
     if (!this.q.remove.run(id).changes) throw new TenantError(`no list entry ${id}`)
   }
 
-  list(): ListEntry[] {
-    return this.q.list.all() as ListEntry[]
+  list(orgId: number | null = null): ListEntry[] {
+    return this.q.list.all({ org: orgId }) as ListEntry[]
   }
 
   /** The entry that decides for mail from these senders to this organisation (and user). */

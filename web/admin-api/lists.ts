@@ -34,7 +34,7 @@ export function listEndpoints({ api, db, tenants, orgIn, call, audit }: ApiConte
     response: z.object({ items: z.array(Entry_) }),
     run: ({ scope, params }) => {
       const org = orgIn(scope, params.org)
-      return { items: lists.list().filter((e) => e.org_id === org.id).map(view) }
+      return { items: lists.list(org.id).map(view) }
     },
   })
 

@@ -36,7 +36,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     response: z.object({ items: z.array(Network_) }),
     run: ({ scope, params }) => {
       const org = orgIn(scope, params.org)
-      return { items: relay.listNetworks().filter((n) => n.org_id === org.id).map(({ id, cidr, description, created_at }) => ({ id, cidr, description, created_at })) }
+      return { items: relay.listNetworks(org.id).map(({ id, cidr, description, created_at }) => ({ id, cidr, description, created_at })) }
     },
   })
 
@@ -61,7 +61,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     run: ({ principal, scope, params }) => {
       only(principal, MSP_ROLES, 'remove relay networks')
       const org = orgIn(scope, params.org)
-      const n = relay.listNetworks().find((x) => x.id === params.id && x.org_id === org.id)
+      const n = relay.listNetworks(org.id).find((x) => x.id === params.id)
       if (!n) throw new ApiError(404, `no relay network ${params.id} in ${org.name}`)
       relay.removeNetwork(n.cidr)
       audit(principal, 'relay-remove', `${n.cidr} of ${org.name}`)
@@ -74,7 +74,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     response: z.object({ items: z.array(Held_) }),
     run: ({ scope, params }) => {
       const org = orgIn(scope, params.org)
-      return { items: senders.list().filter((h) => h.org_id === org.id).map((h) => ({ address: h.address, reason: h.reason, held_at: h.held_at })) }
+      return { items: senders.list(false, org.id).map((h) => ({ address: h.address, reason: h.reason, held_at: h.held_at })) }
     },
   })
 
@@ -85,8 +85,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     run: ({ principal, scope, params, body }) => {
       const org = orgIn(scope, params.org)
       const address = params.address.trim().toLowerCase()
-      if (!/^[^\s@]+@[^\s@]+$/.test(address)) throw new ApiError(400, `${params.address} is not a sender address`)
-      const fresh = senders.hold(org.id, address, body.reason?.trim() || `held by ${principal.email}`)
+      const fresh = call(() => senders.hold(org.id, address, body.reason?.trim() || `held by ${principal.email}`))
       if (fresh) audit(principal, 'sender-hold', `${address} of ${org.name}`)
       return { held: true, already: !fresh }
     },
@@ -98,7 +97,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     response: z.object({ released: z.number().int().describe('deliveries set going') }),
     run: ({ principal, scope, params }) => {
       const org = orgIn(scope, params.org)
-      if (!senders.list().some((h) => h.org_id === org.id && h.address === params.address.trim().toLowerCase())) throw new ApiError(404, `${params.address} is not held in ${org.name}`)
+      if (!senders.isHeld(org.id, params.address)) throw new ApiError(404, `${params.address} is not held in ${org.name}`)
       const n = call(() => senders.release(params.address, org.name))
       audit(principal, 'sender-release', `${params.address} of ${org.name}: ${n} deliveries`)
       return { released: n }
@@ -106,8 +105,8 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
   })
 
   const domainIn = (orgId: number, orgName: string, name: string) => {
-    const d = tenants.listDomains().find((x) => x.name === name.trim().toLowerCase() && x.org_id === orgId)
-    if (!d) throw new ApiError(404, `no domain ${name} in ${orgName}`)
+    const d = tenants.domainByName(name)
+    if (!d || d.org_id !== orgId) throw new ApiError(404, `no domain ${name} in ${orgName}`)
     return d
   }
   const dkimView = (domain: string, info: { selector: string; enabled: boolean; record: string } | null): z.infer<typeof Dkim_> => ({

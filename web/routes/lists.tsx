@@ -13,7 +13,9 @@ import { type Env, requireLogin } from '../security'
 import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 export function visibleEntriesFor(lists: SenderLists, scope: Scope): ListEntry[] {
-  return lists.list().filter((e) => (scope.orgIds === null || scope.orgIds.includes(e.org_id)) && (scope.userId === null || e.user_id === scope.userId))
+  // A user or an organisation admin reads their organisation's entries only, not the appliance's.
+  const rows = scope.orgIds?.length === 1 ? lists.list(scope.orgIds[0]) : lists.list()
+  return rows.filter((e) => (scope.orgIds === null || scope.orgIds.includes(e.org_id)) && (scope.userId === null || e.user_id === scope.userId))
 }
 
 function visibleEntries(lists: SenderLists, c: Context<Env>): ListEntry[] {

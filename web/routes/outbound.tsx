@@ -38,8 +38,8 @@ export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
     const msp = (MSP_ROLES as string[]).includes(session.principal.role)
     const domains = dkimKeys.all(org.id) as { id: number; name: string; dkim_selector: string | null; has_key: number; dkim_enabled: number }[]
     const dkim = new Dkim(deps.db)
-    const held = senders.list().filter((h) => h.org_id === org.id)
-    const networks = relay.listNetworks().filter((n) => n.org_id === org.id)
+    const held = senders.list(false, org.id)
+    const networks = relay.listNetworks(org.id)
     return c.html(
       <Layout title={`Outbound mail of ${org.name}`} session={session}>
         <h1>Outbound mail of <a href={`/orgs/${org.id}`}>{org.name}</a></h1>
@@ -152,15 +152,19 @@ export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
     if (!org) return c.notFound()
     const body = await c.req.parseBody()
     const address = String(body.address ?? '').trim().toLowerCase()
-    if (!/^[^\s@]+@[^\s@]+$/.test(address)) return orgPage(c, org, 400, 'That is not a sender address.')
-    senders.hold(org.id, address, String(body.reason ?? '').trim().slice(0, 200) || `held by ${c.get('session')!.principal.email}`)
+    try {
+      senders.hold(org.id, address, String(body.reason ?? '').trim().slice(0, 200) || `held by ${c.get('session')!.principal.email}`)
+    } catch (err) {
+      if (err instanceof TenantError) return orgPage(c, org, 400, err.message)
+      throw err
+    }
     audit(c, 'sender-hold', `${address} of ${org.name}`)
     return c.redirect(`/orgs/${org.id}/outbound?done=sender-held`, 303)
   })
 
   app.post('/orgs/:id/outbound/senders/:hid/release', (c) => {
     const org = orgOf(c)
-    const h = org && senders.list().find((x) => x.id === Number(c.req.param('hid')) && x.org_id === org.id)
+    const h = org && senders.list(false, org.id).find((x) => x.id === Number(c.req.param('hid')))
     if (!org || !h) return c.notFound()
     const n = senders.release(h.address, org.name)
     audit(c, 'sender-release', `${h.address} of ${org.name}: ${n} deliveries`)
@@ -183,7 +187,7 @@ export function outboundRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
 
   app.post('/orgs/:id/outbound/networks/:nid/delete', requireLogin(MSP_ROLES), (c) => {
     const org = orgOf(c)
-    const n = org && relay.listNetworks().find((x) => x.id === Number(c.req.param('nid')) && x.org_id === org.id)
+    const n = org && relay.listNetworks(org.id).find((x) => x.id === Number(c.req.param('nid')))
     if (!org || !n) return c.notFound()
     relay.removeNetwork(n.cidr)
     audit(c, 'relay-remove', `${n.cidr} of ${org.name}`)

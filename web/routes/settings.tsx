@@ -13,22 +13,16 @@ import { ALERT_MAIL_SETTING, type AlertMail, setAlertMail } from '../../applianc
 import { Fleet } from '../../appliance/fleet/console'
 import { FleetError } from '../../appliance/fleet/errors'
 import { DEFAULT_RULES, type Rules, rulesFor, setRules, WEBHOOK_SETTING } from '../../appliance/fleet/watch'
-import { DELIVERY_ATTEMPT_DAYS, DELIVERY_ATTEMPT_DAYS_SETTING } from '../../appliance/jobs/retention'
+import { DELIVERY_ATTEMPT_DAYS, DELIVERY_ATTEMPT_DAYS_SETTING, RetentionError, setRetentionDays } from '../../appliance/jobs/retention'
 import { type Accounts, REQUIRE_ADMIN_TOTP } from '../../appliance/services/accounts'
 import { BounceKeys } from '../../appliance/services/bounce-keys'
 import { StoredSettings } from '../../appliance/services/stored-settings'
 import type { Organisation } from '../../appliance/services/tenants'
-import { TRACKING_DAYS_SETTING, trackingDays } from '../../appliance/tracking/search'
+import { trackingDays } from '../../appliance/tracking/search'
 import { type Env, requireLogin } from '../security'
 import { Csrf, Done, doneOf, Layout, when } from '../views/layout'
 
 class SettingError extends Error {}
-
-function days(value: unknown, what: string, min: number): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < min || n > 3650) throw new SettingError(`${what}: a whole number of days from ${min} to 3650.`)
-  return n
-}
 
 const RULE_FIELDS: { key: keyof Rules; label: string }[] = [
   { key: 'offlineMinutes', label: 'A host not heard from for (minutes)' },
@@ -51,7 +45,7 @@ export function settingsRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
     try {
       return c.redirect(change(), 303)
     } catch (err) {
-      if (err instanceof SettingError || err instanceof FleetError) return page(400, err.message)
+      if (err instanceof SettingError || err instanceof FleetError || err instanceof RetentionError) return page(400, err.message)
       throw err
     }
   }
@@ -101,11 +95,9 @@ export function settingsRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
   app.post('/settings/retention', applianceAdmin, async (c) => {
     const body = await c.req.parseBody()
     return attempt(c, (s, e) => page(c, s, e), () => {
-      const tracking = days(body.tracking_days, 'Refusals', 0)
-      const delivery = days(body.delivery_days, 'Delivery attempts', 1)
-      settings.set(TRACKING_DAYS_SETTING, tracking)
-      settings.set(DELIVERY_ATTEMPT_DAYS_SETTING, delivery)
-      audit(c, 'retention', `tracking ${tracking} days, delivery attempts ${delivery} days`)
+      // Both checked before either is stored: a bad second value leaves the first unchanged too.
+      const [refusals, delivery] = deps.db.transaction(() => [setRetentionDays(deps.db, 'refusals', body.tracking_days), setRetentionDays(deps.db, 'delivery-attempts', body.delivery_days)])()
+      audit(c, 'retention', `tracking ${refusals} days, delivery attempts ${delivery} days`)
       return '/settings?done=retention'
     })
   })

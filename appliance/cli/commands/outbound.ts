@@ -2,7 +2,7 @@
 import { Alerts } from '../../services/alerts'
 import { BounceKeys } from '../../services/bounce-keys'
 import { StoredSettings } from '../../services/stored-settings'
-import { DELIVERY_ATTEMPT_DAYS, DELIVERY_ATTEMPT_DAYS_SETTING } from '../../jobs/retention'
+import { DELIVERY_ATTEMPT_DAYS, DELIVERY_ATTEMPT_DAYS_SETTING, setRetentionDays } from '../../jobs/retention'
 import { DeliveryMonitor } from '../../services/delivery-monitor'
 import { Dkim, zoneLine } from '../../services/dkim'
 import { OutboundSenders } from '../../services/outbound-senders'
@@ -258,11 +258,7 @@ export const outboundCommands: Command[] = [
     summary: 'Show or set how many days raw delivery attempts are kept (default 14; the hourly roll-up is kept 400 days).',
     run({ args, out }) {
       const settings = new StoredSettings(appliance().db)
-      if (args[0] !== undefined) {
-        const days = Number(args[0])
-        if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('DAYS is a whole number from 1 to 3650')
-        settings.set(DELIVERY_ATTEMPT_DAYS_SETTING, days)
-      }
+      if (args[0] !== undefined) setRetentionDays(appliance().db, 'delivery-attempts', args[0])
       out(`raw delivery attempts are kept ${settings.get(DELIVERY_ATTEMPT_DAYS_SETTING, DELIVERY_ATTEMPT_DAYS)} days`)
     },
   },

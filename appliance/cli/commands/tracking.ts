@@ -1,6 +1,6 @@
 /* The tracking centre on the command line: "where is my mail?" */
-import { StoredSettings } from '../../services/stored-settings'
-import { parseTime, Tracking, TRACKING_DAYS_SETTING, trackingDays, type Transaction } from '../../tracking/search'
+import { parseTime, Tracking, trackingDays, type Transaction } from '../../tracking/search'
+import { setRetentionDays } from '../../jobs/retention'
 import { type Command, isoTime, UsageError } from '../command'
 import { appliance } from '../context'
 
@@ -58,12 +58,7 @@ export const trackingCommands: Command[] = [
     usage: '[DAYS]',
     summary: 'Show or set how many days refusals are kept for the tracking centre (default 30; 0 records none). Accepted mail stays as long as the archive keeps it.',
     run({ args, out }) {
-      const settings = new StoredSettings(appliance().db)
-      if (args[0] !== undefined) {
-        const days = Number(args[0])
-        if (!Number.isInteger(days) || days < 0 || days > 3650) throw new UsageError('DAYS is a whole number from 0 to 3650')
-        settings.set(TRACKING_DAYS_SETTING, days)
-      }
+      if (args[0] !== undefined) setRetentionDays(appliance().db, 'refusals', args[0])
       const days = trackingDays(appliance().db)
       out(days ? `refusals are kept ${days} days` : 'refusals are not recorded')
     },
