@@ -34,6 +34,7 @@ import { alertRoutes } from './routes/alerts'
 import { fleetApiRoutes, fleetRoutes } from './routes/fleet'
 import { aboutRoutes } from './routes/about'
 import { auditRoutes } from './routes/audit'
+import { classifierRoutes } from './routes/classifier'
 import { ruleRoutes } from './routes/rules'
 import { statsRoutes } from './routes/stats'
 import { type Probe, systemRoutes } from './routes/system'
@@ -157,6 +158,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', aboutRoutes({ version: deps.version, updateFeed: deps.updateFeed ?? null }))
   app.route('/', statsRoutes({ db: deps.db }))
   app.route('/', ruleRoutes({ db: deps.db, accounts }))
+  app.route('/', classifierRoutes({ db: deps.db, accounts }))
   app.route('/', auditRoutes({ db: deps.db }))
   app.route('/', mspRoutes({ db: deps.db, accounts }))
   app.route('/', trackingRoutes({ db: deps.db }))

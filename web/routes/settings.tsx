@@ -79,6 +79,7 @@ export function settingsRoutes(deps: { db: Db; accounts: Accounts; visible: (c: 
         </table>
         <form method="post" action="/settings/bounce-keys" class="actions"><Csrf session={session} /><button type="submit">Make a new key</button></form>
         <p><a href="/fingerprints">Campaign fingerprints</a>: what the fuzzy filter learned, and withdrawing a reporter's words.</p>
+        <p><a href="/classifier">The classifier</a>: the model in use, testing messages, teaching it from files, and its users' reports.</p>
         <h2>Fleet incidents</h2>
         <form method="post" action="/settings/fleet-incidents" class="policy" id="fleet-incidents">
           <Csrf session={session} />
