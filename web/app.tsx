@@ -35,6 +35,7 @@ import { fleetApiRoutes, fleetRoutes } from './routes/fleet'
 import { aboutRoutes } from './routes/about'
 import { auditRoutes } from './routes/audit'
 import { classifierRoutes } from './routes/classifier'
+import { jobRoutes } from './routes/jobs'
 import { ruleRoutes } from './routes/rules'
 import { statsRoutes } from './routes/stats'
 import { type Probe, systemRoutes } from './routes/system'
@@ -159,6 +160,7 @@ export function createApp(deps: WebDeps): Hono<Env> {
   app.route('/', statsRoutes({ db: deps.db }))
   app.route('/', ruleRoutes({ db: deps.db, accounts }))
   app.route('/', classifierRoutes({ db: deps.db, accounts }))
+  app.route('/', jobRoutes({ db: deps.db, spool: deps.spool, accounts }))
   app.route('/', auditRoutes({ db: deps.db }))
   app.route('/', mspRoutes({ db: deps.db, accounts }))
   app.route('/', trackingRoutes({ db: deps.db }))

@@ -14,6 +14,8 @@ import { moat, moatOk, provisionAcme, startRbldnsd, workDir } from '../helpers/a
 import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 import { openDatabase } from '../../appliance/db/database'
 import { recordFingerprints } from '../../appliance/learning/fingerprint-store'
+import { pendingReports, recordReports } from '../../appliance/engine/reports'
+import { JOBS } from '../../appliance/jobs/scheduler'
 import { startSshd } from '../helpers/sshd'
 
 
@@ -241,4 +243,29 @@ t.test('settings the shell had alone, as forms: retention, TOTP, bounce keys, fl
   t.match(await page.textContent('#done'), /Withdrew 2 fingerprints/)
   t.same(JSON.parse(moatOk(dir, ['fingerprints', '--json'])).counts, [], 'none left')
   t.equal((await boss.goto(`${web.url}/fingerprints`)).status(), 404)
+})
+
+t.test('scheduled jobs: what runs when, and running one now', { skip: NO_CHROMIUM }, async (t) => {
+  const dir = applianceWithAdmins(t)
+  const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
+  const boss = await signIn('boss@example.com')
+  t.equal((await boss.goto(`${web.url}/system/jobs`)).status(), 404, 'an organisation admin does not reach the jobs')
+
+  const page = await signIn('root@moat.test')
+  await page.goto(`${web.url}/status`)
+  await page.click('a[href="/system/jobs"]')
+  const rows = await page.locator('#jobs tbody tr').allTextContents()
+  t.equal(rows.length, JOBS.length, 'every job listed')
+  t.ok(rows.some((r: string) => /^retention\s*daily at 03:17/.test(r)), 'the nightly clean-up, when people read it')
+
+  // A user's report waits for learn-reports; running it now learns it at once.
+  const db = openDatabase(path.join(dir, 'moat.db'))
+  recordReports(db, [{ raw: Buffer.from('From: a@shop.test\r\nTo: alice@example.com\r\nSubject: order\r\n\r\nYour order has shipped.\r\n'), spam: false }], 'alice@example.com: quarantine 1')
+  t.equal(pendingReports(db), 1)
+  await page.click('button[aria-label="Run learn-reports now"]')
+  t.match(await page.textContent('#job-result'), /learn-reports ran\.[\s\S]*"learned": 1/)
+  t.equal(pendingReports(db), 0, 'the report is learned')
+  await page.click('button[aria-label="Run learn-reports now"]')
+  t.match(await page.textContent('#job-result'), /Nothing to do/, 'a second run finds nothing')
+  db.close()
 })

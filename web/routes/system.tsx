@@ -119,6 +119,7 @@ export function systemRoutes(deps: SystemDeps): Hono<Env> {
             <tr><th>Antivirus</th><td>{deps.antivirus}</td></tr>
           </tbody>
         </table>
+        <p><a href="/system/jobs">Scheduled jobs</a>: what runs when, and running one now.</p>
         <h2>Queues and storage</h2>
         <table id="status">
           <tbody>{rows.map(([k, v]) => <tr><th>{k}</th><td class="num">{v}</td></tr>)}</tbody>
