@@ -529,6 +529,7 @@ async function benchArchive(sizes: number[]): Promise<void> {
       const args: unknown[] = [orgId]
       if (pq.match) where.push('m.id IN (SELECT rowid FROM archive_fts WHERE archive_fts MATCH ?)'), args.push(pq.match)
       if (pq.after !== null) where.push('m.received_at >= ?'), args.push(pq.after)
+      if (pq.before !== null) where.push('m.received_at < ?'), args.push(pq.before)
       return db.prepare(`SELECT m.id FROM messages m WHERE ${where.join(' AND ')} ORDER BY m.received_at DESC, m.id DESC LIMIT 50`).all(...args).length
     }
     const rows: Record<string, string | number>[] = []
@@ -551,6 +552,23 @@ async function benchArchive(sizes: number[]): Promise<void> {
         const t0 = process.hrtime.bigint()
         before(q, orgs[i % 2].id)
         anchor.push(Number(process.hrtime.bigint() - t0) / 1e6)
+      }
+      // Searches in the past: a word before a date a third of the way in, and in a month's
+      // window there. Measured apart, so the 300 above stay comparable with earlier runs.
+      const span = (baseTime + n * 30_000 - baseTime) / 3
+      const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+      const dated = words.flatMap((w) => [`${w} before:${dayOf(baseTime + span)}`, `${w} after:${dayOf(baseTime + span)} before:${dayOf(baseTime + span + 30 * 86_400_000)}`])
+      const datedNew: number[] = []
+      const datedOld: number[] = []
+      let slowestDated = ''
+      for (const [i, q] of dated.entries()) {
+        let t0 = process.hrtime.bigint()
+        before(q, orgs[i % 2].id)
+        datedOld.push(Number(process.hrtime.bigint() - t0) / 1e6)
+        t0 = process.hrtime.bigint()
+        archive.search(q, { orgId: orgs[i % 2].id, limit: 50 })
+        datedNew.push(Number(process.hrtime.bigint() - t0) / 1e6)
+        if (datedNew.at(-1)! >= Math.max(...datedNew)) slowestDated = q
       }
       let hits = 0
       let ordered = true
@@ -581,11 +599,14 @@ async function benchArchive(sizes: number[]): Promise<void> {
         'next page p95 ms': second.length ? percentile(second, 95).toFixed(1) : '—',
         'before: p95 ms': percentile(anchor, 95).toFixed(1),
         'before: max ms': Math.max(...anchor).toFixed(1),
+        'in the past: p95 ms': percentile(datedNew, 95).toFixed(1),
+        'in the past: max ms': Math.max(...datedNew).toFixed(1),
+        'before: in the past max ms': Math.max(...datedOld).toFixed(1),
         'newest first': ordered ? 'yes' : 'NO',
         'rows found': hits,
         'database MB': Math.round(fs.statSync(path.join(tmp, 'moat.db')).size / 1e6),
       })
-      console.log(JSON.stringify(rows.at(-1)), `slowest search: ${slowest}`)
+      console.log(JSON.stringify(rows.at(-1)), `slowest search: ${slowest}; slowest in the past: ${slowestDated}`)
     }
     table(`LiveArchive as it grows: ${queries.length} searches (words, subject:, from:, after:) and their second page at each size; targets at 10M: p95 < 100 ms, max < 500 ms, ingest ≥ 0.8× the 100k rate`, rows)
     db.close()

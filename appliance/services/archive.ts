@@ -25,6 +25,9 @@ export interface ArchiveHit {
 
 export class ArchiveQueryError extends Error {}
 
+/** How far out of step with arrival order a message's timestamp may be (see idBounds). */
+export const ID_CLOCK_SLACK_MS = 3_600_000
+
 const FIELDS: Record<string, string> = { from: 'sender', to: 'recipients', subject: 'subject', body: 'body' }
 
 function ftsString(term: string): string {
@@ -93,14 +96,13 @@ export class Archive {
   }
 
   /**
-   * orgIds limits to those organisations (null: all); addresses to messages those addresses
-   * sent or received (an end user's own mail).
-   */
-  /**
    * Newest first, in the order mail arrived (message id), a page at a time: `before` is the
    * last id of the previous page. With words, SQLite walks the full-text index from its
    * newest row down and stops once the page is full, so a word in millions of messages costs
-   * no more than a rare one: nothing is collected and sorted first.
+   * no more than a rare one: nothing is collected and sorted first. orgIds limits to those
+   * organisations (null: all); addresses to messages those addresses sent or received (an end
+   * user's own mail). A date (after:, before:) also becomes a bound on the id (idBounds), so
+   * the walk starts and ends near the dates instead of at the newest and oldest match.
    */
   search(query: string, opts: { orgId?: number; orgIds?: number[] | null; addresses?: string[]; limit?: number; offset?: number; before?: number } = {}): ArchiveHit[] {
     const pq = parseArchiveQuery(query)
@@ -136,6 +138,15 @@ export class Archive {
       where.push('m.received_at < ?')
       args.push(pq.before)
     }
+    const bounds = this.idBounds(pq, opts.orgId !== undefined ? [opts.orgId] : (opts.orgIds ?? null))
+    if (bounds.above !== null) {
+      where.push(`${id} > ?`)
+      args.push(bounds.above)
+    }
+    if (bounds.below !== null) {
+      where.push(`${id} < ?`)
+      args.push(bounds.below)
+    }
     args.push(opts.limit ?? 50, opts.offset ?? 0)
     const sql = `SELECT m.id, m.org_id, o.name AS org, m.direction, m.received_at, m.mail_from, m.rcpt_to, m.from_header,
         m.subject, m.size, m.verdict, m.score
@@ -143,6 +154,34 @@ export class Archive {
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY ${id} DESC LIMIT ? OFFSET ?`
     return this.db.prepare(sql).all(...args) as ArchiveHit[]
+  }
+
+  /**
+   * A date range as an id range. Mail is stamped (received_at) when its DATA ends and gets its
+   * id when that commit lands, seconds later at most; so of two messages stamped more than
+   * ID_CLOCK_SLACK_MS apart, the later has the higher id. Every message stamped on or after
+   * `after` therefore has a higher id than any stamped before `after - slack`, and every one
+   * stamped before `before` a lower id than any stamped on or after `before + slack`. One such
+   * neighbour per organisation is an index seek on (org_id, received_at); the tightest bound
+   * wins (ids are appliance-wide). The dates themselves are still checked row by row.
+   */
+  private idBounds(pq: ParsedQuery, orgIds: number[] | null): { above: number | null; below: number | null } {
+    const bounds = { above: null as number | null, below: null as number | null }
+    if (pq.after === null && pq.before === null) return bounds
+    const orgs = orgIds ?? (this.db.prepare(`SELECT id FROM organisations`).pluck().all() as number[])
+    const lastBefore = this.db.prepare(`SELECT id FROM messages WHERE org_id = ? AND received_at < ? ORDER BY received_at DESC LIMIT 1`).pluck()
+    const firstFrom = this.db.prepare(`SELECT id FROM messages WHERE org_id = ? AND received_at >= ? ORDER BY received_at LIMIT 1`).pluck()
+    for (const org of orgs) {
+      if (pq.after !== null) {
+        const id = lastBefore.get(org, pq.after - ID_CLOCK_SLACK_MS) as number | undefined
+        if (id !== undefined) bounds.above = Math.max(bounds.above ?? id, id)
+      }
+      if (pq.before !== null) {
+        const id = firstFrom.get(org, pq.before + ID_CLOCK_SLACK_MS) as number | undefined
+        if (id !== undefined) bounds.below = Math.min(bounds.below ?? id, id)
+      }
+    }
+    return bounds
   }
 
   /** The original bytes of message `id`, byte for byte. */
