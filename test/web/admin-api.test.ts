@@ -215,3 +215,26 @@ t.test('the admin API: lists, relay networks, held senders, DKIM, routes, policy
   t.match((await call(boss, 'GET', '/api/v1/admin/statistics/today')).body, { inbound: 2, spam: 2, quarantine_waiting: 1, open_alerts: acmeAlerts })
   t.equal((await call(boss, 'GET', '/api/v1/admin/statistics?days=91')).status, 400)
 })
+
+t.test('the admin API: removing a domain and an organisation', async (t) => {
+  const { db, root, boss, call } = await withTokens(t)
+  t.equal((await call(root, 'POST', '/api/v1/admin/organisations', { name: 'initech' })).status, 201)
+  t.equal((await call(root, 'POST', '/api/v1/admin/organisations/initech/domains', { name: 'initech.test', deliver_to: '127.0.0.1:2600' })).status, 201)
+  t.equal((await call(root, 'POST', '/api/v1/admin/organisations/initech/domains', { name: 'old.initech.test', deliver_to: '127.0.0.1:2600' })).status, 201)
+  t.equal((await call(root, 'PUT', '/api/v1/admin/organisations/initech/users', { users: [{ email: 'peter@old.initech.test' }, { email: 'milton@initech.test' }] })).status, 200)
+
+  t.equal((await call(boss, 'DELETE', '/api/v1/admin/organisations/initech/domains/old.initech.test')).status, 404, "another organisation's domain is not found")
+  t.equal((await call(root, 'DELETE', '/api/v1/admin/organisations/acme/domains/old.initech.test')).status, 404, 'nor one named under the wrong organisation')
+  t.same((await call(root, 'DELETE', '/api/v1/admin/organisations/initech/domains/old.initech.test')).body, { removed: true })
+  t.equal((await call(root, 'DELETE', '/api/v1/admin/organisations/initech/domains/old.initech.test')).status, 404, 'gone: a second call finds nothing')
+  t.same((await call(root, 'GET', '/api/v1/admin/organisations/initech/domains')).body.items.map((d: { name: string }) => d.name), ['initech.test'])
+  t.same((await call(root, 'GET', '/api/v1/admin/organisations/initech/users')).body.items.map((u: { email: string }) => u.email), ['milton@initech.test'], "the domain's user went with it")
+
+  t.equal((await call(boss, 'DELETE', '/api/v1/admin/organisations/acme')).status, 403, 'an organisation admin cannot remove their organisation')
+  t.equal((await call(boss, 'DELETE', '/api/v1/admin/organisations/initech')).status, 403, 'the same answer for an organisation they cannot see: nothing told of it')
+  t.same((await call(root, 'DELETE', '/api/v1/admin/organisations/initech')).body, { removed: true, messages: 0 })
+  t.notOk(db.prepare(`SELECT 1 FROM organisations WHERE name = 'initech'`).get(), 'the organisation is gone')
+  t.notOk(db.prepare(`SELECT 1 FROM users WHERE email = 'milton@initech.test'`).get(), 'with its users')
+  t.equal((await call(root, 'DELETE', '/api/v1/admin/organisations/initech')).status, 404)
+  t.ok(db.prepare(`SELECT 1 FROM organisations WHERE name = 'acme'`).get(), 'the others stay')
+})

@@ -4,7 +4,9 @@
  * admin's are always its own MSP's.
  */
 import { z } from 'zod'
+import { Archive } from '../../appliance/services/archive'
 import { normaliseAddress } from '../../appliance/services/tenants'
+import { removeOrganisation } from '../../appliance/tenancy/removal'
 import { type ApiContext, MSP_ROLES } from './context'
 import { ApiError } from './define'
 
@@ -69,6 +71,19 @@ export function organisationEndpoints(ctx: ApiContext): void {
   })
 
   api.add({
+    method: 'delete', path: '/api/v1/admin/organisations/:org', tag: 'organisations', params: OrgParam,
+    summary: 'Remove an organisation for good (MSP and appliance admins): its domains, users, quarantine and archive. Suspended first; accepted mail not yet delivered is dropped',
+    response: z.object({ removed: z.boolean(), messages: z.number().int().describe('archived messages deleted with it') }),
+    run: async ({ principal, scope, params }) => {
+      only(principal, MSP_ROLES, 'remove organisations')
+      const org = orgIn(scope, params.org)
+      const messages = await removeOrganisation(dbx, new Archive(dbx, ctx.raws), org.name)
+      audit(principal, 'org-remove', `${org.name} with ${messages} archived messages`)
+      return { removed: true, messages }
+    },
+  })
+
+  api.add({
     method: 'get', path: '/api/v1/admin/organisations/:org/domains', tag: 'domains', summary: "An organisation's domains", params: OrgParam,
     response: z.object({ items: z.array(Domain_) }),
     run: ({ scope, params }) => ({
@@ -87,6 +102,20 @@ export function organisationEndpoints(ctx: ApiContext): void {
       const d = call(() => tenants.addDomain(body.name, { org: org.name, deliverTo: body.deliver_to, tagMode: body.tag_mode, catchAll: body.catch_all }))
       audit(principal, 'domain-add', `${d.name} for ${org.name}`)
       return { name: d.name }
+    },
+  })
+
+  api.add({
+    method: 'delete', path: '/api/v1/admin/organisations/:org/domains/:domain', tag: 'domains', summary: "Stop accepting mail for a domain; its users and aliases go with it, its archived mail stays",
+    params: z.object({ org: orgName, domain: z.string() }),
+    response: z.object({ removed: z.boolean() }),
+    run: ({ principal, scope, params }) => {
+      const org = orgIn(scope, params.org)
+      const d = tenants.domainByName(params.domain)
+      if (!d || d.org_id !== org.id) throw new ApiError(404, `no domain ${params.domain} in ${org.name}`)
+      tenants.removeDomain(d.name)
+      audit(principal, 'domain-remove', `${d.name} from ${org.name}`)
+      return { removed: true }
     },
   })
 
