@@ -4,13 +4,30 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { ROOT, type RunningWeb, startWeb } from './appliance'
+import { moat, moatOk, provisionAcme, ROOT, type RunningWeb, startWeb, workDir } from './appliance'
 
 const { chromium } = require('playwright-core')
 
 export const CHROMIUM = '/usr/bin/chromium'
 export const SHOTS = path.join(ROOT, 'artifacts/screenshots')
 export const NO_CHROMIUM = !fs.existsSync(CHROMIUM) && 'no /usr/bin/chromium'
+
+/** The admins' password in the browser tests that use applianceWithAdmins. */
+export const ADMIN_PASSWORD = 'a long admin password here'
+
+/**
+ * acme's appliance (example.com delivering to `sinkPort`, alice) with its appliance admin
+ * root@moat.test (no TOTP, for the browser) and acme's organisation admin boss@example.com.
+ */
+export function applianceWithAdmins(t: Parameters<typeof workDir>[0], sinkPort = 2525): string {
+  const dir = workDir(t)
+  provisionAcme(dir, sinkPort)
+  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', ADMIN_PASSWORD])
+  moatOk(dir, ['admin', 'require-totp', 'off'])
+  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
+  if (moat(dir, ['user', 'password', 'boss@example.com'], `${ADMIN_PASSWORD}\n`).code !== 0) throw new Error("could not set boss's password")
+  return dir
+}
 
 // playwright-core's types are not a dependency; a page is used through its own methods.
 type Page = any

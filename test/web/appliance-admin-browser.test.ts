@@ -10,8 +10,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { moat, moatOk, provisionAcme, startRbldnsd, workDir } from '../helpers/appliance'
-import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
+import { moatOk, provisionAcme, startRbldnsd, workDir } from '../helpers/appliance'
+import { ADMIN_PASSWORD, applianceWithAdmins, NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 import { openDatabase } from '../../appliance/db/database'
 import { recordFingerprints } from '../../appliance/learning/fingerprint-store'
 import { pendingReports, recordReports } from '../../appliance/engine/reports'
@@ -19,18 +19,8 @@ import { JOBS } from '../../appliance/jobs/scheduler'
 import { startSshd } from '../helpers/sshd'
 
 
-const PASSWORD = 'a long admin password here'
+const PASSWORD = ADMIN_PASSWORD
 
-/** acme's appliance with its appliance admin (no TOTP, for the browser) and acme's organisation admin boss. */
-function applianceWithAdmins(t: Parameters<typeof workDir>[0]): string {
-  const dir = workDir(t)
-  provisionAcme(dir, 2525)
-  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
-  moatOk(dir, ['admin', 'require-totp', 'off'])
-  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
-  if (moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code !== 0) throw new Error("could not set boss's password")
-  return dir
-}
 
 t.test('nightly backups and the copy off the box, set in the UI', { skip: NO_CHROMIUM }, async (t) => {
   const dir = applianceWithAdmins(t)

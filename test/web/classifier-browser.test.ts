@@ -9,12 +9,12 @@ import os from 'node:os'
 import path from 'node:path'
 import * as tar from 'tar'
 import t from 'tap'
-import { message, moat, moatOk, provisionAcme, until, workDir } from '../helpers/appliance'
-import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
+import { message, until } from '../helpers/appliance'
+import { ADMIN_PASSWORD, applianceWithAdmins, NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 import { openDatabase } from '../../appliance/db/database'
 import { recordReports } from '../../appliance/engine/reports'
 
-const PASSWORD = 'a long admin password here'
+const PASSWORD = ADMIN_PASSWORD
 
 const campaign = message(
   { From: 'Prize Desk <desk@winners.test>', To: 'alice@example.com', Subject: 'Your quorvantix bonus is waiting' },
@@ -22,12 +22,7 @@ const campaign = message(
 )
 
 t.test('the classifier page: test, teach, learn the reports, download them', { skip: NO_CHROMIUM }, async (t) => {
-  const dir = workDir(t)
-  provisionAcme(dir, 2525)
-  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
-  moatOk(dir, ['admin', 'require-totp', 'off'])
-  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
-  if (moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code !== 0) throw new Error("could not set boss's password")
+  const dir = applianceWithAdmins(t)
   const { web, signIn } = await webInBrowser(t, dir, PASSWORD)
   const boss = await signIn('boss@example.com')
   t.equal((await boss.goto(`${web.url}/classifier`)).status(), 404, 'an organisation admin does not reach it')

@@ -9,20 +9,15 @@
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { message, moat, moatOk, provisionAcme, smtpSend, startSink, startSmtp, workDir } from '../helpers/appliance'
-import { NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
+import { message, moatOk, smtpSend, startSink, startSmtp } from '../helpers/appliance'
+import { ADMIN_PASSWORD, applianceWithAdmins, NO_CHROMIUM, SHOTS, webInBrowser } from '../helpers/browser'
 
-const PASSWORD = 'a long admin password here'
+const PASSWORD = ADMIN_PASSWORD
 
 t.test('removing a domain and an organisation in the UI', { skip: NO_CHROMIUM }, async (t) => {
   const sink = await startSink()
   t.teardown(() => sink.close())
-  const dir = workDir(t)
-  provisionAcme(dir, sink.port)
-  moatOk(dir, ['admin', 'create', '--email', 'root@moat.test', '--password', PASSWORD])
-  moatOk(dir, ['admin', 'require-totp', 'off'])
-  moatOk(dir, ['user', 'add', 'boss@example.com', '--role', 'org_admin'])
-  if (moat(dir, ['user', 'password', 'boss@example.com'], `${PASSWORD}\n`).code !== 0) throw new Error("could not set boss's password")
+  const dir = applianceWithAdmins(t, sink.port)
   moatOk(dir, ['domain', 'add', 'old-brand.test', '--org', 'acme', '--deliver-to', `127.0.0.1:${sink.port}`])
   moatOk(dir, ['user', 'add', 'carol@old-brand.test'])
   moatOk(dir, ['alias', 'add', 'sales@old-brand.test', 'carol@old-brand.test'])
