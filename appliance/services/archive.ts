@@ -217,7 +217,7 @@ export class Archive {
    * quarantine and deliveries, and raw bytes no other organisation's copy shares. In batches,
    * each its own transaction, so the SMTP path's commits get their turn in between.
    */
-  async dropOrganisation(orgId: number, batch = 2000, onBatch?: (dropped: number) => void): Promise<number> {
+  async dropOrganisation(orgId: number, batch = 2000): Promise<number> {
     const next = this.db.prepare(`SELECT id, raw_id, delivered_raw_id FROM messages WHERE org_id = ? LIMIT ?`)
     let dropped = 0
     for (;;) {
@@ -225,7 +225,6 @@ export class Archive {
       if (!rows.length) return dropped
       await this.drop(rows)
       dropped += rows.length
-      onBatch?.(dropped)
       await new Promise((resolve) => setImmediate(resolve))
     }
   }

@@ -67,8 +67,10 @@ export class OutboundSenders {
     return { held: !spam }
   }
 
-  /** Holds a sender by hand (or for the own-IP blocklist watch). */
-  /** Holds a sender (false: held already). Whoever asks, the address is checked here. */
+  /**
+   * Holds a sender by hand (or for the own-IP blocklist watch); false: held already. Whoever
+   * asks, the address is checked here.
+   */
   hold(orgId: number, address: string, reason: string, now = Date.now()): boolean {
     const who = address.trim().toLowerCase()
     if (!/^[^\s@]+@[^\s@]+$/.test(who)) throw new TenantError(`"${address}" is not a sender address`)

@@ -65,24 +65,21 @@ export function senderAddress(fromHeader: string | null, mailFrom: string): stri
   return (mailFrom || '').toLowerCase()
 }
 
+/** An entry with its organisation's name and its user's address. */
+const ENTRY = `SELECT l.*, o.name AS org, u.email AS user FROM sender_lists l JOIN organisations o ON o.id = l.org_id
+  LEFT JOIN users u ON u.id = l.user_id`
+
 export class SenderLists {
   private readonly q
 
   constructor(private readonly db: Db) {
     this.q = {
       insert: db.prepare(`INSERT OR IGNORE INTO sender_lists (org_id, user_id, kind, pattern, created_at) VALUES (?, ?, ?, ?, ?)`),
-      byId: db.prepare(`SELECT * FROM sender_lists WHERE id = ?`),
       remove: db.prepare(`DELETE FROM sender_lists WHERE id = ?`),
       // One organisation's entries, or (@org null) everyone's: an API call about one customer
       // does not read the whole appliance's lists.
-      list: db.prepare(
-        `SELECT l.*, o.name AS org, u.email AS user FROM sender_lists l JOIN organisations o ON o.id = l.org_id
-         LEFT JOIN users u ON u.id = l.user_id WHERE @org IS NULL OR l.org_id = @org ORDER BY o.name, u.email, l.kind, l.pattern`,
-      ),
-      one: db.prepare(
-        `SELECT l.*, o.name AS org, u.email AS user FROM sender_lists l JOIN organisations o ON o.id = l.org_id
-         LEFT JOIN users u ON u.id = l.user_id WHERE l.id = ?`,
-      ),
+      list: db.prepare(`${ENTRY} WHERE @org IS NULL OR l.org_id = @org ORDER BY o.name, u.email, l.kind, l.pattern`),
+      one: db.prepare(`${ENTRY} WHERE l.id = ?`),
       entry: db.prepare(`SELECT id FROM sender_lists WHERE org_id = ? AND coalesce(user_id, 0) = coalesce(?, 0) AND kind = ? AND pattern = ?`),
     }
   }

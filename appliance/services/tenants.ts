@@ -166,6 +166,7 @@ export class Tenants {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       domainByName: db.prepare(`SELECT * FROM domains WHERE name = ?`),
+      domainOfOrg: db.prepare(`SELECT * FROM domains WHERE id = ? AND org_id = ?`),
       listDomains: db.prepare(
         `SELECT d.*, o.name AS org FROM domains d JOIN organisations o ON o.id = d.org_id ORDER BY d.name`,
       ),
@@ -330,6 +331,11 @@ export class Tenants {
     const { host, port } = parseHostPort(opts.deliverTo)
     this.q.insertDomain.run(org.id, n, host, port, opts.tagMode ? 1 : 0, opts.catchAll ? 1 : 0, Date.now())
     return this.domainByName(n)!
+  }
+
+  /** A domain by id, only if it belongs to this organisation (a page's id is not trusted). */
+  domainOfOrg(domainId: number, orgId: number): Domain | undefined {
+    return this.q.domainOfOrg.get(domainId, orgId) as Domain | undefined
   }
 
   domainByName(name: string): Domain | undefined {

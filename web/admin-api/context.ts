@@ -6,7 +6,7 @@
 import type { Db } from '../../appliance/db/database'
 import type { Accounts, Principal, Scope } from '../../appliance/services/accounts'
 import type { RawStore } from '../../appliance/services/raw-store'
-import { type Organisation, TenantError, Tenants } from '../../appliance/services/tenants'
+import { type Domain, type Organisation, TenantError, Tenants } from '../../appliance/services/tenants'
 import { type AdminApi, ApiError } from './define'
 
 export type Role = Principal['role']
@@ -19,6 +19,8 @@ export interface ApiContext {
   tenants: Tenants
   /** The organisation by name, if the token's scope includes it; otherwise a 404. */
   orgIn(scope: Scope, name: string): Organisation
+  /** The domain by name, if it is this organisation's; otherwise a 404. */
+  domainIn(org: Organisation, name: string): Domain
   /** Refuses (403) a role not among these. */
   only(principal: Principal, roles: Role[], what: string): void
   /** Runs a service call, turning its TenantError (or another error class given) into a 400, or 409 for "exists already". */
@@ -34,6 +36,11 @@ export function apiContext(api: AdminApi, db: Db, accounts: Accounts, raws: RawS
       const org = tenants.orgByName(name)
       if (!org || (scope.orgIds !== null && !scope.orgIds.includes(org.id))) throw new ApiError(404, `no organisation "${name}"`)
       return org
+    },
+    domainIn(org, name) {
+      const d = tenants.domainByName(name)
+      if (!d || d.org_id !== org.id) throw new ApiError(404, `no domain ${name} in ${org.name}`)
+      return d
     },
     only(principal, roles, what) {
       if (!roles.includes(principal.role)) throw new ApiError(403, `only ${roles.map((r) => r.replace('_', ' ')).join(' and ')}s may ${what}`)

@@ -30,7 +30,7 @@ const BulkResult = z.object({
 export const OrgParam = z.object({ org: orgName })
 
 export function organisationEndpoints(ctx: ApiContext): void {
-  const { api, db: dbx, tenants, orgIn, only, call, audit } = ctx
+  const { api, db: dbx, tenants, orgIn, domainIn, only, call, audit } = ctx
   const q = {
     orgs: dbx.prepare(
       `SELECT o.id, o.name, m.name AS msp, o.suspended_at,
@@ -111,8 +111,7 @@ export function organisationEndpoints(ctx: ApiContext): void {
     response: z.object({ removed: z.boolean() }),
     run: ({ principal, scope, params }) => {
       const org = orgIn(scope, params.org)
-      const d = tenants.domainByName(params.domain)
-      if (!d || d.org_id !== org.id) throw new ApiError(404, `no domain ${params.domain} in ${org.name}`)
+      const d = domainIn(org, params.domain)
       tenants.removeDomain(d.name)
       audit(principal, 'domain-remove', `${d.name} from ${org.name}`)
       return { removed: true }

@@ -25,7 +25,7 @@ const Dkim_ = z.object({
 })
 const DomainParam = z.object({ org: orgName, domain: z.string().min(1).max(253) })
 
-export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }: ApiContext): void {
+export function outboundEndpoints({ api, db, orgIn, domainIn, only, call, audit }: ApiContext): void {
   const relay = new RelayControl(db)
   const senders = new OutboundSenders(db)
   const transport = new Transport(db)
@@ -104,11 +104,6 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     },
   })
 
-  const domainIn = (orgId: number, orgName: string, name: string) => {
-    const d = tenants.domainByName(name)
-    if (!d || d.org_id !== orgId) throw new ApiError(404, `no domain ${name} in ${orgName}`)
-    return d
-  }
   const dkimView = (domain: string, info: { selector: string; enabled: boolean; record: string } | null): z.infer<typeof Dkim_> => ({
     domain,
     selector: info?.selector ?? null,
@@ -123,7 +118,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     response: Dkim_,
     run: ({ scope, params }) => {
       const org = orgIn(scope, params.org)
-      const d = domainIn(org.id, org.name, params.domain)
+      const d = domainIn(org, params.domain)
       return dkimView(d.name, hasKey.get(d.id) ? dkim.info(d.name) : null)
     },
   })
@@ -135,7 +130,7 @@ export function outboundEndpoints({ api, db, tenants, orgIn, only, call, audit }
     response: Dkim_,
     run: ({ principal, scope, params, body }) => {
       const org = orgIn(scope, params.org)
-      const d = domainIn(org.id, org.name, params.domain)
+      const d = domainIn(org, params.domain)
       const info = dkim.info(d.name, { enable: body.action === 'enable' ? true : body.action === 'disable' ? false : undefined, rotate: body.action === 'rotate' })
       audit(principal, `dkim-${body.action}`, d.name)
       return dkimView(d.name, info)

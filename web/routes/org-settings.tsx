@@ -38,7 +38,6 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
   const admins = requireLogin(['appliance_admin', 'msp_admin'])
-  const domainOfOrg = deps.db.prepare(`SELECT name FROM domains WHERE id = ? AND org_id = ?`)
   const audit = (c: Context<Env>, action: string, detail: string) => deps.accounts.audit(c.get('session')!.principal, action, detail)
 
   app.post('/orgs/:id/policy', async (c) => {
@@ -67,7 +66,7 @@ export function orgSettingsRoutes(deps: { db: Db; accounts: Accounts; page: Page
   for (const setting of ['tag-mode', 'catch-all', 'verify-recipients'] as const) {
     app.post(`/orgs/:id/domains/:domain/${setting}`, async (c) => {
       const org = deps.visible(c, Number(c.req.param('id')))
-      const d = org && (domainOfOrg.get(Number(c.req.param('domain')), org.id) as { name: string } | undefined)
+      const d = org && tenants.domainOfOrg(Number(c.req.param('domain')), org.id)
       if (!org || !d) return c.notFound()
       const on = (await c.req.parseBody()).value === 'on'
       if (setting === 'tag-mode') tenants.setTagMode(d.name, on)

@@ -225,11 +225,9 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
     app.post(`/quarantine/:id/${action}`, async (c) => {
       const e = entry(c, c.req.param('id'))
       if (!e) return c.notFound()
-      if (action !== 'delete' && c.get('session')!.principal.role === 'user' && adminReleaseOnly(e)) {
-        return c.text('Only an administrator can release this message: it holds a virus or a dangerous attachment.', 403)
-      }
-      const n = act(c, [Number(c.req.param('id'))], action)
-      return c.redirect(`/quarantine?done=${action}&n=${n}`, 303)
+      const { outcome } = actions.act(c.get('session')!.principal, e, action, 'web')
+      if (outcome === 'admin-only') return c.text('Only an administrator can release this message: it holds a virus or a dangerous attachment.', 403)
+      return c.redirect(`/quarantine?done=${action}&n=${outcome === 'done' ? 1 : 0}`, 303)
     })
   }
 
@@ -247,7 +245,7 @@ export function quarantineRoutes(deps: { db: Db; accounts: Accounts; raws: RawSt
       if (forUser) lists.add(e.org_id, e.user_id, kind, sender)
       else addForPrincipal(lists, p, e.org_id, kind, sender)
       deps.accounts.audit(p, `list-add`, `${kind} ${sender} from quarantine entry ${e.id}${forUser ? ` for ${e.rcpt}` : ''}`)
-      if (kind === 'allow' && !e.released_at) act(c, [e.id], 'release')
+      if (kind === 'allow' && !e.released_at) actions.act(p, e, 'release', 'web')
       return c.redirect(`/quarantine?done=${path}`, 303)
     })
   }

@@ -19,7 +19,6 @@ export function removalRoutes(deps: { db: Db; accounts: Accounts; archive: Archi
   const app = new Hono<Env>()
   const tenants = new Tenants(deps.db)
   const admins = requireLogin(['appliance_admin', 'msp_admin'])
-  const domainOfOrg = deps.db.prepare(`SELECT id, name FROM domains WHERE id = ? AND org_id = ?`)
 
   const orgConfirm = (c: Context<Env>, org: Organisation, error?: string) => {
     const f = orgFootprint(deps.db, org.id)
@@ -62,7 +61,7 @@ export function removalRoutes(deps: { db: Db; accounts: Accounts; archive: Archi
 
   const domainOf = (c: Context<Env>) => {
     const org = deps.visible(c, Number(c.req.param('id')))
-    const d = org && (domainOfOrg.get(Number(c.req.param('domain')), org.id) as { id: number; name: string } | undefined)
+    const d = org && tenants.domainOfOrg(Number(c.req.param('domain')), org.id)
     return org && d ? { org, d } : undefined
   }
 
